@@ -1,0 +1,15 @@
+DROP TABLE file_audit_events;
+DROP TABLE file_download_logs;
+DROP TABLE answer_files;
+DROP TABLE file_assets;
+DROP TABLE answer_edits;
+DROP TABLE answers;
+DROP TABLE assays;
+DROP TABLE studies;
+DROP TABLE investigations;
+DROP TABLE question_context_subsections;
+DROP TABLE questions;
+DROP TABLE subsections;
+DROP TABLE sections;
+DROP TABLE question_sets;
+DROP TABLE persons;

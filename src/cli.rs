@@ -1,0 +1,104 @@
+//! The command line: `serve` (default), `migrate`, `create-user`, `import-questions`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::db::models::person::PersonSpec;
+use crate::{auth, db, questions, server};
+
+#[derive(Parser, Debug)]
+#[command(name = "toxtemp", version, about = "ToxTempAssistant: draft ToxTemp answers from your documents")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web server (the default). Migrates the database and, on the first start,
+    /// imports the ToxTemp v1 questions and creates the ADMIN_EMAIL account.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an account. The password comes from TOXTEMP_PASSWORD or an interactive prompt,
+    /// never from the command line.
+    CreateUser {
+        /// Login email (case-insensitive).
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// May use the admin pages.
+        #[arg(long)]
+        staff: bool,
+        /// Staff with every permission.
+        #[arg(long)]
+        superuser: bool,
+    },
+    /// Load a question template (ToxTemp JSON format) under a new label.
+    ImportQuestions {
+        /// The JSON file.
+        path: PathBuf,
+        /// A unique label, e.g. v2. Loading a label twice is refused.
+        #[arg(long)]
+        label: String,
+        /// Name shown to users (defaults to the label).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::from_env()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let state = server::prepare(config)?;
+            actix_web::rt::System::new().block_on(server::serve(state))?;
+        }
+        Command::Migrate => {
+            let pool = db::connect(&config.database)?;
+            db::run_migrations(&mut *pool.get()?)?;
+            println!("database is up to date");
+        }
+        Command::CreateUser { email, name, staff, superuser } => {
+            let pool = db::connect(&config.database)?;
+            let mut conn = pool.get()?;
+            db::run_migrations(&mut conn)?;
+            let password = read_password()?;
+            let spec = PersonSpec { email: &email, display_name: &name, is_staff: staff, is_superuser: superuser };
+            let person = auth::create_account(&mut conn, &spec, &password)?;
+            let role = if person.is_superuser { "superuser" } else if person.is_staff { "staff" } else { "user" };
+            println!("created {role} account {}", person.email);
+        }
+        Command::ImportQuestions { path, label, name } => {
+            let json = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let pool = db::connect(&config.database)?;
+            let mut conn = pool.get()?;
+            db::run_migrations(&mut conn)?;
+            let display = name.unwrap_or_else(|| label.clone());
+            let summary = questions::import(&mut conn, &json, &label, &display)?;
+            println!(
+                "imported question set {label:?}: {} sections, {} subsections, {} questions",
+                summary.sections, summary.subsections, summary.questions
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// TOXTEMP_PASSWORD, or ask twice on the terminal.
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(pw) = std::env::var("TOXTEMP_PASSWORD") {
+        return Ok(pw);
+    }
+    let first = rpassword::prompt_password("Password: ")
+        .context("no terminal to ask for a password: set TOXTEMP_PASSWORD")?;
+    let second = rpassword::prompt_password("Password (again): ")?;
+    anyhow::ensure!(first == second, "the passwords differ");
+    Ok(first)
+}

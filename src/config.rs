@@ -1,0 +1,144 @@
+//! Configuration, read once from the environment (and an optional `.env` file) into typed
+//! structs that are passed explicitly. Every variable is listed in the README.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+/// Where the app keeps its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite database file (the embedded default).
+    Sqlite(PathBuf),
+    /// A `postgres://` connection URL.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// `postgres://…`/`postgresql://…` select PostgreSQL; `sqlite://PATH`, `sqlite:PATH` or a
+    /// bare path select a SQLite file.
+    pub fn parse(raw: &str) -> anyhow::Result<Self> {
+        let raw = raw.trim();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        let path = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+            .unwrap_or(raw);
+        if path.is_empty() || path.contains("://") {
+            bail!("DATABASE_URL must be a postgres:// URL or a SQLite file path, got {raw:?}");
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+}
+
+/// The first admin account, created on first start when no staff account exists yet.
+#[derive(Clone, Debug)]
+pub struct BootstrapAdmin {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `TOXTEMP_BIND` — address to listen on.
+    pub bind: SocketAddr,
+    /// `DATABASE_URL`.
+    pub database: DatabaseUrl,
+    /// `TOXTEMP_DATA_DIR` — local objects and other files of the embedded default.
+    pub data_dir: PathBuf,
+    /// `SESSION_KEY` — secret for signing and encrypting session cookies (≥ 32 chars).
+    /// `None` means a random key is generated at start (sessions end at restart).
+    pub session_key: Option<String>,
+    /// `TOXTEMP_SECURE_COOKIES` — send cookies only over HTTPS (set behind a TLS proxy).
+    pub secure_cookies: bool,
+    /// `ADMIN_EMAIL` + `ADMIN_PASSWORD`.
+    pub bootstrap_admin: Option<BootstrapAdmin>,
+    /// `TOXTEMP_IMPORT_DEFAULT_QUESTIONS` — import the bundled ToxTemp v1 set on first start.
+    pub import_default_questions: bool,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let _ = dotenvy::dotenv();
+        let bind = var("TOXTEMP_BIND")
+            .unwrap_or_else(|| "127.0.0.1:8000".into())
+            .parse()
+            .context("TOXTEMP_BIND must be HOST:PORT, e.g. 127.0.0.1:8000")?;
+        let data_dir = PathBuf::from(var("TOXTEMP_DATA_DIR").unwrap_or_else(|| "data".into()));
+        let database = match var("DATABASE_URL") {
+            Some(raw) => DatabaseUrl::parse(&raw)?,
+            None => DatabaseUrl::Sqlite(data_dir.join("toxtemp.sqlite3")),
+        };
+        let session_key = var("SESSION_KEY");
+        if let Some(key) = &session_key {
+            if key.len() < 32 {
+                bail!("SESSION_KEY must be at least 32 characters long");
+            }
+        }
+        let bootstrap_admin = match (var("ADMIN_EMAIL"), var("ADMIN_PASSWORD")) {
+            (Some(email), Some(password)) => Some(BootstrapAdmin { email, password }),
+            (None, None) => None,
+            _ => bail!("set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither"),
+        };
+        Ok(Self {
+            bind,
+            database,
+            data_dir,
+            session_key,
+            secure_cookies: flag("TOXTEMP_SECURE_COOKIES", false)?,
+            bootstrap_admin,
+            import_default_questions: flag("TOXTEMP_IMPORT_DEFAULT_QUESTIONS", true)?,
+        })
+    }
+
+    /// A configuration for tests: everything below `dir`, a fixed session key.
+    pub fn for_tests(dir: &std::path::Path, database: DatabaseUrl) -> Self {
+        Self {
+            bind: "127.0.0.1:0".parse().expect("valid address"),
+            database,
+            data_dir: dir.to_path_buf(),
+            session_key: Some("test-session-key-test-session-key-test-session-key".into()),
+            secure_cookies: false,
+            bootstrap_admin: None,
+            import_default_questions: false,
+        }
+    }
+}
+
+/// A non-empty environment variable.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn flag(name: &str, default: bool) -> anyhow::Result<bool> {
+    match var(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => bail!("{name} must be true or false, got {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_select_the_backend() {
+        assert!(DatabaseUrl::parse("postgres://u@h/db").unwrap().is_postgres());
+        assert!(DatabaseUrl::parse("postgresql://u@h/db").unwrap().is_postgres());
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/x.db").unwrap(),
+            DatabaseUrl::Sqlite("data/x.db".into())
+        );
+        assert_eq!(DatabaseUrl::parse("x.db").unwrap(), DatabaseUrl::Sqlite("x.db".into()));
+        assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! Diesel table definitions, shared by both backends. Only SQL types that SQLite and
+//! PostgreSQL both support are used (UUIDs are `Text`, times are UTC `Timestamp`).
+
+diesel::table! {
+    persons (id) {
+        id -> Integer,
+        email -> Text,
+        password_hash -> Text,
+        display_name -> Text,
+        organization -> Text,
+        is_staff -> Bool,
+        is_superuser -> Bool,
+        is_active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    question_sets (id) {
+        id -> Integer,
+        label -> Text,
+        display_name -> Text,
+        reference -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sections (id) {
+        id -> Integer,
+        question_set_id -> Integer,
+        position -> Integer,
+        title -> Text,
+        guidance -> Text,
+    }
+}
+
+diesel::table! {
+    subsections (id) {
+        id -> Integer,
+        section_id -> Integer,
+        position -> Integer,
+        title -> Text,
+        guidance -> Text,
+    }
+}
+
+diesel::table! {
+    questions (id) {
+        id -> Integer,
+        subsection_id -> Integer,
+        parent_id -> Nullable<Integer>,
+        position -> Integer,
+        text -> Text,
+        answering_round -> Integer,
+        only_subsections_for_context -> Bool,
+        additional_llm_instruction -> Text,
+        only_additional_llm_instruction -> Bool,
+    }
+}
+
+diesel::table! {
+    question_context_subsections (question_id, subsection_id) {
+        question_id -> Integer,
+        subsection_id -> Integer,
+    }
+}
+
+diesel::table! {
+    investigations (id) {
+        id -> Integer,
+        owner_id -> Integer,
+        title -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    studies (id) {
+        id -> Integer,
+        investigation_id -> Integer,
+        title -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    assays (id) {
+        id -> Integer,
+        study_id -> Integer,
+        question_set_id -> Nullable<Integer>,
+        title -> Text,
+        description -> Text,
+        status -> Text,
+        alerts -> Text,
+        processing_log -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    answers (id) {
+        id -> Integer,
+        assay_id -> Integer,
+        question_id -> Integer,
+        text -> Text,
+        accepted -> Bool,
+        source_documents -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    answer_edits (id) {
+        id -> Integer,
+        answer_id -> Integer,
+        editor_id -> Nullable<Integer>,
+        old_text -> Text,
+        new_text -> Text,
+        edited_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    file_assets (id) {
+        id -> Text,
+        bucket -> Text,
+        object_key -> Text,
+        original_filename -> Text,
+        content_type -> Text,
+        size_bytes -> BigInt,
+        sha256 -> Text,
+        status -> Text,
+        uploaded_by -> Nullable<Integer>,
+        assay_id -> Nullable<Integer>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    answer_files (id) {
+        id -> Integer,
+        answer_id -> Integer,
+        file_id -> Text,
+        label -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    file_download_logs (id) {
+        id -> Integer,
+        file_id -> Text,
+        original_filename -> Text,
+        person_id -> Nullable<Integer>,
+        person_email -> Text,
+        ip_address -> Text,
+        downloaded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    file_audit_events (id) {
+        id -> Integer,
+        file_id -> Text,
+        event -> Text,
+        detail -> Text,
+        actor -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(sections -> question_sets (question_set_id));
+diesel::joinable!(subsections -> sections (section_id));
+diesel::joinable!(questions -> subsections (subsection_id));
+diesel::joinable!(investigations -> persons (owner_id));
+diesel::joinable!(studies -> investigations (investigation_id));
+diesel::joinable!(assays -> studies (study_id));
+diesel::joinable!(assays -> question_sets (question_set_id));
+diesel::joinable!(answers -> assays (assay_id));
+diesel::joinable!(answers -> questions (question_id));
+diesel::joinable!(answer_edits -> answers (answer_id));
+diesel::joinable!(answer_files -> answers (answer_id));
+diesel::joinable!(answer_files -> file_assets (file_id));
+diesel::joinable!(file_assets -> persons (uploaded_by));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    persons,
+    question_sets,
+    sections,
+    subsections,
+    questions,
+    question_context_subsections,
+    investigations,
+    studies,
+    assays,
+    answers,
+    answer_edits,
+    file_assets,
+    answer_files,
+    file_download_logs,
+    file_audit_events,
+);

@@ -1,0 +1,15 @@
+//! ToxTempAssistant: toxicologists upload the documents they have about an in-vitro test
+//! method, an LLM drafts the answers of the ToxTemp template from them, and the user edits,
+//! accepts and exports the result.
+//!
+//! Layout: `config` (environment), `db` (schema, models, migrations), `auth` (passwords),
+//! `questions` (question-set import), `web` (routes, handlers, templates glue), `cli`.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod questions;
+pub mod server;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,52 @@
+//! Start-up: database, migrations, first-start seeding, and the HTTP server.
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::db::models::Person;
+use crate::db::models::person::PersonSpec;
+use crate::web::{self, AppState};
+use crate::{auth, db, questions};
+
+/// Everything `serve` does before it listens: connect, migrate, seed.
+pub fn prepare(config: Config) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let pool = db::connect(&config.database)?;
+    let mut conn = pool.get().context("opening a database connection")?;
+    db::run_migrations(&mut conn)?;
+    if config.import_default_questions {
+        if let Some(s) = questions::ensure_default(&mut conn)? {
+            tracing::info!(sections = s.sections, subsections = s.subsections, questions = s.questions, "imported the ToxTemp v1 question set");
+        }
+    }
+    if let Some(admin) = &config.bootstrap_admin {
+        bootstrap_admin(&mut conn, &admin.email, &admin.password)?;
+    }
+    drop(conn);
+    Ok(AppState::new(pool, config))
+}
+
+/// Create the ADMIN_EMAIL superuser once, while no staff account exists.
+fn bootstrap_admin(conn: &mut db::DbConn, email: &str, password: &str) -> anyhow::Result<()> {
+    if Person::count_staff(conn)? > 0 {
+        return Ok(());
+    }
+    let spec = PersonSpec { email, display_name: "Administrator", is_staff: true, is_superuser: true };
+    let person = auth::create_account(conn, &spec, password).context("creating the ADMIN_EMAIL account")?;
+    tracing::info!(email = %person.email, "created the first admin account from ADMIN_EMAIL");
+    Ok(())
+}
+
+/// Listen and serve until stopped.
+pub async fn serve(state: AppState) -> anyhow::Result<()> {
+    let bind = state.config.bind;
+    let app_state = state.clone();
+    let server = actix_web::HttpServer::new(move || web::app(app_state.clone()))
+        .bind(bind)
+        .with_context(|| format!("listening on {bind}"))?;
+    for addr in server.addrs() {
+        tracing::info!("ToxTempAssistant listening on http://{addr}/");
+    }
+    server.run().await.context("running the HTTP server")
+}

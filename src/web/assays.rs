@@ -1,0 +1,225 @@
+//! Assays inside a study: create, show, edit, delete.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use serde::Deserialize;
+
+use crate::db::models::assay::AssayFields;
+use crate::db::models::{Answer, Assay, Investigation, QuestionSet, Study};
+
+use super::error::AppResult;
+use super::extract::Viewer;
+use super::forms::TitleForm;
+use super::page::{Page, flash};
+use super::{AppState, see_other};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/studies/{id}/assays/new", web::get().to(new_form))
+        .route("/studies/{id}/assays/new", web::post().to(create))
+        .route("/assays/{id}", web::get().to(show))
+        .route("/assays/{id}/edit", web::get().to(edit_form))
+        .route("/assays/{id}/edit", web::post().to(update))
+        .route("/assays/{id}/delete", web::post().to(delete));
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AssayForm {
+    #[serde(flatten)]
+    pub text: TitleForm,
+    #[serde(default)]
+    pub question_set_id: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "assay_form.html")]
+pub struct AssayFormPage {
+    page: Page,
+    heading: String,
+    action: String,
+    cancel: String,
+    form: AssayForm,
+    question_sets: Vec<QuestionSet>,
+    error: Option<String>,
+}
+
+impl AssayFormPage {
+    fn selected(&self, set: &QuestionSet) -> bool {
+        self.form.question_set_id == set.id.to_string()
+            || (self.form.question_set_id.is_empty() && self.question_sets.len() == 1)
+    }
+}
+
+/// A validated assay form.
+struct ParsedAssay {
+    title: String,
+    description: String,
+    question_set_id: Option<i32>,
+}
+
+fn parse(form: &AssayForm, sets: &[QuestionSet]) -> Result<ParsedAssay, String> {
+    let text = form.text.parse()?;
+    let question_set_id = match form.question_set_id.trim() {
+        "" => None,
+        raw => {
+            let id: i32 = raw.parse().map_err(|_| "Please choose a question set from the list.")?;
+            if !sets.iter().any(|s| s.id == id) {
+                return Err("Please choose a question set from the list.".into());
+            }
+            Some(id)
+        }
+    };
+    Ok(ParsedAssay { title: text.title, description: text.description, question_set_id })
+}
+
+async fn question_sets(state: &AppState) -> AppResult<Vec<QuestionSet>> {
+    state.db(|conn| Ok(QuestionSet::all(conn)?)).await
+}
+
+async fn assay(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<(Assay, Study, Investigation)> {
+    let person = viewer.person.clone();
+    state.db(move |conn| Ok(Assay::find_for(conn, id, &person)?)).await
+}
+
+pub async fn new_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayFormPage> {
+    let study_id = path.into_inner();
+    let person = viewer.person.clone();
+    let (study, _) = state.db(move |conn| Ok(Study::find_for(conn, study_id, &person)?)).await?;
+    Ok(AssayFormPage {
+        page: viewer.page(),
+        heading: format!("New assay in “{}”", study.title),
+        action: format!("/studies/{study_id}/assays/new"),
+        cancel: format!("/studies/{study_id}"),
+        form: AssayForm::default(),
+        question_sets: question_sets(&state).await?,
+        error: None,
+    })
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    path: web::Path<i32>,
+    form: web::Form<AssayForm>,
+) -> AppResult<HttpResponse> {
+    let study_id = path.into_inner();
+    let person = viewer.person.clone();
+    let (study, _) = state.db(move |conn| Ok(Study::find_for(conn, study_id, &person)?)).await?;
+    let sets = question_sets(&state).await?;
+    let form = form.into_inner();
+    let parsed = match parse(&form, &sets) {
+        Ok(parsed) => parsed,
+        Err(msg) => {
+            return super::unprocessable(AssayFormPage {
+                page: viewer.page(),
+                heading: format!("New assay in “{}”", study.title),
+                action: format!("/studies/{study_id}/assays/new"),
+                cancel: format!("/studies/{study_id}"),
+                form,
+                question_sets: sets,
+                error: Some(msg),
+            });
+        }
+    };
+    let assay = state
+        .db(move |conn| {
+            let fields = AssayFields {
+                title: &parsed.title,
+                description: &parsed.description,
+                question_set_id: parsed.question_set_id,
+            };
+            Ok(Assay::create(conn, study_id, &fields)?)
+        })
+        .await?;
+    flash(&viewer.session, "success", format!("Assay “{}” created.", assay.title));
+    Ok(see_other(&format!("/assays/{}", assay.id)))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "assay.html")]
+pub struct AssayPage {
+    page: Page,
+    assay: Assay,
+    study: Study,
+    investigation: Investigation,
+    question_set: Option<QuestionSet>,
+    drafted: usize,
+    accepted: usize,
+}
+
+pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayPage> {
+    let (assay, study, investigation) = assay(&state, &viewer, path.into_inner()).await?;
+    let (assay_id, set_id) = (assay.id, assay.question_set_id);
+    let (question_set, answers) = state
+        .db(move |conn| {
+            let set = set_id.map(|id| QuestionSet::find(conn, id)).transpose()?;
+            Ok((set, Answer::of_assay(conn, assay_id)?))
+        })
+        .await?;
+    let drafted = answers.iter().filter(|a| !a.text.is_empty()).count();
+    let accepted = answers.iter().filter(|a| a.accepted).count();
+    Ok(AssayPage { page: viewer.page(), assay, study, investigation, question_set, drafted, accepted })
+}
+
+pub async fn edit_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayFormPage> {
+    let (assay, _, _) = assay(&state, &viewer, path.into_inner()).await?;
+    let id = assay.id;
+    Ok(AssayFormPage {
+        page: viewer.page(),
+        heading: "Edit assay".into(),
+        action: format!("/assays/{id}/edit"),
+        cancel: format!("/assays/{id}"),
+        form: AssayForm {
+            text: TitleForm { title: assay.title, description: assay.description },
+            question_set_id: assay.question_set_id.map(|i| i.to_string()).unwrap_or_default(),
+        },
+        question_sets: question_sets(&state).await?,
+        error: None,
+    })
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    path: web::Path<i32>,
+    form: web::Form<AssayForm>,
+) -> AppResult<HttpResponse> {
+    let (assay, _, _) = assay(&state, &viewer, path.into_inner()).await?;
+    let id = assay.id;
+    let sets = question_sets(&state).await?;
+    let form = form.into_inner();
+    let parsed = match parse(&form, &sets) {
+        Ok(parsed) => parsed,
+        Err(msg) => {
+            return super::unprocessable(AssayFormPage {
+                page: viewer.page(),
+                heading: "Edit assay".into(),
+                action: format!("/assays/{id}/edit"),
+                cancel: format!("/assays/{id}"),
+                form,
+                question_sets: sets,
+                error: Some(msg),
+            });
+        }
+    };
+    state
+        .db(move |conn| {
+            let fields = AssayFields {
+                title: &parsed.title,
+                description: &parsed.description,
+                question_set_id: parsed.question_set_id,
+            };
+            Ok(Assay::update(conn, id, &fields)?)
+        })
+        .await?;
+    flash(&viewer.session, "success", "Assay saved.");
+    Ok(see_other(&format!("/assays/{id}")))
+}
+
+pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
+    let (assay, study, _) = assay(&state, &viewer, path.into_inner()).await?;
+    let id = assay.id;
+    state.db(move |conn| Ok(Assay::delete(conn, id)?)).await?;
+    flash(&viewer.session, "info", format!("Assay “{}” deleted.", assay.title));
+    Ok(see_other(&format!("/studies/{}", study.id)))
+}

@@ -1,0 +1,125 @@
+//! The one error type of the web layer. Each variant maps to an HTTP status and a page;
+//! internal causes are logged with a reference id and never shown to the user.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use super::page::Page;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("login required")]
+    LoginRequired { next: String },
+    #[error("the form has expired")]
+    CsrfRejected,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("storage unavailable (reference {0})")]
+    StorageUnavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    /// Log an internal failure under a fresh reference id and return the matching error.
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(err: diesel::result::Error) -> Self {
+        match err {
+            diesel::result::Error::NotFound => Self::NotFound,
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(err: diesel::r2d2::PoolError) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(err: actix_web::error::BlockingError) -> Self {
+        Self::Internal(anyhow::anyhow!("blocking task failed: {err}"))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    page: Page,
+    status: u16,
+    title: &'a str,
+    message: String,
+    reference: Option<String>,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Forbidden | Self::CsrfRejected => StatusCode::FORBIDDEN,
+            Self::LoginRequired { .. } => StatusCode::SEE_OTHER,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::LoginRequired { next } = self {
+            let target = format!("/login?next={}", urlencode(next));
+            return HttpResponse::SeeOther().insert_header((header::LOCATION, target)).finish();
+        }
+        let (title, message, reference) = match self {
+            Self::NotFound => ("Not found", "This page does not exist, or you do not have access to it.".into(), None),
+            Self::Forbidden => ("Forbidden", "You are not allowed to see this page.".into(), None),
+            Self::CsrfRejected => (
+                "Form expired",
+                "The form was stale or incomplete. Go back, reload the page and try again.".into(),
+                None,
+            ),
+            Self::BadRequest(msg) => ("Cannot accept this request", msg.clone(), None),
+            Self::PayloadTooLarge(msg) => ("Too large", msg.clone(), None),
+            Self::StorageUnavailable(reference) => (
+                "Storage unavailable",
+                "Your files could not be stored right now, so nothing was saved. Please try again later.".into(),
+                Some(reference.clone()),
+            ),
+            Self::Internal(err) => {
+                let reference = new_reference();
+                tracing::error!(reference = %reference, error = ?err, "internal error");
+                ("Something went wrong", "An unexpected error occurred. Nothing you can fix: please try again, and quote the reference if it keeps happening.".into(), Some(reference))
+            }
+            Self::LoginRequired { .. } => unreachable!("handled above"),
+        };
+        let status = self.status_code();
+        let body = ErrorPage { page: Page::anonymous(), status: status.as_u16(), title, message, reference }
+            .render()
+            .unwrap_or_else(|_| title.to_owned());
+        HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body)
+    }
+}
+
+/// A short id that ties a user-visible error to its log line.
+pub fn new_reference() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+pub fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).map(|e| e[1..].to_owned()).unwrap_or_default()
+}

@@ -1,0 +1,142 @@
+//! The HTTP side: the app factory, shared state and one module per resource.
+//!
+//! Handlers are thin: extract → authorise → call a plain function in `db`/domain modules →
+//! render a template. Database work runs on actix's blocking pool through `AppState::db`.
+
+pub mod admin;
+pub mod assays;
+pub mod csrf;
+pub mod error;
+pub mod extract;
+pub mod forms;
+pub mod investigations;
+pub mod login;
+pub mod overview;
+pub mod page;
+pub mod static_files;
+pub mod studies;
+
+use std::sync::Arc;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite, time::Duration as CookieDuration};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpResponse, web};
+
+use crate::config::Config;
+use crate::db::{DbConn, Pool};
+use error::{AppError, AppResult};
+
+/// Everything a handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub config: Arc<Config>,
+    pub session_key: Key,
+}
+
+impl AppState {
+    pub fn new(pool: Pool, config: Config) -> Self {
+        let session_key = session_key(&config);
+        Self { pool, config: Arc::new(config), session_key }
+    }
+
+    /// Run blocking database work off the async executor.
+    pub async fn db<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+}
+
+/// The session key from `SESSION_KEY`, or a random one with a loud warning.
+fn session_key(config: &Config) -> Key {
+    match &config.session_key {
+        Some(secret) => Key::derive_from(secret.as_bytes()),
+        None => {
+            tracing::warn!(
+                "SESSION_KEY is not set: using a random key for this run. Everyone is logged \
+                 out at every restart. Set SESSION_KEY (32+ random characters) in production."
+            );
+            Key::generate()
+        }
+    }
+}
+
+/// Content-Security-Policy: nothing from other origins, no inline scripts.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+                   frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// Build the application; used by `serve` and by the tests.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let sessions = SessionMiddleware::builder(CookieSessionStore::default(), state.session_key.clone())
+        .cookie_name("toxtemp_session".into())
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_secure(state.config.secure_cookies)
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::hours(12)))
+        .build();
+    let headers = DefaultHeaders::new()
+        .add(("Content-Security-Policy", CSP))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "same-origin"));
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(web::FormConfig::default().limit(256 * 1024).error_handler(|err, _| {
+            AppError::BadRequest(format!("The form could not be read: {err}")).into()
+        }))
+        .configure(routes)
+        .default_service(web::to(|| async { Err::<HttpResponse, _>(AppError::NotFound) }))
+        // Registered last = runs first: sessions must exist before the CSRF check.
+        .wrap(from_fn(csrf::guard))
+        .wrap(sessions)
+        .wrap(headers)
+        .wrap(actix_web::middleware::Logger::new("%s %r %Dms").log_target("toxtemp::http"))
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+        .route("/static/{file:.*}", web::get().to(static_files::serve))
+        .route("/", web::get().to(overview::show))
+        .route("/login", web::get().to(login::form))
+        .route("/login", web::post().to(login::submit))
+        .route("/logout", web::post().to(login::logout))
+        .configure(investigations::routes)
+        .configure(studies::routes)
+        .configure(assays::routes)
+        .configure(admin::routes);
+}
+
+/// A redirect after a successful POST (303, so the browser follows with GET).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((actix_web::http::header::LOCATION, location)).finish()
+}
+
+/// Re-render a form with its errors: 422, so tests and tools see the rejection.
+pub fn unprocessable(page: impl askama::Template) -> Result<HttpResponse, AppError> {
+    let body = page.render().map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::UnprocessableEntity().content_type("text/html; charset=utf-8").body(body))
+}
