@@ -1,0 +1,115 @@
+use crate::helpers::{PASSWORD, TestApp, location, select_attr, select_texts};
+
+#[actix_web::test]
+async fn anonymous_visitors_are_sent_to_the_login_page() {
+    let app = TestApp::spawn().await;
+    let resp = app.get("/assays/1?x=1").await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), "/login?next=%2Fassays%2F1%3Fx%3D1");
+    let html = app.get_html("/login").await;
+    assert_eq!(select_attr(&html, "input[name=email]", "type"), "email");
+    assert_eq!(select_attr(&html, "input[name=password]", "type"), "password");
+}
+
+#[actix_web::test]
+async fn login_succeeds_with_any_case_of_the_email_and_lands_on_next() {
+    let app = TestApp::spawn().await;
+    app.create_person("Tox.Person@Example.org", false);
+    let resp = app
+        .post_form("/login", &[("email", "TOX.person@example.ORG"), ("password", PASSWORD), ("next", "/investigations/new")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), "/investigations/new");
+    let html = app.get_html("/").await;
+    assert_eq!(select_texts(&html, "[data-testid=current-user]"), vec!["tox.person@example.org"]);
+}
+
+#[actix_web::test]
+async fn login_fails_with_a_wrong_password_or_unknown_email() {
+    let app = TestApp::spawn().await;
+    app.create_person("a@example.org", false);
+    for (email, password) in [("a@example.org", "wrong password"), ("nobody@example.org", PASSWORD)] {
+        let resp = app.login(email, password).await;
+        assert_eq!(resp.status(), 401);
+        let html = scraper::Html::parse_document(&resp.text().await.unwrap());
+        assert_eq!(select_texts(&html, "#login-error"), vec!["Unknown email or wrong password."]);
+        assert_eq!(select_attr(&html, "input[name=email]", "value"), email, "the typed email is kept");
+    }
+    assert_eq!(app.get("/").await.status(), 303, "still anonymous");
+}
+
+#[actix_web::test]
+async fn login_does_not_follow_an_offsite_next() {
+    let app = TestApp::spawn().await;
+    app.create_person("a@example.org", false);
+    let resp = app
+        .post_form("/login", &[("email", "a@example.org"), ("password", PASSWORD), ("next", "//evil.example/")])
+        .await;
+    assert_eq!(location(&resp), "/");
+}
+
+#[actix_web::test]
+async fn an_inactive_account_cannot_log_in() {
+    use diesel::prelude::*;
+    use toxtemp::db::schema::persons;
+    let app = TestApp::spawn().await;
+    let p = app.create_person("gone@example.org", false);
+    diesel::update(persons::table.find(p.id)).set(persons::is_active.eq(false)).execute(&mut *app.conn()).unwrap();
+    assert_eq!(app.login("gone@example.org", PASSWORD).await.status(), 401);
+}
+
+#[actix_web::test]
+async fn logout_ends_the_session() {
+    let app = TestApp::spawn().await;
+    app.login_new("a@example.org", false).await;
+    assert_eq!(app.get("/").await.status(), 200);
+    let resp = app.post_form("/logout", &[]).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), "/login");
+    assert_eq!(app.get("/").await.status(), 303);
+}
+
+#[actix_web::test]
+async fn the_session_cookie_is_http_only_and_same_site() {
+    let app = TestApp::spawn().await;
+    let resp = app.get("/login").await;
+    let cookie = resp.headers().get("set-cookie").expect("a session cookie").to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("toxtemp_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+}
+
+#[actix_web::test]
+async fn state_changing_requests_without_the_csrf_token_are_refused() {
+    let app = TestApp::spawn().await;
+    app.login_new("a@example.org", false).await;
+    let missing = app.post_form_raw("/investigations/new", &[("title", "no token")]).await;
+    assert_eq!(missing.status(), 403);
+    let wrong = app.post_form_raw("/investigations/new", &[("title", "bad token"), ("csrf_token", "0000")]).await;
+    assert_eq!(wrong.status(), 403);
+    let html = scraper::Html::parse_document(&wrong.text().await.unwrap());
+    assert_eq!(select_texts(&html, "h1"), vec!["Form expired"]);
+    // Logout is state-changing too.
+    assert_eq!(app.post_form_raw("/logout", &[]).await.status(), 403);
+    let html = app.get_html("/").await;
+    assert!(select_texts(&html, "#investigation-list a").is_empty(), "nothing was created");
+    // The header form of the token is accepted.
+    let token = app.csrf_token().await;
+    let ok = app
+        .client
+        .post(app.url("/investigations/new"))
+        .header("X-CSRF-Token", token)
+        .form(&[("title", "with header")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 303);
+}
+
+#[actix_web::test]
+async fn the_login_form_itself_needs_the_csrf_token() {
+    let app = TestApp::spawn().await;
+    app.create_person("a@example.org", false);
+    let resp = app.post_form_raw("/login", &[("email", "a@example.org"), ("password", PASSWORD)]).await;
+    assert_eq!(resp.status(), 403);
+}

@@ -1,0 +1,119 @@
+//! The real binary, as an operator runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_toxtemp");
+
+fn toxtemp(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("ADMIN_EMAIL")
+        .env_remove("ADMIN_PASSWORD")
+        .env_remove("TOXTEMP_PASSWORD")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+#[test]
+fn help_is_available_for_every_command() {
+    for sub in ["serve", "migrate", "create-user", "import-questions"] {
+        let out = Command::new(BIN).args([sub, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{sub} --help");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{sub}");
+    }
+}
+
+#[test]
+fn import_questions_refuses_a_label_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.json");
+    std::fs::write(&file, toxtemp::questions::TOXTEMP_V1_JSON).unwrap();
+    let first = toxtemp(dir.path()).args(["import-questions", "t.json", "--label", "v9"]).output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout).trim(),
+        "imported question set \"v9\": 11 sections, 70 subsections, 77 questions"
+    );
+    let second = toxtemp(dir.path()).args(["import-questions", "t.json", "--label", "v9"]).output().unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already loaded"));
+}
+
+#[test]
+fn create_user_takes_the_password_from_the_environment_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = toxtemp(dir.path())
+        .args(["create-user", "--email", "Admin@Example.org", "--superuser"])
+        .env("TOXTEMP_PASSWORD", "long enough pw")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "created superuser account admin@example.org");
+    // No terminal and no variable: a clear refusal, not a hang.
+    let out = toxtemp(dir.path()).args(["create-user", "--email", "b@example.org"]).stdin(Stdio::null()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TOXTEMP_PASSWORD"));
+    let dup = toxtemp(dir.path())
+        .args(["create-user", "--email", "admin@example.org"])
+        .env("TOXTEMP_PASSWORD", "long enough pw")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("exists already"));
+}
+
+/// `toxtemp` with no arguments in an empty directory: a database and data directory appear,
+/// the questions are imported, ADMIN_EMAIL can log in.
+#[test]
+fn serve_starts_from_an_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = toxtemp(dir.path())
+        .env("TOXTEMP_BIND", "127.0.0.1:0")
+        .env("ADMIN_EMAIL", "root@example.org")
+        .env("ADMIN_PASSWORD", "first admin pw")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut address = None;
+    let mut seen = Vec::new();
+    while address.is_none() && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                address = Some(rest.trim().trim_end_matches('/').to_owned());
+            }
+            seen.push(line);
+        }
+    }
+    let address = address.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("server did not start: {seen:#?}")
+    });
+    assert!(seen.iter().any(|l| l.contains("imported the ToxTemp v1 question set")), "{seen:#?}");
+    assert!(seen.iter().any(|l| l.contains("SESSION_KEY is not set")), "the loud warning");
+    assert!(dir.path().join("data/toxtemp.sqlite3").exists());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = rt.block_on(async {
+        let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let page = client.get(format!("{address}/login")).send().await.unwrap().text().await.unwrap();
+        let html = scraper::Html::parse_document(&page);
+        let token = crate::helpers::select_attr(&html, "meta[name=csrf-token]", "content");
+        let form = [("email", "root@example.org"), ("password", "first admin pw"), ("csrf_token", token.as_str())];
+        client.post(format!("{address}/login")).form(&form).send().await.unwrap();
+        client.get(format!("{address}/admin/")).send().await.unwrap().status()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200, "the first admin reaches the admin page");
+}

@@ -1,0 +1,11 @@
+//! Integration tests through the real HTTP app and a real database: a fresh SQLite file per
+//! test, or a fresh schema on PostgreSQL when TEST_DATABASE_URL is set (see `.ci/run`).
+
+mod helpers;
+
+mod admin;
+mod auth;
+mod cli;
+mod investigations;
+mod models;
+mod questions;

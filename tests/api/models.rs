@@ -1,0 +1,178 @@
+//! Row round-trips: the same values come back on SQLite and PostgreSQL.
+
+use diesel::prelude::*;
+use toxtemp::db::models::assay::AssayFields;
+use toxtemp::db::models::person::{self, PersonSpec};
+use toxtemp::db::models::{
+    Answer, AnswerFile, Assay, AssayStatus, FileAsset, FileDownloadLog, Investigation, Person, QuestionSet, Study,
+};
+use toxtemp::db::schema::{answer_files, persons};
+use toxtemp::db::{DbConn, now};
+use toxtemp::questions::{self, TOXTEMP_V1_JSON};
+
+use crate::helpers::test_conn;
+
+struct Fixture {
+    person: Person,
+    assay: Assay,
+    question_ids: Vec<i32>,
+}
+
+fn fixture(conn: &mut DbConn) -> Fixture {
+    questions::import(conn, TOXTEMP_V1_JSON, "v1", "v1").unwrap();
+    let set = QuestionSet::find_by_label(conn, "v1").unwrap().unwrap();
+    let spec = PersonSpec { email: "Round@Trip.org", display_name: "R", is_staff: false, is_superuser: false };
+    let person = person::create(conn, &spec, "hash").unwrap();
+    let inv = Investigation::create(conn, &person, "I", "").unwrap();
+    let study = Study::create(conn, inv.id, "S", "").unwrap();
+    let fields = AssayFields { title: "A", description: "scope", question_set_id: Some(set.id) };
+    let assay = Assay::create(conn, study.id, &fields).unwrap();
+    let question_ids = QuestionSet::questions(conn, set.id).unwrap().iter().map(|q| q.id).collect();
+    Fixture { person, assay, question_ids }
+}
+
+fn file_asset(person: &Person, name: &str) -> FileAsset {
+    let id = uuid::Uuid::new_v4().to_string();
+    FileAsset {
+        object_key: format!("uploads/{id}"),
+        id,
+        bucket: "toxtemp".into(),
+        original_filename: name.into(),
+        content_type: "application/pdf".into(),
+        size_bytes: 5_000_000_000, // > 2^32: needs a real 64-bit column
+        sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+        status: "available".into(),
+        uploaded_by: Some(person.id),
+        assay_id: None,
+        created_at: now(),
+    }
+}
+
+#[test]
+fn people_round_trip_with_lower_cased_email_booleans_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, mut conn) = test_conn(dir.path());
+    let f = fixture(&mut conn);
+    let back = Person::find(&mut conn, f.person.id).unwrap();
+    assert_eq!(back, f.person);
+    assert_eq!(back.email, "round@trip.org");
+    assert!(back.is_active && !back.is_staff && !back.is_superuser);
+    assert_eq!(Person::find_by_email(&mut conn, "ROUND@trip.ORG").unwrap(), Some(back));
+}
+
+#[test]
+fn assays_round_trip_with_status_and_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, mut conn) = test_conn(dir.path());
+    let f = fixture(&mut conn);
+    assert_eq!(Assay::find(&mut conn, f.assay.id).unwrap(), f.assay);
+    Assay::set_status(&mut conn, f.assay.id, AssayStatus::Scheduled).unwrap();
+    Assay::push_alert(&mut conn, f.assay.id, "notes.pdf gave no text").unwrap();
+    Assay::push_alert(&mut conn, f.assay.id, "second").unwrap();
+    let back = Assay::find(&mut conn, f.assay.id).unwrap();
+    assert_eq!(back.status(), AssayStatus::Scheduled);
+    assert_eq!(back.alerts(), vec!["notes.pdf gave no text", "second"]);
+}
+
+#[test]
+fn one_answer_per_assay_and_question_with_edit_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, mut conn) = test_conn(dir.path());
+    let f = fixture(&mut conn);
+    let q = f.question_ids[0];
+    let first = Answer::save_draft(&mut conn, f.assay.id, q, "draft 1", &["a.pdf".into()]).unwrap();
+    let second = Answer::save_draft(&mut conn, f.assay.id, q, "draft 2", &["b.docx".into()]).unwrap();
+    assert_eq!(first.id, second.id, "the same row is updated");
+    assert_eq!(second.source_documents(), vec!["b.docx"]);
+    assert_eq!(Answer::of_assay(&mut conn, f.assay.id).unwrap().len(), 1);
+
+    // The database itself refuses a second row for the pair.
+    let dup = diesel::insert_into(toxtemp::db::schema::answers::table)
+        .values((
+            toxtemp::db::schema::answers::assay_id.eq(f.assay.id),
+            toxtemp::db::schema::answers::question_id.eq(q),
+            toxtemp::db::schema::answers::created_at.eq(now()),
+            toxtemp::db::schema::answers::updated_at.eq(now()),
+        ))
+        .execute(&mut conn);
+    assert!(dup.is_err());
+
+    Answer::edit(&mut conn, &second, f.person.id, "edited", true).unwrap();
+    let history = Answer::history(&mut conn, second.id).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!((history[0].old_text.as_str(), history[0].new_text.as_str()), ("draft 2", "edited"));
+    assert_eq!(history[0].editor_id, Some(f.person.id));
+    let overview = Assay::overview_for(&mut conn, &f.person).unwrap();
+    assert_eq!((overview[0].accepted, overview[0].drafted, overview[0].total), (1, 1, 77));
+}
+
+#[test]
+fn file_assets_and_links_round_trip_and_links_are_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, mut conn) = test_conn(dir.path());
+    let f = fixture(&mut conn);
+    let asset = file_asset(&f.person, "protocol.pdf");
+    FileAsset::insert(&mut conn, &asset).unwrap();
+    assert_eq!(FileAsset::find(&mut conn, &asset.id).unwrap(), asset);
+
+    let answer = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "x", &[]).unwrap();
+    let link = (
+        answer_files::answer_id.eq(answer.id),
+        answer_files::file_id.eq(&asset.id),
+        answer_files::created_at.eq(now()),
+    );
+    diesel::insert_into(answer_files::table).values(link.clone()).execute(&mut conn).unwrap();
+    assert!(diesel::insert_into(answer_files::table).values(link).execute(&mut conn).is_err());
+    let links = AnswerFile::of_answer(&mut conn, answer.id).unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].file_id, asset.id);
+    assert_eq!(links[0].label, None);
+}
+
+#[test]
+fn download_logs_survive_the_deletion_of_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, mut conn) = test_conn(dir.path());
+    let f = fixture(&mut conn);
+    let asset = file_asset(&f.person, "sop.docx");
+    FileAsset::insert(&mut conn, &asset).unwrap();
+    FileDownloadLog::record(&mut conn, &asset, Some(f.person.id), &f.person.email, "127.0.0.1").unwrap();
+
+    diesel::delete(persons::table.find(f.person.id)).execute(&mut conn).unwrap();
+    let logs = FileDownloadLog::all(&mut conn).unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].person_id, None);
+    assert_eq!(logs[0].person_email, "round@trip.org");
+    assert_eq!(logs[0].original_filename, "sop.docx");
+    // The investigation went with its owner; the file row stays for the orphan cleanup.
+    assert!(Assay::find(&mut conn, f.assay.id).is_err());
+    assert_eq!(FileAsset::find(&mut conn, &asset.id).unwrap().uploaded_by, None);
+}
+
+#[test]
+fn timestamps_compare_the_same_on_both_backends() {
+    use toxtemp::db::schema::file_assets;
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, mut conn) = test_conn(dir.path());
+    let f = fixture(&mut conn);
+    let mut old = file_asset(&f.person, "old.pdf");
+    old.created_at = now() - chrono::Duration::days(8);
+    let new = file_asset(&f.person, "new.pdf");
+    FileAsset::insert(&mut conn, &old).unwrap();
+    FileAsset::insert(&mut conn, &new).unwrap();
+    let cutoff = now() - chrono::Duration::days(7);
+    let older: Vec<String> = file_assets::table
+        .filter(file_assets::created_at.lt(cutoff))
+        .select(file_assets::original_filename)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(older, vec!["old.pdf"]);
+}
+
+#[test]
+fn the_suite_runs_on_the_backend_it_was_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, conn) = test_conn(dir.path());
+    let want_pg = std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty());
+    assert_eq!(matches!(conn, DbConn::Postgres(_)), want_pg);
+}
