@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::db::models::person::PersonSpec;
-use crate::{auth, db, questions, server};
+use crate::{auth, cleanup, db, questions, server, storage};
 
 #[derive(Parser, Debug)]
 #[command(name = "toxtemp", version, about = "ToxTempAssistant: draft ToxTemp answers from your documents")]
@@ -40,6 +40,19 @@ pub enum Command {
         #[arg(long)]
         superuser: bool,
     },
+    /// Delete stored files that no answer links to and that are older than --days days:
+    /// their objects first, then their rows. Exits non-zero if any deletion failed (those
+    /// rows are kept and retried next time).
+    CleanupOrphanedFiles {
+        /// Minimum age in days.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Measure upload, ZIP and cleanup throughput against the configured storage (see README).
+    Bench(crate::bench::BenchArgs),
     /// Load a question template (ToxTemp JSON format) under a new label.
     ImportQuestions {
         /// The JSON file.
@@ -74,6 +87,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let person = auth::create_account(&mut conn, &spec, &password)?;
             let role = if person.is_superuser { "superuser" } else if person.is_staff { "staff" } else { "user" };
             println!("created {role} account {}", person.email);
+        }
+        Command::CleanupOrphanedFiles { days, dry_run } => {
+            let pool = db::connect(&config.database)?;
+            db::run_migrations(&mut *pool.get()?)?;
+            let store = storage::from_config(&config.storage)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            return runtime.block_on(cleanup::run(&pool, store.as_ref(), days, dry_run, &mut std::io::stdout()));
+        }
+        Command::Bench(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(crate::bench::run(&config, args))?;
         }
         Command::ImportQuestions { path, label, name } => {
             let json = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;

@@ -38,6 +38,45 @@ impl DatabaseUrl {
     }
 }
 
+/// Where uploaded documents are kept.
+#[derive(Clone, Debug)]
+pub enum StorageConfig {
+    /// Files below a local directory (the embedded default).
+    Local { root: PathBuf, bucket: String },
+    /// An S3-compatible server.
+    S3(S3Config),
+}
+
+#[derive(Clone, Debug)]
+pub struct S3Config {
+    /// `AWS_S3_ENDPOINT_URL` — e.g. `http://127.0.0.1:3900` for Garage/MinIO; unset for AWS.
+    pub endpoint: Option<String>,
+    /// `AWS_STORAGE_BUCKET_NAME`.
+    pub bucket: String,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`.
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// `AWS_S3_REGION_NAME` — must equal the server's region (Garage: `garage`).
+    pub region: String,
+}
+
+impl StorageConfig {
+    /// S3 when `AWS_STORAGE_BUCKET_NAME` is set, else a local directory below `data_dir`.
+    pub fn from_env(data_dir: &std::path::Path) -> anyhow::Result<Self> {
+        let Some(bucket) = var("AWS_STORAGE_BUCKET_NAME") else {
+            return Ok(Self::Local { root: data_dir.join("objects"), bucket: "toxtemp-local".into() });
+        };
+        let need = |name: &str| var(name).with_context(|| format!("{name} is required when AWS_STORAGE_BUCKET_NAME is set"));
+        Ok(Self::S3(S3Config {
+            endpoint: var("AWS_S3_ENDPOINT_URL"),
+            bucket,
+            access_key_id: need("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: need("AWS_SECRET_ACCESS_KEY")?,
+            region: var("AWS_S3_REGION_NAME").unwrap_or_else(|| "us-east-1".into()),
+        }))
+    }
+}
+
 /// The first admin account, created on first start when no staff account exists yet.
 #[derive(Clone, Debug)]
 pub struct BootstrapAdmin {
@@ -51,6 +90,8 @@ pub struct Config {
     pub bind: SocketAddr,
     /// `DATABASE_URL`.
     pub database: DatabaseUrl,
+    /// `AWS_*` variables, or the local default.
+    pub storage: StorageConfig,
     /// `TOXTEMP_DATA_DIR` — local objects and other files of the embedded default.
     pub data_dir: PathBuf,
     /// `SESSION_KEY` — secret for signing and encrypting session cookies (≥ 32 chars).
@@ -76,6 +117,7 @@ impl Config {
             Some(raw) => DatabaseUrl::parse(&raw)?,
             None => DatabaseUrl::Sqlite(data_dir.join("toxtemp.sqlite3")),
         };
+        let storage = StorageConfig::from_env(&data_dir)?;
         let session_key = var("SESSION_KEY");
         if let Some(key) = &session_key {
             if key.len() < 32 {
@@ -90,6 +132,7 @@ impl Config {
         Ok(Self {
             bind,
             database,
+            storage,
             data_dir,
             session_key,
             secure_cookies: flag("TOXTEMP_SECURE_COOKIES", false)?,
@@ -103,6 +146,7 @@ impl Config {
         Self {
             bind: "127.0.0.1:0".parse().expect("valid address"),
             database,
+            storage: StorageConfig::Local { root: dir.join("objects"), bucket: "toxtemp-test".into() },
             data_dir: dir.to_path_buf(),
             session_key: Some("test-session-key-test-session-key-test-session-key".into()),
             secure_cookies: false,

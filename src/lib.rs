@@ -6,10 +6,14 @@
 //! `questions` (question-set import), `web` (routes, handlers, templates glue), `cli`.
 
 pub mod auth;
+pub mod bench;
+pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod fileops;
 pub mod questions;
 pub mod server;
+pub mod storage;
 pub mod telemetry;
 pub mod web;

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::db::models::Person;
 use crate::db::models::person::PersonSpec;
 use crate::web::{self, AppState};
-use crate::{auth, db, questions};
+use crate::{auth, db, questions, storage};
 
 /// Everything `serve` does before it listens: connect, migrate, seed.
 pub fn prepare(config: Config) -> anyhow::Result<AppState> {
@@ -24,7 +24,8 @@ pub fn prepare(config: Config) -> anyhow::Result<AppState> {
         bootstrap_admin(&mut conn, &admin.email, &admin.password)?;
     }
     drop(conn);
-    Ok(AppState::new(pool, config))
+    let store = storage::from_config(&config.storage)?;
+    Ok(AppState::new(pool, store, config))
 }
 
 /// Create the ADMIN_EMAIL superuser once, while no staff account exists.
@@ -40,6 +41,10 @@ fn bootstrap_admin(conn: &mut db::DbConn, email: &str, password: &str) -> anyhow
 
 /// Listen and serve until stopped.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
+    // Storage being down must not keep the app from starting: uploads then fail with 503.
+    if let Err(err) = state.store.ensure_ready().await {
+        tracing::error!(error = %err, bucket = state.store.bucket(), "object storage is not reachable");
+    }
     let bind = state.config.bind;
     let app_state = state.clone();
     let server = actix_web::HttpServer::new(move || web::app(app_state.clone()))

@@ -29,20 +29,22 @@ use actix_web::{App, HttpResponse, web};
 
 use crate::config::Config;
 use crate::db::{DbConn, Pool};
+use crate::storage::Store;
 use error::{AppError, AppResult};
 
 /// Everything a handler may need, cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: Pool,
+    pub store: Store,
     pub config: Arc<Config>,
     pub session_key: Key,
 }
 
 impl AppState {
-    pub fn new(pool: Pool, config: Config) -> Self {
+    pub fn new(pool: Pool, store: Store, config: Config) -> Self {
         let session_key = session_key(&config);
-        Self { pool, config: Arc::new(config), session_key }
+        Self { pool, store, config: Arc::new(config), session_key }
     }
 
     /// Run blocking database work off the async executor.

@@ -52,7 +52,7 @@ pub struct TestApp {
     pub address: String,
     pub state: AppState,
     pub client: reqwest::Client,
-    pub dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
     _db: TestDb,
 }
 
@@ -83,7 +83,7 @@ impl TestApp {
             address: format!("http://127.0.0.1:{port}"),
             state,
             client: new_client(),
-            dir,
+            _dir: dir,
             _db: test_db,
         }
     }
@@ -206,4 +206,40 @@ pub fn test_conn(dir: &std::path::Path) -> (TestDb, DbConn) {
     let mut conn = db::ConnectionManager::new(test_db.url.clone()).connect().expect("connect");
     db::run_migrations(&mut conn).expect("migrations");
     (test_db, conn)
+}
+
+/// A migrated pool for tests of plain functions (no server).
+pub fn test_pool(dir: &std::path::Path) -> (TestDb, toxtemp::db::Pool) {
+    let test_db = TestDb::new(dir);
+    let pool = db::connect(&test_db.url).expect("pool");
+    db::run_migrations(&mut pool.get().expect("conn")).expect("migrations");
+    (test_db, pool)
+}
+
+/// A person with an assay on the ToxTemp v1 questions.
+pub struct Fixture {
+    pub person: Person,
+    pub assay: toxtemp::db::models::Assay,
+    pub question_ids: Vec<i32>,
+}
+
+pub fn fixture(conn: &mut DbConn) -> Fixture {
+    use toxtemp::db::models::assay::AssayFields;
+    use toxtemp::db::models::{Assay, Investigation, QuestionSet, Study};
+    let set = match QuestionSet::find_by_label(conn, "v1").unwrap() {
+        Some(set) => set,
+        None => {
+            toxtemp::questions::import(conn, toxtemp::questions::TOXTEMP_V1_JSON, "v1", "v1").unwrap();
+            QuestionSet::find_by_label(conn, "v1").unwrap().unwrap()
+        }
+    };
+    let email = format!("{}@trip.org", uuid::Uuid::new_v4().simple());
+    let spec = PersonSpec { email: &email, display_name: "R", is_staff: false, is_superuser: false };
+    let person = toxtemp::db::models::person::create(conn, &spec, "hash").unwrap();
+    let inv = Investigation::create(conn, &person, "I", "").unwrap();
+    let study = Study::create(conn, inv.id, "S", "").unwrap();
+    let fields = AssayFields { title: "A", description: "scope", question_set_id: Some(set.id) };
+    let assay = Assay::create(conn, study.id, &fields).unwrap();
+    let question_ids = QuestionSet::questions(conn, set.id).unwrap().iter().map(|q| q.id).collect();
+    Fixture { person, assay, question_ids }
 }

@@ -93,6 +93,26 @@ impl FileAsset {
     pub fn status(&self) -> FileAssetStatus {
         self.status.parse().unwrap_or(FileAssetStatus::Deleted)
     }
+
+    /// The FileAssetManager role: orphans older than `days` days.
+    pub fn get_orphaned(conn: &mut DbConn, days: u32) -> QueryResult<Vec<FileAsset>> {
+        crate::fileops::get_orphaned_file_assets(conn, days)
+    }
+
+    /// The FileAssetManager role: delete the orphans older than `days` days, objects first.
+    pub async fn cleanup_orphaned(
+        pool: &crate::db::Pool,
+        store: &dyn crate::storage::ObjectStore,
+        days: u32,
+        actor: &str,
+    ) -> anyhow::Result<crate::fileops::CleanupReport> {
+        let pool2 = pool.clone();
+        let orphans = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<FileAsset>> {
+            Ok(Self::get_orphaned(&mut *pool2.get()?, days)?)
+        })
+        .await??;
+        crate::fileops::delete_orphaned_file_assets(pool, store, orphans, actor).await
+    }
 }
 
 impl AnswerFile {

@@ -1,0 +1,54 @@
+//! The `cleanup-orphaned-files` command: list, delete, report.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::db::Pool;
+use crate::db::models::FileAsset;
+use crate::fileops;
+use crate::storage::ObjectStore;
+
+pub const ACTOR: &str = "cleanup-orphaned-files";
+
+/// Run one cleanup and print a table of what was (or would be) deleted.
+pub async fn run(pool: &Pool, store: &dyn ObjectStore, days: u32, dry_run: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let list_pool = pool.clone();
+    let orphans = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<FileAsset>> {
+        Ok(FileAsset::get_orphaned(&mut *list_pool.get()?, days)?)
+    })
+    .await??;
+    if orphans.is_empty() {
+        writeln!(out, "no orphaned files older than {days} days")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if dry_run {
+        writeln!(out, "would delete {} orphaned file(s) older than {days} days (dry run):", orphans.len())?;
+        write_table(out, &orphans)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = fileops::delete_orphaned_file_assets(pool, store, orphans, ACTOR).await?;
+    writeln!(out, "deleted {} orphaned file(s) older than {days} days:", report.deleted.len())?;
+    write_table(out, &report.deleted)?;
+    if !report.skipped.is_empty() {
+        writeln!(out, "left alone (linked meanwhile or already gone): {}", report.skipped.join(", "))?;
+    }
+    if report.errors.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "{} file(s) could not be deleted; their rows are kept and will be retried:", report.errors.len())?;
+    for (id, err) in &report.errors {
+        writeln!(out, "  {id}  {err}")?;
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+fn write_table(out: &mut impl Write, assets: &[FileAsset]) -> std::io::Result<()> {
+    let now = crate::db::now();
+    writeln!(out, "{:<36}  {:>12}  {:>5}  {}", "id", "size (bytes)", "days", "original name")?;
+    for a in assets {
+        let age = (now - a.created_at).num_days();
+        let name: String = a.original_filename.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+        writeln!(out, "{:<36}  {:>12}  {:>5}  {}", a.id, a.size_bytes, age, name)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! The ZIP of an assay's stored files, streamed: objects are read from storage and written
+//! into the archive chunk by chunk on a blocking thread, and the archive leaves through a
+//! bounded channel. Neither a whole file nor the whole ZIP is ever held in memory.
+//!
+//! Layout (the same on SQLite and PostgreSQL; plain queries, ordering done here):
+//! ```text
+//! README.txt      what this is
+//! index.csv       one row per (question, file) link: which file helped answer which question
+//! manifest.csv    one row per file: path, original name, type, size, SHA-256, upload time
+//! files/NAME      each available file once, under a safe, de-duplicated name
+//! errors.txt      only if some object could not be read
+//! ```
+//! Files are "stored" (not compressed): documents are mostly compressed already, and it keeps
+//! the archive as fast as the storage.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Read, Write};
+
+use bytes::{Bytes, BytesMut};
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use zip::CompressionMethod;
+use zip::write::SimpleFileOptions;
+
+use crate::db::DbConn;
+use crate::db::models::{Assay, FileAsset, FileAssetStatus};
+use crate::db::schema::{answer_files, answers, file_assets, questions, sections, subsections};
+use crate::storage::{ByteStream, ObjectStore, Store};
+
+/// One file in the archive.
+#[derive(Clone, Debug)]
+pub struct ZipEntry {
+    pub asset: FileAsset,
+    /// `files/<safe name>`.
+    pub path: String,
+    /// (subsection title, question text) of every question whose answer links the file.
+    pub questions: Vec<(String, String)>,
+}
+
+/// What goes into an assay's archive, decided before any byte is sent.
+#[derive(Clone, Debug)]
+pub struct AssayZip {
+    pub assay_id: i32,
+    pub assay_title: String,
+    pub entries: Vec<ZipEntry>,
+}
+
+impl AssayZip {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// A safe download name for the archive.
+    pub fn file_name(&self) -> String {
+        let stem = safe_entry_name(&self.assay_title).replace(' ', "_");
+        format!("assay-{}-{}-files.zip", self.assay_id, stem.chars().take(60).collect::<String>())
+    }
+}
+
+/// Collect the assay's available files — those linked to its answers and those uploaded for
+/// it but not linked yet — with the questions each one is linked to.
+pub fn download_assay_files(conn: &mut DbConn, assay_id: i32) -> QueryResult<AssayZip> {
+    let assay = Assay::find(conn, assay_id)?;
+    let available = FileAssetStatus::Available.as_str();
+    let links: Vec<(String, i32, i32, i32, String, String)> = answer_files::table
+        .inner_join(answers::table.inner_join(questions::table.inner_join(subsections::table.inner_join(sections::table))))
+        .filter(answers::assay_id.eq(assay_id))
+        .select((answer_files::file_id, sections::position, subsections::position, questions::position, subsections::title, questions::text))
+        .load(conn)?;
+    let mut linked_ids: Vec<String> = links.iter().map(|l| l.0.clone()).collect();
+    linked_ids.sort();
+    linked_ids.dedup();
+    let mut assets: Vec<FileAsset> = file_assets::table
+        .filter(file_assets::status.eq(available))
+        .filter(file_assets::id.eq_any(&linked_ids).or(file_assets::assay_id.eq(assay_id)))
+        .select(FileAsset::as_select())
+        .load(conn)?;
+    assets.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+
+    let mut by_file: BTreeMap<String, Vec<((i32, i32, i32), String, String)>> = BTreeMap::new();
+    for (file_id, s, ss, q, title, text) in links {
+        by_file.entry(file_id).or_default().push(((s, ss, q), title, text));
+    }
+    let mut taken = HashSet::new();
+    let entries = assets
+        .into_iter()
+        .map(|asset| {
+            let mut qs = by_file.remove(&asset.id).unwrap_or_default();
+            qs.sort();
+            let name = unique_name(&safe_entry_name(&asset.original_filename), &mut taken);
+            ZipEntry { path: format!("files/{name}"), questions: qs.into_iter().map(|(_, t, q)| (t, q)).collect(), asset }
+        })
+        .collect();
+    Ok(AssayZip { assay_id, assay_title: assay.title, entries })
+}
+
+/// A file name that is safe inside an archive on any system: the last path component only,
+/// no control or reserved characters, no leading dots, at most 120 characters.
+pub fn safe_entry_name(original: &str) -> String {
+    let base = original.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String =
+        base.chars().map(|c| if c.is_control() || "<>:\"|?*".contains(c) { '_' } else { c }).collect();
+    let trimmed = cleaned.trim().trim_start_matches(['.', ' ']).trim_end_matches(['.', ' ']);
+    if trimmed.is_empty() {
+        return "file".to_owned();
+    }
+    if trimmed.chars().count() <= 120 {
+        return trimmed.to_owned();
+    }
+    let (stem, ext) = split_ext(trimmed);
+    let keep = 120 - ext.chars().count().min(20);
+    format!("{}{}", stem.chars().take(keep).collect::<String>(), ext.chars().take(20).collect::<String>())
+}
+
+fn split_ext(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    }
+}
+
+/// `name`, or `stem (2).ext`, `stem (3).ext`, … — unique ignoring case.
+fn unique_name(name: &str, taken: &mut HashSet<String>) -> String {
+    let (stem, ext) = split_ext(name);
+    let mut candidate = name.to_owned();
+    let mut n = 1;
+    while !taken.insert(candidate.to_lowercase()) {
+        n += 1;
+        candidate = format!("{stem} ({n}){ext}");
+    }
+    candidate
+}
+
+/// One CSV field: quoted, and defused if a spreadsheet would read it as a formula.
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
+    format!("\"{}\"", value.replace('"', "\"\""))
+}
+
+fn csv_row(fields: &[&str]) -> String {
+    let mut row = fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
+    row.push_str("\r\n");
+    row
+}
+
+fn index_csv(plan: &AssayZip) -> String {
+    let mut out = csv_row(&["subsection", "question", "file"]);
+    for entry in &plan.entries {
+        for (subsection, question) in &entry.questions {
+            out.push_str(&csv_row(&[subsection, question, &entry.path]));
+        }
+        if entry.questions.is_empty() {
+            out.push_str(&csv_row(&["", "(not linked to an answer yet)", &entry.path]));
+        }
+    }
+    out
+}
+
+fn manifest_csv(plan: &AssayZip) -> String {
+    let mut out = csv_row(&["file", "original_filename", "content_type", "size_bytes", "sha256", "uploaded_at", "file_asset_id"]);
+    for e in &plan.entries {
+        let a = &e.asset;
+        out.push_str(&csv_row(&[
+            &e.path,
+            &a.original_filename,
+            &a.content_type,
+            &a.size_bytes.to_string(),
+            &a.sha256,
+            &a.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            &a.id,
+        ]));
+    }
+    out
+}
+
+fn readme(plan: &AssayZip) -> String {
+    format!(
+        "Files of assay {} \"{}\" kept with the uploader's consent for improving ToxTempAssistant.\r\n\
+         index.csv: which file each question's answer was drafted from.\r\n\
+         manifest.csv: one row per file with its SHA-256; files/: the documents.\r\n",
+        plan.assay_id, plan.assay_title
+    )
+}
+
+/// Write the archive to `out`. Blocking: run it on a blocking thread; `runtime` is used to
+/// read the objects from `store`.
+pub fn write_assay_zip(
+    plan: &AssayZip,
+    store: &dyn ObjectStore,
+    out: impl Write,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<()> {
+    let mut zip = zip::ZipWriter::new_stream(out);
+    let small = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+    for (name, body) in [("README.txt", readme(plan)), ("index.csv", index_csv(plan)), ("manifest.csv", manifest_csv(plan))] {
+        zip.start_file(name, small)?;
+        zip.write_all(body.as_bytes())?;
+    }
+    let mut errors = Vec::new();
+    for entry in &plan.entries {
+        let asset = &entry.asset;
+        if asset.bucket != store.bucket() {
+            errors.push(format!("{}: stored in bucket {:?}, not the configured one", entry.path, asset.bucket));
+            continue;
+        }
+        let stream: ByteStream = match runtime.block_on(store.get_stream(&asset.object_key)) {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::error!(file = %asset.id, error = %err, "object missing from the assay ZIP");
+                errors.push(format!("{}: could not be read from storage", entry.path));
+                continue;
+            }
+        };
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Stored)
+            .large_file(asset.size_bytes >= u32::MAX as i64);
+        zip.start_file(entry.path.as_str(), options)?;
+        let mut reader = SyncIoBridge::new_with_handle(StreamReader::new(stream), runtime.clone());
+        let digest = copy_hashing(&mut reader, &mut zip)?;
+        if digest != asset.sha256 {
+            tracing::error!(file = %asset.id, expected = %asset.sha256, got = %digest, "stored object does not match its SHA-256");
+            errors.push(format!("{}: content does not match the recorded SHA-256", entry.path));
+        }
+    }
+    if !errors.is_empty() {
+        zip.start_file("errors.txt", small)?;
+        zip.write_all(errors.join("\r\n").as_bytes())?;
+    }
+    let mut out = zip.finish()?.into_inner();
+    out.flush()?;
+    Ok(())
+}
+
+fn copy_hashing(reader: &mut impl Read, out: &mut impl Write) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+    }
+}
+
+/// Sends what is written, in 256 KiB chunks, into a bounded channel (backpressure: the
+/// writer waits while the client is slow; it stops when the client goes away).
+struct ChannelWriter {
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    buf: BytesMut,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.buf.split().freeze();
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "download cancelled"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+/// The archive as a stream of chunks, produced on a blocking thread while it is consumed.
+pub fn stream_assay_zip(plan: AssayZip, store: Store) -> ByteStream {
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(8);
+    let runtime = tokio::runtime::Handle::current();
+    let error_tx = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let writer = ChannelWriter { tx, buf: BytesMut::with_capacity(CHUNK) };
+        if let Err(err) = write_assay_zip(&plan, store.as_ref(), writer, &runtime) {
+            tracing::warn!(assay = plan.assay_id, error = %err, "assay ZIP stopped");
+            let _ = error_tx.blocking_send(Err(io::Error::other("the archive could not be completed")));
+        }
+    });
+    Box::pin(tokio_stream_from(rx))
+}
+
+fn tokio_stream_from(mut rx: mpsc::Receiver<io::Result<Bytes>>) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_become_safe() {
+        assert_eq!(safe_entry_name("../../x"), "x");
+        assert_eq!(safe_entry_name("/etc/passwd"), "passwd");
+        assert_eq!(safe_entry_name("C:\\Users\\me\\report.pdf"), "report.pdf");
+        assert_eq!(safe_entry_name("a\0b.txt"), "a_b.txt");
+        assert_eq!(safe_entry_name("..."), "file");
+        assert_eq!(safe_entry_name(".hidden"), "hidden");
+        assert_eq!(safe_entry_name("what?.csv"), "what_.csv");
+        let long = format!("{}.pdf", "x".repeat(300));
+        let safe = safe_entry_name(&long);
+        assert_eq!(safe.chars().count(), 120);
+        assert!(safe.ends_with(".pdf"));
+    }
+
+    #[test]
+    fn duplicate_names_get_numbers_ignoring_case() {
+        let mut taken = HashSet::new();
+        assert_eq!(unique_name("a.pdf", &mut taken), "a.pdf");
+        assert_eq!(unique_name("A.pdf", &mut taken), "A (2).pdf");
+        assert_eq!(unique_name("a.pdf", &mut taken), "a (3).pdf");
+        assert_eq!(unique_name("noext", &mut taken), "noext");
+        assert_eq!(unique_name("noext", &mut taken), "noext (2)");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+    }
+}

@@ -1,0 +1,135 @@
+//! Objects as files below a directory: `ROOT/BUCKET/KEY`. The embedded default.
+//!
+//! A put writes to a temporary file next to the target and renames it into place after an
+//! fsync, so a reader never sees half an object and a failed put leaves nothing behind.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio_util::io::ReaderStream;
+
+use super::{ByteStream, ObjectMeta, ObjectStore, SourceStream, StorageError, check_key};
+
+pub struct LocalStore {
+    root: PathBuf,
+    bucket: String,
+}
+
+impl LocalStore {
+    pub fn new(root: PathBuf, bucket: String) -> Self {
+        Self { root, bucket }
+    }
+
+    fn base(&self) -> PathBuf {
+        self.root.join(&self.bucket)
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
+        check_key(key)?;
+        Ok(self.base().join(key))
+    }
+}
+
+fn not_found(err: std::io::Error) -> StorageError {
+    if err.kind() == std::io::ErrorKind::NotFound { StorageError::NotFound } else { StorageError::Io(err) }
+}
+
+async fn write_all(file: &mut tokio::fs::File, body: &mut SourceStream<'_>) -> Result<u64, StorageError> {
+    let mut size = 0u64;
+    while let Some(chunk) = body.try_next().await.map_err(StorageError::Source)? {
+        file.write_all(&chunk).await?;
+        size += chunk.len() as u64;
+    }
+    file.sync_all().await?;
+    Ok(size)
+}
+
+#[async_trait]
+impl ObjectStore for LocalStore {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn put_stream(&self, key: &str, _content_type: &str, body: &mut SourceStream<'_>) -> Result<u64, StorageError> {
+        let target = self.path(key)?;
+        let dir = target.parent().unwrap_or(Path::new("."));
+        tokio::fs::create_dir_all(dir).await?;
+        let temp = dir.join(format!(".partial-{}", uuid::Uuid::new_v4().simple()));
+        let mut file = tokio::fs::File::create(&temp).await?;
+        let written = write_all(&mut file, body).await;
+        drop(file);
+        match written {
+            Ok(size) => match tokio::fs::rename(&temp, &target).await {
+                Ok(()) => Ok(size),
+                Err(err) => {
+                    let _ = tokio::fs::remove_file(&temp).await;
+                    Err(err.into())
+                }
+            },
+            Err(err) => {
+                let _ = tokio::fs::remove_file(&temp).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn get_stream(&self, key: &str) -> Result<ByteStream, StorageError> {
+        let file = tokio::fs::File::open(self.path(key)?).await.map_err(not_found)?;
+        Ok(Box::pin(ReaderStream::with_capacity(file, 256 * 1024)))
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectMeta, StorageError> {
+        let meta = tokio::fs::metadata(self.path(key)?).await.map_err(not_found)?;
+        Ok(ObjectMeta { key: key.to_owned(), size: meta.len() })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match tokio::fs::remove_file(self.path(key)?).await.map_err(not_found) {
+            Ok(()) | Err(StorageError::NotFound) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Vec<Result<(), StorageError>> {
+        let mut results = Vec::with_capacity(keys.len());
+        for key in keys {
+            results.push(self.delete(key).await);
+        }
+        results
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
+        let base = self.base();
+        let mut out = Vec::new();
+        let mut stack = vec![base.clone()];
+        while let Some(dir) = stack.pop() {
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(err.into()),
+            };
+            while let Some(entry) = entries.next_entry().await? {
+                let path = entry.path();
+                let kind = entry.file_type().await?;
+                if kind.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let Ok(rel) = path.strip_prefix(&base) else { continue };
+                let key = rel.to_string_lossy().replace('\\', "/");
+                if key.starts_with(prefix) && !entry.file_name().to_string_lossy().starts_with(".partial-") {
+                    out.push(ObjectMeta { key, size: entry.metadata().await?.len() });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn ensure_ready(&self) -> Result<(), StorageError> {
+        tokio::fs::create_dir_all(self.base()).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,410 @@
+//! The seed plan's file operations against a real database and a real S3 protocol.
+
+use std::io::Read;
+
+use diesel::prelude::*;
+use toxtemp::db::models::{Answer, AnswerFile, FileAsset};
+use toxtemp::db::schema::{answer_files, file_assets, file_audit_events};
+use toxtemp::db::{DbConn, Pool, now};
+use toxtemp::fileops::{self, UploadError, UploadMeta, compute_sha256};
+use toxtemp::storage::memory::MemoryStore;
+use toxtemp::storage::{ObjectStore, SourceStream, read_all};
+
+use crate::helpers::{Fixture, fixture, test_pool};
+use crate::s3::TestS3;
+use crate::storage::{chunked, failing_after, sample_bytes};
+
+async fn upload(pool: &Pool, store: &dyn ObjectStore, name: &str, content_type: &str, data: &[u8], f: &Fixture) -> FileAsset {
+    try_upload(pool, store, name, content_type, data, f).await.expect("upload")
+}
+
+async fn try_upload(
+    pool: &Pool,
+    store: &dyn ObjectStore,
+    name: &str,
+    content_type: &str,
+    data: &[u8],
+    f: &Fixture,
+) -> Result<FileAsset, UploadError> {
+    let mut body = chunked(data);
+    let body: &mut SourceStream<'_> = &mut body;
+    let meta = UploadMeta { original_filename: name, content_type, uploaded_by: Some(f.person.id), assay_id: Some(f.assay.id) };
+    fileops::upload_file(pool, store, body, meta).await
+}
+
+fn file_count(conn: &mut DbConn) -> i64 {
+    file_assets::table.count().get_result(conn).unwrap()
+}
+
+/// Make an asset look `days` days old.
+fn age(conn: &mut DbConn, id: &str, days: i64) {
+    diesel::update(file_assets::table.find(id))
+        .set(file_assets::created_at.eq(now() - chrono::Duration::days(days)))
+        .execute(conn)
+        .unwrap();
+}
+
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+#[tokio::test]
+async fn uploads_of_each_kind_are_stored_under_uuid_keys_with_their_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let s3 = TestS3::start().await;
+    let store = s3.store();
+    let f = fixture(&mut pool.get().unwrap());
+    let docx = b"PK\x03\x04 pretend this is word/document.xml".to_vec();
+    let csv = b"compound,ec50\nrotenone,0.1\n".to_vec();
+    let cases: [(&str, &str, &[u8]); 4] = [
+        ("protocol.pdf", "application/pdf", PDF),
+        ("SOP v2.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", &docx),
+        ("data.csv", "text/csv", &csv),
+        ("plate.png", "image/png", PNG),
+    ];
+    for (name, ct, data) in cases {
+        let asset = upload(&pool, store.as_ref(), name, ct, data, &f).await;
+        assert_eq!(asset.bucket, s3.config.bucket);
+        assert_eq!(asset.object_key, format!("fileassets/{}", uuid::Uuid::parse_str(&asset.id).unwrap().simple()));
+        assert!(!asset.object_key.contains(name.split('.').next().unwrap()), "no user data in the key");
+        assert_eq!(asset.original_filename, name);
+        assert_eq!(asset.content_type, ct);
+        assert_eq!(asset.size_bytes, data.len() as i64);
+        assert_eq!(asset.sha256, compute_sha256(data).unwrap());
+        assert_eq!(asset.uploaded_by, Some(f.person.id));
+        let stored = read_all(store.as_ref(), &asset.object_key).await.unwrap();
+        assert_eq!(compute_sha256(&stored[..]).unwrap(), asset.sha256, "the stored bytes are the uploaded ones");
+        assert_eq!(FileAsset::find(&mut pool.get().unwrap(), &asset.id).unwrap(), asset);
+    }
+}
+
+#[tokio::test]
+async fn a_file_larger_than_two_parts_round_trips_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let s3 = TestS3::start().await;
+    let store = s3.store();
+    let f = fixture(&mut pool.get().unwrap());
+    let data = sample_bytes(2 * toxtemp::storage::s3::PART_SIZE + 999, 42);
+    let asset = upload(&pool, store.as_ref(), "big.pdf", "application/pdf", &data, &f).await;
+    assert_eq!(asset.size_bytes, data.len() as i64);
+    assert_eq!(asset.sha256, compute_sha256(&data[..]).unwrap());
+    assert!(read_all(store.as_ref(), &asset.object_key).await.unwrap() == data);
+}
+
+#[tokio::test]
+async fn a_failed_upload_leaves_neither_row_nor_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let s3 = TestS3::start().await;
+    let store = s3.store();
+    let f = fixture(&mut pool.get().unwrap());
+    let before = s3.keys().await;
+    let mut body = failing_after(toxtemp::storage::s3::PART_SIZE + 5);
+    let body: &mut SourceStream<'_> = &mut body;
+    let meta = UploadMeta { original_filename: "x.pdf", content_type: "application/pdf", uploaded_by: None, assay_id: None };
+    let err = fileops::upload_file(&pool, store.as_ref(), body, meta).await.unwrap_err();
+    assert!(matches!(err, UploadError::Source(_)), "{err:?}");
+    assert_eq!(file_count(&mut pool.get().unwrap()), 0);
+    assert_eq!(s3.keys().await, before);
+    let _ = f;
+}
+
+#[tokio::test]
+async fn storage_being_down_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let store = MemoryStore::new();
+    store.fail_puts.store(true, std::sync::atomic::Ordering::SeqCst);
+    let f = fixture(&mut pool.get().unwrap());
+    let err = try_upload(&pool, &store, "a.pdf", "application/pdf", PDF, &f).await.unwrap_err();
+    assert!(matches!(err, UploadError::Storage(_)), "{err:?}");
+    assert_eq!(file_count(&mut pool.get().unwrap()), 0);
+    assert!(store.keys().is_empty());
+}
+
+#[tokio::test]
+async fn a_database_failure_after_the_put_removes_the_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let store = MemoryStore::new();
+    let f = fixture(&mut pool.get().unwrap());
+    {
+        use diesel::connection::SimpleConnection;
+        let mut conn = pool.get().unwrap();
+        let sql = match &*conn {
+            DbConn::Sqlite(_) => "CREATE TRIGGER no_files BEFORE INSERT ON file_assets BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            DbConn::Postgres(_) => "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER no_files BEFORE INSERT ON file_assets FOR EACH ROW EXECUTE FUNCTION refuse();",
+        };
+        conn.batch_execute(sql).unwrap();
+    }
+    let err = try_upload(&pool, &store, "a.pdf", "application/pdf", PDF, &f).await.unwrap_err();
+    assert!(matches!(err, UploadError::Database(_)), "{err:?}");
+    assert!(store.keys().is_empty(), "the object went with the failed row");
+}
+
+#[tokio::test]
+async fn files_link_to_many_answers_and_answers_to_many_files_idempotently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let store = MemoryStore::new();
+    let mut conn = pool.get().unwrap();
+    let f = fixture(&mut conn);
+    let a = upload(&pool, &store, "a.pdf", "application/pdf", PDF, &f).await;
+    let b = upload(&pool, &store, "b.png", "image/png", PNG, &f).await;
+    let ids = vec![a.id.clone(), b.id.clone()];
+    let answers: Vec<Answer> =
+        f.question_ids[..3].iter().map(|q| Answer::save_draft(&mut conn, f.assay.id, *q, "x", &[]).unwrap()).collect();
+
+    let links = fileops::link_files_to_answer(&mut conn, answers[0].id, &ids).unwrap();
+    assert_eq!(links.len(), 2);
+    for answer in &answers[1..] {
+        fileops::link_files_to_answer(&mut conn, answer.id, &ids[..1]).unwrap();
+    }
+    // Linking again is fine and returns the same rows.
+    let again = fileops::link_files_to_answer(&mut conn, answers[0].id, &ids).unwrap();
+    assert_eq!(again.iter().map(|l| l.id).collect::<Vec<_>>(), links.iter().map(|l| l.id).collect::<Vec<_>>());
+
+    let total: i64 = answer_files::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(total, 4);
+    let of_a: i64 = answer_files::table.filter(answer_files::file_id.eq(&a.id)).count().get_result(&mut conn).unwrap();
+    assert_eq!(of_a, 3, "one file, many answers");
+    assert_eq!(AnswerFile::of_answer(&mut conn, answers[0].id).unwrap().len(), 2, "one answer, many files");
+}
+
+#[tokio::test]
+async fn a_missing_or_deleted_file_asset_is_skipped_when_linking() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let store = MemoryStore::new();
+    let mut conn = pool.get().unwrap();
+    let f = fixture(&mut conn);
+    let kept = upload(&pool, &store, "kept.pdf", "application/pdf", PDF, &f).await;
+    let gone = upload(&pool, &store, "gone.pdf", "application/pdf", PDF, &f).await;
+    diesel::update(file_assets::table.find(&gone.id)).set(file_assets::status.eq("deleted")).execute(&mut conn).unwrap();
+    let answer = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "x", &[]).unwrap();
+    let ids = vec![uuid::Uuid::new_v4().to_string(), gone.id.clone(), kept.id.clone()];
+    let links = fileops::link_files_to_answer(&mut conn, answer.id, &ids).unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].file_id, kept.id);
+}
+
+#[tokio::test]
+async fn orphans_are_old_and_unlinked_files_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let store = MemoryStore::new();
+    let mut conn = pool.get().unwrap();
+    let f = fixture(&mut conn);
+    let old_unlinked = upload(&pool, &store, "old.pdf", "application/pdf", PDF, &f).await;
+    let new_unlinked = upload(&pool, &store, "new.pdf", "application/pdf", PDF, &f).await;
+    let old_linked = upload(&pool, &store, "linked.pdf", "application/pdf", PDF, &f).await;
+    let old_deleted = upload(&pool, &store, "withdrawn.pdf", "application/pdf", PDF, &f).await;
+    for id in [&old_unlinked.id, &old_linked.id, &old_deleted.id] {
+        age(&mut conn, id, 8);
+    }
+    age(&mut conn, &new_unlinked.id, 6);
+    diesel::update(file_assets::table.find(&old_deleted.id)).set(file_assets::status.eq("deleted")).execute(&mut conn).unwrap();
+    let answer = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "x", &[]).unwrap();
+    fileops::link_files_to_answer(&mut conn, answer.id, &[old_linked.id.clone()]).unwrap();
+
+    let ids = |v: Vec<FileAsset>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(ids(fileops::get_orphaned_file_assets(&mut conn, 7).unwrap()), vec![old_unlinked.id.clone()]);
+    assert_eq!(ids(FileAsset::get_orphaned(&mut conn, 5).unwrap()).len(), 2, "a younger cut-off includes the 6-day-old");
+    // An assay deletion orphans its files (answers go, links go with them).
+    toxtemp::db::models::Assay::delete(&mut conn, f.assay.id).unwrap();
+    let mut orphans = ids(fileops::get_orphaned_file_assets(&mut conn, 7).unwrap());
+    orphans.sort();
+    let mut want = vec![old_unlinked.id, old_linked.id];
+    want.sort();
+    assert_eq!(orphans, want);
+}
+
+#[tokio::test]
+async fn cleanup_deletes_objects_then_rows_and_keeps_an_audit_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let s3 = TestS3::start().await;
+    let store = s3.store();
+    let f = fixture(&mut pool.get().unwrap());
+    let orphan = upload(&pool, store.as_ref(), "orphan.pdf", "application/pdf", PDF, &f).await;
+    let young = upload(&pool, store.as_ref(), "young.pdf", "application/pdf", PDF, &f).await;
+    age(&mut pool.get().unwrap(), &orphan.id, 30);
+
+    let report = FileAsset::cleanup_orphaned(&pool, store.as_ref(), 7, "test").await.unwrap();
+    let (count, errors) = report.summary();
+    assert_eq!((count, errors.len()), (1, 0));
+    assert!(matches!(store.head(&orphan.object_key).await, Err(toxtemp::storage::StorageError::NotFound)));
+    let mut conn = pool.get().unwrap();
+    assert!(FileAsset::find(&mut conn, &orphan.id).is_err(), "row deleted");
+    assert!(FileAsset::find(&mut conn, &young.id).is_ok(), "young file kept");
+    assert!(store.head(&young.object_key).await.is_ok());
+    let audit: Vec<(String, String, String)> = file_audit_events::table
+        .select((file_audit_events::file_id, file_audit_events::event, file_audit_events::actor))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(audit, vec![(orphan.id.clone(), "orphan_deleted".into(), "test".into())]);
+
+    // Right after, a second run has nothing to do.
+    let again = FileAsset::cleanup_orphaned(&pool, store.as_ref(), 7, "test").await.unwrap();
+    assert_eq!(again.summary().0, 0);
+}
+
+#[tokio::test]
+async fn a_failed_object_delete_keeps_the_row_and_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let store = MemoryStore::new();
+    let f = fixture(&mut pool.get().unwrap());
+    let stuck = upload(&pool, &store, "stuck.pdf", "application/pdf", PDF, &f).await;
+    let fine = upload(&pool, &store, "fine.pdf", "application/pdf", PDF, &f).await;
+    for a in [&stuck, &fine] {
+        age(&mut pool.get().unwrap(), &a.id, 10);
+    }
+    store.fail_deletes.lock().unwrap().insert(stuck.object_key.clone());
+    let report = FileAsset::cleanup_orphaned(&pool, &store, 7, "test").await.unwrap();
+    assert_eq!(report.deleted.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), vec![fine.id.clone()]);
+    assert!(report.errors.contains_key(&stuck.id), "{:?}", report.errors);
+    let row = FileAsset::find(&mut pool.get().unwrap(), &stuck.id).unwrap();
+    assert_eq!(row.status, "available", "kept, and still linkable");
+    assert!(store.keys().contains(&stuck.object_key));
+
+    // Fixed storage: the next run finishes the job.
+    store.fail_deletes.lock().unwrap().clear();
+    let report = FileAsset::cleanup_orphaned(&pool, &store, 7, "test").await.unwrap();
+    assert_eq!(report.summary().0, 1);
+    assert!(store.keys().is_empty());
+}
+
+#[tokio::test]
+async fn a_file_linked_after_listing_is_never_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let store = MemoryStore::new();
+    let mut conn = pool.get().unwrap();
+    let f = fixture(&mut conn);
+    let asset = upload(&pool, &store, "late.pdf", "application/pdf", PDF, &f).await;
+    age(&mut conn, &asset.id, 10);
+    let listed = fileops::get_orphaned_file_assets(&mut conn, 7).unwrap();
+    assert_eq!(listed.len(), 1);
+    // The LLM run links it between listing and deleting.
+    let answer = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "x", &[]).unwrap();
+    fileops::link_files_to_answer(&mut conn, answer.id, &[asset.id.clone()]).unwrap();
+    drop(conn);
+
+    let report = fileops::delete_orphaned_file_assets(&pool, &store, listed, "test").await.unwrap();
+    assert!(report.deleted.is_empty());
+    assert_eq!(report.skipped, vec![asset.id.clone()]);
+    assert_eq!(FileAsset::find(&mut pool.get().unwrap(), &asset.id).unwrap().status, "available");
+    assert_eq!(store.keys(), vec![asset.object_key]);
+}
+
+#[tokio::test]
+async fn cleanup_of_many_orphans_uses_batched_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let store = MemoryStore::new();
+    let f = fixture(&mut pool.get().unwrap());
+    for i in 0..1200 {
+        let a = upload(&pool, &store, &format!("o{i}.txt"), "text/plain", b"x", &f).await;
+        age(&mut pool.get().unwrap(), &a.id, 9);
+    }
+    let report = FileAsset::cleanup_orphaned(&pool, &store, 7, "test").await.unwrap();
+    assert_eq!(report.summary().0, 1200);
+    assert!(store.keys().is_empty());
+    // 500 per claim chunk → 3 chunks → 3 batch requests, not 1200.
+    assert_eq!(store.delete_requests.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+fn read_zip(bytes: Vec<u8>) -> zip::ZipArchive<std::io::Cursor<Vec<u8>>> {
+    zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a valid ZIP")
+}
+
+fn entry(zip: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    zip.by_name(name).unwrap_or_else(|_| panic!("{name} in the ZIP")).read_to_end(&mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assay_zip_has_safe_unique_names_the_bytes_and_an_index_by_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let s3 = TestS3::start().await;
+    let store = s3.store();
+    let mut conn = pool.get().unwrap();
+    let f = fixture(&mut conn);
+    let other = fixture(&mut conn);
+    let a1 = upload(&pool, store.as_ref(), "report.pdf", "application/pdf", PDF, &f).await;
+    let a2 = upload(&pool, store.as_ref(), "Report.pdf", "application/pdf", b"%PDF-1.4 second", &f).await;
+    let evil1 = upload(&pool, store.as_ref(), "../../x", "text/plain", b"one", &f).await;
+    let evil2 = upload(&pool, store.as_ref(), "/etc/passwd", "text/plain", b"two", &f).await;
+    let evil3 = upload(&pool, store.as_ref(), "a\0b", "text/plain", b"three", &f).await;
+    let withdrawn = upload(&pool, store.as_ref(), "withdrawn.pdf", "application/pdf", PDF, &f).await;
+    let foreign = upload(&pool, store.as_ref(), "other-assay.pdf", "application/pdf", PDF, &other).await;
+    diesel::update(file_assets::table.find(&withdrawn.id)).set(file_assets::status.eq("deleted")).execute(&mut conn).unwrap();
+    let q1 = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "x", &[]).unwrap();
+    let q2 = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[1], "y", &[]).unwrap();
+    fileops::link_files_to_answer(&mut conn, q1.id, &[a1.id.clone(), a2.id.clone(), withdrawn.id.clone()]).unwrap();
+    fileops::link_files_to_answer(&mut conn, q2.id, &[a1.id.clone()]).unwrap();
+
+    let plan = fileops::download_assay_files(&mut conn, f.assay.id).unwrap();
+    drop(conn);
+    let names: Vec<&str> = plan.entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(names, vec!["files/report.pdf", "files/Report (2).pdf", "files/x", "files/passwd", "files/a_b"]);
+
+    let handle = tokio::runtime::Handle::current();
+    let store_for_zip = store.clone();
+    let plan_for_zip = plan.clone();
+    let bytes = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        fileops::write_assay_zip(&plan_for_zip, store_for_zip.as_ref(), &mut out, &handle).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    let mut zip = read_zip(bytes);
+    let mut all: Vec<String> = zip.file_names().map(|n| n.expect("entry name").into_owned()).collect();
+    all.sort();
+    assert_eq!(
+        all,
+        vec!["README.txt", "files/Report (2).pdf", "files/a_b", "files/passwd", "files/report.pdf", "files/x", "index.csv", "manifest.csv"]
+    );
+    for name in all.iter() {
+        assert!(!name.contains("..") && !name.starts_with('/') && !name.chars().any(char::is_control), "{name}");
+    }
+    assert_eq!(entry(&mut zip, "files/report.pdf"), PDF);
+    assert_eq!(entry(&mut zip, "files/Report (2).pdf"), b"%PDF-1.4 second");
+    assert_eq!(entry(&mut zip, "files/x"), b"one");
+    assert_eq!(entry(&mut zip, "files/passwd"), b"two");
+    assert_eq!(entry(&mut zip, "files/a_b"), b"three");
+    let index = String::from_utf8(entry(&mut zip, "index.csv")).unwrap();
+    assert_eq!(index.lines().filter(|l| l.contains("files/report.pdf")).count(), 2, "{index}");
+    assert!(index.contains("1.1 Descriptive full-text title"), "{index}");
+    assert!(index.contains("(not linked to an answer yet)"));
+    assert!(!index.contains("withdrawn") && !index.contains("other-assay"));
+    let manifest = String::from_utf8(entry(&mut zip, "manifest.csv")).unwrap();
+    assert!(manifest.contains(&a1.sha256) && manifest.contains(&evil3.sha256));
+    assert!(manifest.contains("\"../../x\""), "the original name is kept in the manifest");
+    let _ = (evil1, evil2, foreign);
+
+    // The streamed form yields the same archive.
+    let mut stream = fileops::stream_assay_zip(plan, store);
+    let mut streamed = Vec::new();
+    use futures_util::StreamExt;
+    while let Some(chunk) = stream.next().await {
+        streamed.extend_from_slice(&chunk.unwrap());
+    }
+    let mut zip = read_zip(streamed);
+    assert_eq!(entry(&mut zip, "files/report.pdf"), PDF);
+}
+
+#[tokio::test]
+async fn an_assay_without_files_has_an_empty_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let mut conn = pool.get().unwrap();
+    let f = fixture(&mut conn);
+    assert!(fileops::download_assay_files(&mut conn, f.assay.id).unwrap().is_empty());
+}

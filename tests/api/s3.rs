@@ -1,0 +1,87 @@
+//! A real S3 wire protocol for tests: Garage when `.ci/run` provides one through TEST_S3_*,
+//! else an s3s-fs server embedded on a loopback port (signatures are checked).
+
+use std::sync::Arc;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use toxtemp::config::S3Config;
+use toxtemp::storage::ObjectStore;
+use toxtemp::storage::s3::S3Store;
+
+const ACCESS_KEY: &str = "AKIATOXTEMPTEST";
+const SECRET_KEY: &str = "toxtemp-test-secret-key-0123456789";
+
+pub struct TestS3 {
+    pub config: S3Config,
+    _dir: Option<tempfile::TempDir>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TestS3 {
+    fn drop(&mut self) {
+        if let Some(server) = &self.server {
+            server.abort();
+        }
+    }
+}
+
+impl TestS3 {
+    /// True when the suite runs against an external S3 server (Garage in CI).
+    pub fn external() -> bool {
+        std::env::var("TEST_S3_ENDPOINT_URL").is_ok_and(|v| !v.is_empty())
+    }
+
+    pub async fn start() -> TestS3 {
+        if Self::external() {
+            let var = |n: &str| std::env::var(n).unwrap_or_else(|_| panic!("{n} must be set with TEST_S3_ENDPOINT_URL"));
+            let config = S3Config {
+                endpoint: Some(var("TEST_S3_ENDPOINT_URL")),
+                bucket: var("TEST_S3_BUCKET"),
+                access_key_id: var("TEST_S3_ACCESS_KEY_ID"),
+                secret_access_key: var("TEST_S3_SECRET_ACCESS_KEY"),
+                region: std::env::var("TEST_S3_REGION").unwrap_or_else(|_| "garage".into()),
+            };
+            return TestS3 { config, _dir: None, server: None };
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bucket = "toxtemp-test";
+        std::fs::create_dir_all(dir.path().join(bucket)).expect("bucket dir");
+        let fs = s3s_fs::FileSystem::new(dir.path()).expect("s3s-fs");
+        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = tokio::spawn(async move {
+            let http = ConnBuilder::new(TokioExecutor::new());
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { continue };
+                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+        let config = S3Config {
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            bucket: bucket.into(),
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: SECRET_KEY.into(),
+            region: "us-east-1".into(),
+        };
+        TestS3 { config, _dir: Some(dir), server: Some(server) }
+    }
+
+    pub fn store(&self) -> Arc<S3Store> {
+        Arc::new(S3Store::new(&self.config).expect("S3 client"))
+    }
+
+    /// Keys currently under our prefix.
+    pub async fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> =
+            self.store().list("fileassets/").await.expect("list").into_iter().map(|m| m.key).collect();
+        keys.sort();
+        keys
+    }
+}
