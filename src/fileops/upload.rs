@@ -95,7 +95,7 @@ pub async fn upload_file(
         id: id.to_string(),
         bucket: store.bucket().to_owned(),
         object_key: key.clone(),
-        original_filename: meta.original_filename.to_owned(),
+        original_filename: storable_filename(meta.original_filename),
         content_type: meta.content_type.to_owned(),
         size_bytes: size as i64,
         sha256: hex::encode(hasher.finalize()),
@@ -121,6 +121,13 @@ pub async fn upload_file(
     Ok(asset)
 }
 
+/// The name as typed, minus what no database or screen should hold: control characters
+/// (PostgreSQL refuses NUL in text) become `_`, and it is cut at 255 characters.
+pub fn storable_filename(name: &str) -> String {
+    let cleaned: String = name.chars().map(|c| if c.is_control() { '_' } else { c }).take(255).collect();
+    if cleaned.trim().is_empty() { "unnamed".to_owned() } else { cleaned }
+}
+
 /// Best-effort removal of an object whose row could not be written.
 pub(crate) async fn remove_object(store: &dyn ObjectStore, key: &str) {
     if let Err(err) = store.delete(key).await {
@@ -131,6 +138,14 @@ pub(crate) async fn remove_object(store: &dyn ObjectStore, key: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_names_have_no_control_characters() {
+        assert_eq!(storable_filename("a\0b\n.pdf"), "a_b_.pdf");
+        assert_eq!(storable_filename("../../x"), "../../x", "kept as typed; made safe where used");
+        assert_eq!(storable_filename(""), "unnamed");
+        assert_eq!(storable_filename(&"x".repeat(300)).len(), 255);
+    }
 
     #[test]
     fn sha256_matches_known_vectors() {
