@@ -13,13 +13,14 @@ fn toxtemp(dir: &std::path::Path) -> Command {
         .env_remove("ADMIN_EMAIL")
         .env_remove("ADMIN_PASSWORD")
         .env_remove("TOXTEMP_PASSWORD")
+        .env_remove("AWS_STORAGE_BUCKET_NAME")
         .env("RUST_LOG", "info");
     cmd
 }
 
 #[test]
 fn help_is_available_for_every_command() {
-    for sub in ["serve", "migrate", "create-user", "import-questions"] {
+    for sub in ["serve", "migrate", "create-user", "import-questions", "cleanup-orphaned-files", "bench"] {
         let out = Command::new(BIN).args([sub, "--help"]).output().unwrap();
         assert!(out.status.success(), "{sub} --help");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{sub}");
@@ -116,4 +117,92 @@ fn serve_starts_from_an_empty_directory() {
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(status, 200, "the first admin reaches the admin page");
+}
+
+/// Orphans on the embedded default (SQLite + local objects) as the command sees them.
+struct OrphanSetup {
+    dir: tempfile::TempDir,
+    keys: Vec<String>,
+}
+
+async fn orphan_setup(n: usize) -> OrphanSetup {
+    use toxtemp::storage::ObjectStore;
+    let dir = tempfile::tempdir().unwrap();
+    let url = toxtemp::config::DatabaseUrl::Sqlite(dir.path().join("data/toxtemp.sqlite3"));
+    let pool = toxtemp::db::connect(&url).unwrap();
+    toxtemp::db::run_migrations(&mut pool.get().unwrap()).unwrap();
+    let store = toxtemp::storage::local::LocalStore::new(dir.path().join("data/objects"), "toxtemp-local".into());
+    store.ensure_ready().await.unwrap();
+    let mut keys = Vec::new();
+    for i in 0..n {
+        let mut body = futures_util::stream::iter(vec![Ok(bytes::Bytes::from(format!("orphan {i}")))]);
+        let body: &mut toxtemp::storage::SourceStream<'_> = &mut body;
+        let meta = toxtemp::fileops::UploadMeta {
+            original_filename: &format!("old notes {i}.txt"),
+            content_type: "text/plain",
+            uploaded_by: None,
+            assay_id: None,
+        };
+        let asset = toxtemp::fileops::upload_file(&pool, &store, body, meta).await.unwrap();
+        use diesel::prelude::*;
+        use toxtemp::db::schema::file_assets;
+        diesel::update(file_assets::table.find(&asset.id))
+            .set(file_assets::created_at.eq(toxtemp::db::now() - chrono::Duration::days(10)))
+            .execute(&mut pool.get().unwrap())
+            .unwrap();
+        keys.push(asset.object_key);
+    }
+    OrphanSetup { dir, keys }
+}
+
+fn object_path(setup: &OrphanSetup, key: &str) -> std::path::PathBuf {
+    setup.dir.path().join("data/objects/toxtemp-local").join(key)
+}
+
+#[tokio::test]
+async fn cleanup_orphaned_files_lists_in_a_dry_run_deletes_for_real_then_is_a_no_op() {
+    let setup = orphan_setup(2).await;
+    let run = |args: &[&str]| toxtemp(setup.dir.path()).arg("cleanup-orphaned-files").args(args).output().unwrap();
+
+    let dry = run(&["--dry-run"]);
+    assert!(dry.status.success());
+    let out = String::from_utf8_lossy(&dry.stdout);
+    assert!(out.starts_with("would delete 2 orphaned file(s) older than 7 days (dry run):"), "{out}");
+    assert!(out.contains("old notes 0.txt") && out.contains("old notes 1.txt"), "{out}");
+    assert!(setup.keys.iter().all(|k| object_path(&setup, k).exists()), "dry run deletes nothing");
+
+    let younger_than_cutoff = run(&["--days", "30"]);
+    assert!(String::from_utf8_lossy(&younger_than_cutoff.stdout).contains("no orphaned files older than 30 days"));
+
+    let real = run(&[]);
+    assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stderr));
+    let out = String::from_utf8_lossy(&real.stdout);
+    assert!(out.starts_with("deleted 2 orphaned file(s)"), "{out}");
+    assert!(setup.keys.iter().all(|k| !object_path(&setup, k).exists()), "objects gone");
+    assert!(String::from_utf8_lossy(&real.stderr).contains("deleted an orphaned file asset"), "audit log lines");
+
+    let again = run(&[]);
+    assert!(again.status.success());
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), "no orphaned files older than 7 days");
+}
+
+#[tokio::test]
+async fn cleanup_orphaned_files_exits_non_zero_and_keeps_the_row_when_an_object_cannot_be_deleted() {
+    let setup = orphan_setup(2).await;
+    // A non-empty directory where the object should be: deleting it fails.
+    let blocked = object_path(&setup, &setup.keys[0]);
+    std::fs::remove_file(&blocked).unwrap();
+    std::fs::create_dir_all(blocked.join("stuck")).unwrap();
+
+    let out = toxtemp(setup.dir.path()).arg("cleanup-orphaned-files").output().unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("deleted 1 orphaned file(s)"), "{text}");
+    assert!(text.contains("1 file(s) could not be deleted; their rows are kept"), "{text}");
+
+    // Fixed: the next run deletes it.
+    std::fs::remove_dir_all(&blocked).unwrap();
+    let out = toxtemp(setup.dir.path()).arg("cleanup-orphaned-files").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("deleted 1 orphaned file(s)"));
 }

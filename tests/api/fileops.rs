@@ -106,7 +106,11 @@ async fn a_failed_upload_leaves_neither_row_nor_object() {
     let err = fileops::upload_file(&pool, store.as_ref(), body, meta).await.unwrap_err();
     assert!(matches!(err, UploadError::Source(_)), "{err:?}");
     assert_eq!(file_count(&mut pool.get().unwrap()), 0);
-    assert_eq!(s3.keys().await, before);
+    // The embedded server belongs to this test alone, so its listing is exact; a shared
+    // Garage bucket sees other tests' uploads (the storage contract covers it per key).
+    if !TestS3::external() {
+        assert_eq!(s3.keys().await, before);
+    }
     let _ = f;
 }
 
