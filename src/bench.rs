@@ -253,3 +253,109 @@ fn report(phase: &str, bytes: f64, ours: Duration, raw: Duration, rss_kib: Optio
     let rss = rss_kib.map(|k| format!("{:.0}", k as f64 / 1024.0)).unwrap_or_else(|| "n/a".into());
     println!("{phase:<34} {:>10.1} {:>10.1} {:>7.2} {rss:>12}", mbps(ours), mbps(raw), raw.as_secs_f64() / ours.as_secs_f64());
 }
+
+/// `toxtemp bench-llm`: the whole pipeline (77 questions, rounds and all) against a fake
+/// OpenAI-compatible endpoint that answers after a fixed latency, compared with the ideal
+/// for the configured concurrency: Σ over rounds of ⌈questions/concurrency⌉ × latency.
+pub async fn llm(config: &Config, latency: Duration) -> anyhow::Result<()> {
+    use crate::db::models::assay::AssayFields;
+    use crate::db::models::person::{self, PersonSpec};
+    use crate::db::models::{Assay, Investigation, QuestionSet, Study};
+    use crate::jobs::worker::{WorkerContext, run_pending_jobs};
+    use crate::llm::pipeline::{PROCESS_ASSAY, PipelineSettings, ProcessAssay};
+    use crate::llm::{Document, LlmConfig, openai::OpenAiCompatible, retry::RetryPolicy};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}/v1", listener.local_addr()?);
+    tokio::spawn(fake_chat_server(listener, latency));
+
+    let dir = tempfile::tempdir()?;
+    let pool = db::connect(&DatabaseUrl::Sqlite(dir.path().join("bench.sqlite3")))?;
+    let (assay_id, rounds) = {
+        let mut conn = pool.get()?;
+        db::run_migrations(&mut conn)?;
+        let summary = crate::questions::ensure_default(&mut conn)?.context("questions")?;
+        let spec = PersonSpec { email: "bench@example.org", display_name: "", is_staff: false, is_superuser: false };
+        let who = person::create(&mut conn, &spec, "x")?;
+        let inv = Investigation::create(&mut conn, &who, "bench", "")?;
+        let study = Study::create(&mut conn, inv.id, "bench", "")?;
+        let fields = AssayFields { title: "bench", description: "", question_set_id: Some(summary.question_set_id) };
+        let assay = Assay::create(&mut conn, study.id, &fields)?;
+        let questions = QuestionSet::questions(&mut conn, summary.question_set_id)?;
+        let rounds: Vec<usize> = (1..=3).map(|r| questions.iter().filter(|q| q.answering_round == r).count()).collect();
+        let payload = ProcessAssay {
+            assay_id: assay.id,
+            documents: vec![Document { name: "sop.pdf".into(), text: "LUHMES cells are differentiated for 6 days.".into() }],
+            file_asset_ids: vec![],
+            question_ids: None,
+            images: vec![],
+        };
+        crate::jobs::enqueue(&mut conn, PROCESS_ASSAY, &payload, Some(assay.id))?;
+        (assay.id, rounds)
+    };
+    let llm_config = LlmConfig { base_url: Some(endpoint), api_key: Some("bench".into()), ..config.llm.clone() };
+    let provider = Arc::new(OpenAiCompatible::new(&llm_config)?);
+    let settings = PipelineSettings { concurrency: llm_config.concurrency, retry: RetryPolicy::default() };
+    let ctx = WorkerContext::new(pool.clone(), provider, settings);
+    let started = Instant::now();
+    run_pending_jobs(&ctx).await?;
+    let wall = started.elapsed();
+    let answers = crate::db::models::Answer::of_assay(&mut *pool.get()?, assay_id)?.len();
+    let c = llm_config.concurrency;
+    let ideal = latency * rounds.iter().map(|n| n.div_ceil(c) as u32).sum::<u32>();
+    println!(
+        "{answers} questions (rounds {rounds:?}), concurrency {c}, latency {} ms: wall {:.2} s, ideal {:.2} s, ratio ideal/wall {:.2}",
+        latency.as_millis(),
+        wall.as_secs_f64(),
+        ideal.as_secs_f64(),
+        ideal.as_secs_f64() / wall.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A minimal HTTP/1.1 chat-completions stand-in: waits `latency`, answers with a citation.
+async fn fake_chat_server(listener: tokio::net::TcpListener, latency: Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut socket, _)) = listener.accept().await else { continue };
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            loop {
+                // Read one request: headers, then Content-Length bytes of body.
+                let header_end = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    let mut chunk = [0u8; 8192];
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < header_end + length {
+                    let mut chunk = [0u8; 65536];
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                buf.drain(..header_end + length);
+                tokio::time::sleep(latency).await;
+                let body = r#"{"choices":[{"message":{"role":"assistant","content":"Differentiated for 6 days _(Source: sop.pdf)_."}}],"usage":{"prompt_tokens":100,"completion_tokens":10}}"#;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if socket.write_all(response.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}

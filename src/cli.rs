@@ -51,6 +51,42 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Draft an assay's answers from documents, as the StartingForm does, and wait until the
+    /// run ends. With --share-files the documents are kept in storage (consent).
+    Process {
+        /// The assay to answer.
+        #[arg(long)]
+        assay: i32,
+        /// Keep the documents in object storage, linked to the answers.
+        #[arg(long)]
+        share_files: bool,
+        /// Replace existing answers.
+        #[arg(long)]
+        overwrite: bool,
+        /// Describe images with the language model.
+        #[arg(long)]
+        extract_images: bool,
+        /// The documents.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Time 77 questions against a fake OpenAI-compatible endpoint with a fixed latency.
+    BenchLlm {
+        #[arg(long, default_value_t = 200)]
+        latency_ms: u64,
+    },
+    /// Extract the text of one document to stdout (used internally, in a child process with
+    /// time and memory limits).
+    #[command(hide = true)]
+    ExtractText {
+        #[arg(long)]
+        kind: String,
+        #[arg(long, default_value_t = 1024)]
+        memory_mib: u64,
+        #[arg(long, default_value_t = 2_000_001)]
+        max_chars: usize,
+        path: PathBuf,
+    },
     /// Measure upload, ZIP and cleanup throughput against the configured storage (see README).
     Bench(crate::bench::BenchArgs),
     /// Load a question template (ToxTemp JSON format) under a new label.
@@ -67,8 +103,14 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::ExtractText { kind, memory_mib, max_chars, path } = &command {
+        crate::ingest::run_child(kind, path, *memory_mib, *max_chars)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = Config::from_env()?;
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
+        Command::ExtractText { .. } => unreachable!("handled above"),
         Command::Serve => {
             let state = server::prepare(config)?;
             actix_web::rt::System::new().block_on(server::serve(state))?;
@@ -94,6 +136,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = storage::from_config(&config.storage)?;
             let runtime = tokio::runtime::Runtime::new()?;
             return runtime.block_on(cleanup::run(&pool, store.as_ref(), days, dry_run, &mut std::io::stdout()));
+        }
+        Command::Process { assay, share_files, overwrite, extract_images, files } => {
+            let state = server::prepare(config)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let options = crate::process::Options { share_files, overwrite, extract_images };
+            return runtime.block_on(crate::process::run(&state, assay, &files, options, &mut std::io::stdout()));
+        }
+        Command::BenchLlm { latency_ms } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(crate::bench::llm(&config, std::time::Duration::from_millis(latency_ms)))?;
         }
         Command::Bench(args) => {
             let runtime = tokio::runtime::Runtime::new()?;

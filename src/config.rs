@@ -92,6 +92,10 @@ pub struct Config {
     pub database: DatabaseUrl,
     /// `AWS_*` variables, or the local default.
     pub storage: StorageConfig,
+    /// `LLM_*` variables; no `LLM_BASE_URL` means the offline provider.
+    pub llm: crate::llm::LlmConfig,
+    /// `TOXTEMP_WORKERS` — background jobs run at once by this process.
+    pub workers: usize,
     /// `TOXTEMP_DATA_DIR` — local objects and other files of the embedded default.
     pub data_dir: PathBuf,
     /// `SESSION_KEY` — secret for signing and encrypting session cookies (≥ 32 chars).
@@ -118,6 +122,7 @@ impl Config {
             None => DatabaseUrl::Sqlite(data_dir.join("toxtemp.sqlite3")),
         };
         let storage = StorageConfig::from_env(&data_dir)?;
+        let llm = llm_from_env()?;
         let session_key = var("SESSION_KEY");
         if let Some(key) = &session_key {
             if key.len() < 32 {
@@ -133,6 +138,8 @@ impl Config {
             bind,
             database,
             storage,
+            llm,
+            workers: number("TOXTEMP_WORKERS", 2)?,
             data_dir,
             session_key,
             secure_cookies: flag("TOXTEMP_SECURE_COOKIES", false)?,
@@ -147,6 +154,8 @@ impl Config {
             bind: "127.0.0.1:0".parse().expect("valid address"),
             database,
             storage: StorageConfig::Local { root: dir.join("objects"), bucket: "toxtemp-test".into() },
+            llm: crate::llm::LlmConfig::default(),
+            workers: 1,
             data_dir: dir.to_path_buf(),
             session_key: Some("test-session-key-test-session-key-test-session-key".into()),
             secure_cookies: false,
@@ -159,6 +168,28 @@ impl Config {
 /// A non-empty environment variable.
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn number<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|_| anyhow::anyhow!("{name} must be a number, got {raw:?}")),
+    }
+}
+
+fn llm_from_env() -> anyhow::Result<crate::llm::LlmConfig> {
+    let d = crate::llm::LlmConfig::default();
+    Ok(crate::llm::LlmConfig {
+        base_url: var("LLM_BASE_URL"),
+        api_key: var("LLM_API_KEY"),
+        model: var("LLM_MODEL").unwrap_or(d.model),
+        azure_api_version: var("LLM_AZURE_API_VERSION"),
+        context_chars: number("LLM_CONTEXT_CHARS", d.context_chars)?,
+        timeout: std::time::Duration::from_secs(number("LLM_TIMEOUT_SECS", d.timeout.as_secs())?),
+        concurrency: number("LLM_CONCURRENCY", d.concurrency)?.max(1),
+        max_attempts: number("LLM_MAX_ATTEMPTS", d.max_attempts)?.max(1),
+        supports_images: flag("LLM_SUPPORTS_IMAGES", false)?,
+    })
 }
 
 fn flag(name: &str, default: bool) -> anyhow::Result<bool> {

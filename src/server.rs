@@ -6,7 +6,12 @@ use crate::config::Config;
 use crate::db::models::Person;
 use crate::db::models::person::PersonSpec;
 use crate::web::{self, AppState};
-use crate::{auth, db, questions, storage};
+use std::sync::Arc;
+
+use crate::jobs::worker::{self, WorkerContext};
+use crate::llm::pipeline::PipelineSettings;
+use crate::llm::retry::RetryPolicy;
+use crate::{auth, db, llm, questions, storage};
 
 /// Everything `serve` does before it listens: connect, migrate, seed.
 pub fn prepare(config: Config) -> anyhow::Result<AppState> {
@@ -25,7 +30,14 @@ pub fn prepare(config: Config) -> anyhow::Result<AppState> {
     }
     drop(conn);
     let store = storage::from_config(&config.storage)?;
-    Ok(AppState::new(pool, store, config))
+    let provider = llm::provider_from_config(&config.llm)?;
+    tracing::info!(provider = provider.name(), "language model");
+    let settings = PipelineSettings {
+        concurrency: config.llm.concurrency,
+        retry: RetryPolicy { max_attempts: config.llm.max_attempts, ..RetryPolicy::default() },
+    };
+    let workers = Arc::new(WorkerContext::new(pool.clone(), provider, settings));
+    Ok(AppState::new(pool, store, workers, config))
 }
 
 /// Create the ADMIN_EMAIL superuser once, while no staff account exists.
@@ -45,6 +57,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     if let Err(err) = state.store.ensure_ready().await {
         tracing::error!(error = %err, bucket = state.store.bucket(), "object storage is not reachable");
     }
+    worker::spawn(state.workers.clone(), state.config.workers);
     let bind = state.config.bind;
     let app_state = state.clone();
     let server = actix_web::HttpServer::new(move || web::app(app_state.clone()))

@@ -98,6 +98,8 @@ diesel::table! {
         processing_log -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        prompt_tokens -> BigInt,
+        completion_tokens -> BigInt,
     }
 }
 
@@ -174,6 +176,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    jobs (id) {
+        id -> Integer,
+        kind -> Text,
+        payload -> Text,
+        assay_id -> Nullable<Integer>,
+        status -> Text,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        run_after -> Timestamp,
+        locked_by -> Nullable<Text>,
+        heartbeat_at -> Nullable<Timestamp>,
+        last_error -> Text,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(sections -> question_sets (question_set_id));
 diesel::joinable!(subsections -> sections (section_id));
 diesel::joinable!(questions -> subsections (subsection_id));
@@ -204,4 +224,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     answer_files,
     file_download_logs,
     file_audit_events,
+    jobs,
 );

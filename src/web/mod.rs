@@ -29,6 +29,7 @@ use actix_web::{App, HttpResponse, web};
 
 use crate::config::Config;
 use crate::db::{DbConn, Pool};
+use crate::jobs::worker::WorkerContext;
 use crate::storage::Store;
 use error::{AppError, AppResult};
 
@@ -37,14 +38,15 @@ use error::{AppError, AppResult};
 pub struct AppState {
     pub pool: Pool,
     pub store: Store,
+    pub workers: Arc<WorkerContext>,
     pub config: Arc<Config>,
     pub session_key: Key,
 }
 
 impl AppState {
-    pub fn new(pool: Pool, store: Store, config: Config) -> Self {
+    pub fn new(pool: Pool, store: Store, workers: Arc<WorkerContext>, config: Config) -> Self {
         let session_key = session_key(&config);
-        Self { pool, store, config: Arc::new(config), session_key }
+        Self { pool, store, workers, config: Arc::new(config), session_key }
     }
 
     /// Run blocking database work off the async executor.

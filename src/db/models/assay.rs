@@ -78,6 +78,8 @@ pub struct Assay {
     pub processing_log: String,
     pub created_at: chrono::NaiveDateTime,
     pub updated_at: chrono::NaiveDateTime,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
 }
 
 /// An assay as listed on the overview.
@@ -172,8 +174,36 @@ impl Assay {
         diesel::update(assays::table.find(id)).set(assays::alerts.eq(json)).execute(conn)
     }
 
+    /// Start a new run's alerts (the warnings of its submission).
+    pub fn replace_alerts(conn: &mut DbConn, id: i32, alerts: &[String]) -> QueryResult<usize> {
+        let json = serde_json::to_string(alerts).unwrap_or_else(|_| "[]".into());
+        diesel::update(assays::table.find(id)).set(assays::alerts.eq(json)).execute(conn)
+    }
+
     pub fn delete(conn: &mut DbConn, id: i32) -> QueryResult<usize> {
         diesel::delete(assays::table.find(id)).execute(conn)
+    }
+
+    pub fn exists(conn: &mut DbConn, id: i32) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(assays::table.find(id))).get_result(conn)
+    }
+
+    /// Append a line to the internal processing log (staff only).
+    pub fn log(conn: &mut DbConn, id: i32, line: &str) -> QueryResult<usize> {
+        let Some(current) = assays::table.find(id).select(assays::processing_log).first::<String>(conn).optional()? else {
+            return Ok(0);
+        };
+        let entry = format!("{current}{} {line}\n", now().format("%Y-%m-%d %H:%M:%S"));
+        diesel::update(assays::table.find(id)).set(assays::processing_log.eq(entry)).execute(conn)
+    }
+
+    pub fn add_usage(conn: &mut DbConn, id: i32, prompt: i64, completion: i64) -> QueryResult<usize> {
+        diesel::update(assays::table.find(id))
+            .set((
+                assays::prompt_tokens.eq(assays::prompt_tokens + prompt),
+                assays::completion_tokens.eq(assays::completion_tokens + completion),
+            ))
+            .execute(conn)
     }
 
     /// The viewer's assays with their study, investigation and answer progress.

@@ -1,0 +1,3 @@
+ALTER TABLE assays DROP COLUMN completion_tokens;
+ALTER TABLE assays DROP COLUMN prompt_tokens;
+DROP TABLE jobs;

@@ -1,0 +1,354 @@
+//! The processing job (the seed's `process_llm_async` role): draft every question of an
+//! assay from its documents, round by round, several questions at a time, and link the
+//! run's stored files to each saved answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use diesel::prelude::*;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::retry::{RetryPolicy, answer_with_retries};
+use super::{AnswerRequest, Document, NOT_FOUND, prompt};
+use crate::db::models::{Answer, Assay, AssayStatus};
+use crate::db::schema::{answers, question_context_subsections, questions, sections, subsections};
+use crate::db::{DbConn, write_transaction};
+use crate::fileops::link_files_to_answer;
+use crate::jobs::worker::WorkerContext;
+
+pub const PROCESS_ASSAY: &str = "process_assay";
+
+/// The job's payload: the documents' text and the stored files of this run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProcessAssay {
+    pub assay_id: i32,
+    pub documents: Vec<Document>,
+    #[serde(default)]
+    pub file_asset_ids: Vec<String>,
+    /// Regenerate only these questions; `None` answers all of them.
+    #[serde(default)]
+    pub question_ids: Option<Vec<i32>>,
+    /// Images to be described by the model first (`extract_images`), base64.
+    #[serde(default)]
+    pub images: Vec<ImageInput>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImageInput {
+    pub name: String,
+    pub mime: String,
+    pub base64: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct PipelineSettings {
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self { concurrency: 4, retry: RetryPolicy::default() }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct QuestionInfo {
+    id: i32,
+    subsection: String,
+    guidance: String,
+    text: String,
+    round: i32,
+    only_context: bool,
+    additional: String,
+    only_additional: bool,
+    context_subsections: Vec<i32>,
+}
+
+/// The assay was deleted while the job ran: stop, write nothing more.
+#[derive(Debug, thiserror::Error)]
+#[error("the assay was deleted")]
+struct AssayGone;
+
+pub async fn process_assay(ctx: &WorkerContext, job: ProcessAssay) -> anyhow::Result<()> {
+    let assay_id = job.assay_id;
+    let started = ctx
+        .db(move |c| {
+            write_transaction(c, |c| {
+                if !Assay::exists(c, assay_id)? {
+                    return Ok(None);
+                }
+                Assay::set_status(c, assay_id, AssayStatus::Busy)?;
+                Assay::log(c, assay_id, "processing started")?;
+                let assay = Assay::find(c, assay_id)?;
+                let questions = load_questions(c, &assay)?;
+                Ok::<_, anyhow::Error>(Some((assay, questions)))
+            })
+        })
+        .await?;
+    let Some((assay, mut questions)) = started else {
+        tracing::info!(assay = assay_id, "assay deleted before processing; nothing to do");
+        return Ok(());
+    };
+    if let Some(only) = &job.question_ids {
+        questions.retain(|q| only.contains(&q.id));
+    }
+    let mut all_documents = job.documents.clone();
+    all_documents.extend(describe_images(ctx, assay_id, &job.images).await?);
+    let (documents, cut) = fit_context(all_documents, ctx.provider.context_chars());
+    if let Some(note) = cut {
+        ctx.db(move |c| Ok(Assay::push_alert(c, assay_id, &note)?)).await?;
+    }
+    let documents = Arc::new(documents);
+    let files = Arc::new(job.file_asset_ids.clone());
+    let gone = Arc::new(AtomicBool::new(false));
+    let mut failed = Vec::new();
+    let total = questions.len();
+    for round in 1..=3 {
+        let batch: Vec<QuestionInfo> = questions.iter().filter(|q| q.round == round).cloned().collect();
+        if batch.is_empty() {
+            continue;
+        }
+        let earlier = Arc::new(ctx.db(move |c| Ok(earlier_answers(c, assay_id)?)).await?);
+        let results: Vec<(i32, anyhow::Result<()>)> = futures_util::stream::iter(batch)
+            .map(|q| {
+                let (documents, earlier, files, gone) = (documents.clone(), earlier.clone(), files.clone(), gone.clone());
+                let assay = &assay;
+                async move {
+                    let id = q.id;
+                    (id, answer_one(ctx, assay, q, documents, &earlier, files, gone).await)
+                }
+            })
+            .buffer_unordered(ctx.settings.concurrency.max(1))
+            .collect()
+            .await;
+        if gone.load(Ordering::SeqCst) {
+            tracing::info!(assay = assay_id, "assay deleted during processing; stopped");
+            return Ok(());
+        }
+        for (question, result) in results {
+            if let Err(err) = result {
+                tracing::error!(assay = assay_id, question, error = %err, "question not answered");
+                failed.push(question);
+            }
+        }
+    }
+    finish(ctx, assay_id, total, failed).await
+}
+
+async fn finish(ctx: &WorkerContext, assay_id: i32, total: usize, failed: Vec<i32>) -> anyhow::Result<()> {
+    ctx.db(move |c| {
+        write_transaction(c, |c| {
+            if !Assay::exists(c, assay_id)? {
+                return Ok(());
+            }
+            if failed.is_empty() {
+                Assay::set_status(c, assay_id, AssayStatus::Done)?;
+                Assay::log(c, assay_id, &format!("processing done: {total} questions"))?;
+            } else {
+                Assay::set_status(c, assay_id, AssayStatus::Error)?;
+                Assay::push_alert(
+                    c,
+                    assay_id,
+                    &format!(
+                        "{} of {total} answers could not be drafted because the language model did not respond. \
+                         The others are saved; you can regenerate the missing ones.",
+                        failed.len()
+                    ),
+                )?;
+                Assay::log(c, assay_id, &format!("processing finished with failed questions {failed:?}"))?;
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+    })
+    .await
+}
+
+async fn answer_one(
+    ctx: &WorkerContext,
+    assay: &Assay,
+    q: QuestionInfo,
+    documents: Arc<Vec<Document>>,
+    earlier: &HashMap<i32, Vec<(i32, String, String)>>,
+    files: Arc<Vec<String>>,
+    gone: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    if gone.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let earlier_answers: Vec<(String, String)> = q
+        .context_subsections
+        .iter()
+        .flat_map(|s| earlier.get(s).into_iter().flatten())
+        .filter(|(qid, _, text)| *qid != q.id && !text.is_empty())
+        .map(|(_, title, text)| (title.clone(), text.clone()))
+        .collect();
+    let question = if q.only_additional && !q.additional.is_empty() { q.additional.clone() } else { q.text.clone() };
+    let request = AnswerRequest {
+        assay_title: assay.title.clone(),
+        assay_description: assay.description.clone(),
+        subsection: q.subsection.clone(),
+        guidance: q.guidance.clone(),
+        question,
+        additional_instruction: if q.only_additional { String::new() } else { q.additional.clone() },
+        documents: if q.only_context { Arc::new(Vec::new()) } else { documents.clone() },
+        earlier_answers,
+    };
+    let completion = answer_with_retries(ctx.provider.as_ref(), &request, &ctx.settings.retry).await?;
+    let names: Vec<String> = request.documents.iter().map(|d| d.name.clone()).collect();
+    let mut sources = prompt::cited_sources(&completion.text, &names);
+    if sources.is_empty() && completion.text.trim() != NOT_FOUND {
+        sources = names;
+    }
+    let (assay_id, question_id, text, usage) = (assay.id, q.id, completion.text, completion.usage.unwrap_or_default());
+    let saved = ctx
+        .db(move |c| {
+            write_transaction(c, |c| {
+                if !Assay::exists(c, assay_id)? {
+                    return Err(anyhow::Error::new(AssayGone));
+                }
+                let answer = Answer::save_draft(c, assay_id, question_id, &text, &sources)?;
+                link_files_to_answer(c, answer.id, &files)?;
+                if usage.prompt_tokens > 0 || usage.completion_tokens > 0 {
+                    Assay::add_usage(c, assay_id, usage.prompt_tokens, usage.completion_tokens)?;
+                }
+                Ok(())
+            })
+        })
+        .await;
+    match saved {
+        Err(err) if err.is::<AssayGone>() => {
+            gone.store(true, Ordering::SeqCst);
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// Turn images into text documents through the model, when it can read images.
+async fn describe_images(ctx: &WorkerContext, assay_id: i32, images: &[ImageInput]) -> anyhow::Result<Vec<Document>> {
+    use base64::Engine;
+    let mut out = Vec::new();
+    let mut unread = Vec::new();
+    for image in images {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(&image.base64).unwrap_or_default();
+        let described = if ctx.provider.supports_images() {
+            ctx.provider.describe_image(&image.name, &image.mime, &bytes).await.ok()
+        } else {
+            None
+        };
+        match described {
+            Some(c) if !c.text.trim().is_empty() => out.push(Document { name: image.name.clone(), text: c.text }),
+            _ => unread.push(image.name.clone()),
+        }
+    }
+    if !unread.is_empty() {
+        let note = format!(
+            "These images could not be described by the language model and were left out: {}.",
+            unread.join(", ")
+        );
+        ctx.db(move |c| Ok(Assay::push_alert(c, assay_id, &note)?)).await?;
+    }
+    Ok(out)
+}
+
+/// Cut the documents to the model's budget, in order; the note says what was left out.
+fn fit_context(documents: Vec<Document>, budget: usize) -> (Vec<Document>, Option<String>) {
+    let total: usize = documents.iter().map(|d| d.text.chars().count()).sum();
+    if total <= budget {
+        return (documents, None);
+    }
+    let mut left = budget;
+    let mut cut_names = Vec::new();
+    let fitted = documents
+        .into_iter()
+        .map(|mut d| {
+            let len = d.text.chars().count();
+            if len > left {
+                d.text = d.text.chars().take(left).collect();
+                cut_names.push(d.name.clone());
+            }
+            left -= d.text.chars().count();
+            d
+        })
+        .collect();
+    let note = format!(
+        "The documents are longer than the language model can read at once: {budget} of {total} characters were used. \
+         Answers may miss details from the end of: {}.",
+        cut_names.join(", ")
+    );
+    (fitted, Some(note))
+}
+
+fn load_questions(c: &mut DbConn, assay: &Assay) -> QueryResult<Vec<QuestionInfo>> {
+    let Some(set_id) = assay.question_set_id else { return Ok(Vec::new()) };
+    let rows: Vec<(i32, i32, String, String, String, i32, bool, String, bool)> = questions::table
+        .inner_join(subsections::table.inner_join(sections::table))
+        .filter(sections::question_set_id.eq(set_id))
+        .order((sections::position, subsections::position, questions::position))
+        .select((
+            questions::id,
+            subsections::id,
+            subsections::title,
+            subsections::guidance,
+            questions::text,
+            questions::answering_round,
+            questions::only_subsections_for_context,
+            questions::additional_llm_instruction,
+            questions::only_additional_llm_instruction,
+        ))
+        .load(c)?;
+    let ids: Vec<i32> = rows.iter().map(|r| r.0).collect();
+    let links: Vec<(i32, i32)> = question_context_subsections::table
+        .filter(question_context_subsections::question_id.eq_any(&ids))
+        .select((question_context_subsections::question_id, question_context_subsections::subsection_id))
+        .load(c)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, _subsection_id, subsection, guidance, text, round, only_context, additional, only_additional)| QuestionInfo {
+            context_subsections: links.iter().filter(|(q, _)| *q == id).map(|(_, s)| *s).collect(),
+            id,
+            subsection,
+            guidance,
+            text,
+            round,
+            only_context,
+            additional,
+            only_additional,
+        })
+        .collect())
+}
+
+/// The assay's answers so far, by subsection: (question id, subsection title, text).
+fn earlier_answers(c: &mut DbConn, assay_id: i32) -> QueryResult<HashMap<i32, Vec<(i32, String, String)>>> {
+    let rows: Vec<(i32, i32, String, String)> = answers::table
+        .inner_join(questions::table.inner_join(subsections::table))
+        .filter(answers::assay_id.eq(assay_id))
+        .select((subsections::id, questions::id, subsections::title, answers::text))
+        .load(c)?;
+    let mut map: HashMap<i32, Vec<(i32, String, String)>> = HashMap::new();
+    for (sub, q, title, text) in rows {
+        map.entry(sub).or_default().push((q, title, text));
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_is_cut_to_the_budget_with_a_note() {
+        let docs = vec![
+            Document { name: "a.pdf".into(), text: "a".repeat(60) },
+            Document { name: "b.pdf".into(), text: "b".repeat(60) },
+        ];
+        let (fitted, note) = fit_context(docs.clone(), 100);
+        assert_eq!(fitted[0].text.len(), 60);
+        assert_eq!(fitted[1].text.len(), 40);
+        assert!(note.unwrap().contains("b.pdf"));
+        assert!(fit_context(docs, 120).1.is_none());
+    }
+}

@@ -1,0 +1,95 @@
+//! Text extraction through the real child process (`toxtemp extract-text`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toxtemp::ingest::{DocumentKind, ExtractError, ExtractLimits, Extractor};
+
+use crate::docs;
+
+fn extractor() -> Extractor {
+    Extractor::new(PathBuf::from(env!("CARGO_BIN_EXE_toxtemp")), ExtractLimits::default())
+}
+
+async fn extract(name: &str, bytes: &[u8]) -> Result<toxtemp::ingest::Extracted, ExtractError> {
+    extract_with(extractor(), name, bytes).await
+}
+
+async fn extract_with(ex: Extractor, name: &str, bytes: &[u8]) -> Result<toxtemp::ingest::Extracted, ExtractError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let kind = DocumentKind::from_filename(name).unwrap();
+    assert!(kind.matches_content(&bytes[..bytes.len().min(8192)]), "{name} sniffs as {kind:?}");
+    ex.extract(&path, kind).await
+}
+
+#[tokio::test]
+async fn each_format_yields_its_text() {
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("sop.pdf", docs::pdf(&["LUHMES cells are seeded at 100000 cells per well."]), "LUHMES cells are seeded"),
+        ("paper.docx", docs::docx(&["Neurite outgrowth is measured.", "Rotenone & MPP+ < 1 uM"]), "Rotenone & MPP+ < 1 uM"),
+        ("slides.pptx", docs::pptx(&["Slide one: readout", "Slide two: controls"]), "Slide two: controls"),
+        ("plate.xlsx", docs::xlsx(&[&["compound", "EC50"], &["rotenone", "0.1"]]), "rotenone\t0.1"),
+        ("notes.txt", "Plain notes über Zellen".as_bytes().to_vec(), "über Zellen"),
+        ("readme.md", b"# Protocol\n\nDay 0: thaw cells".to_vec(), "Day 0: thaw cells"),
+        ("page.html", b"<html><body><h1>Assay</h1><p>Calcein staining<script>x()</script></p></body></html>".to_vec(), "Calcein staining"),
+        ("data.json", br#"{"endpoint": "neurite area", "unit": "um2"}"#.to_vec(), "neurite area"),
+        ("data.csv", b"well,value\nA1,0.93\n".to_vec(), "A1,0.93"),
+    ];
+    for (name, bytes, expected) in cases {
+        let out = extract(name, &bytes).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(out.text.contains(expected), "{name}: {:?}", out.text);
+        assert!(!out.truncated);
+    }
+    // Images carry no text of their own.
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    assert_eq!(extract("plate.png", png).await.unwrap().text, "");
+}
+
+#[tokio::test]
+async fn a_broken_pdf_is_an_error_not_a_crash() {
+    let err = extract("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 9 0 R >>\ngarbage").await.unwrap_err();
+    assert!(matches!(err, ExtractError::Failed(_)), "{err:?}");
+    let err = extract("trunc.docx", b"PK\x03\x04 not really a zip").await.unwrap_err();
+    assert!(err.to_string().starts_with("it could not be read"), "{err}");
+}
+
+#[tokio::test]
+async fn deeply_nested_json_is_refused_cleanly() {
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let err = extract("deep.json", nested.as_bytes()).await.unwrap_err();
+    assert!(matches!(err, ExtractError::Failed(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_docx_zip_bomb_is_cut_off_at_the_text_cap() {
+    let bomb = docs::docx_bomb(24);
+    assert!(bomb.len() < 1024 * 1024, "the bomb is small on disk ({} bytes)", bomb.len());
+    let limits = ExtractLimits { max_chars: 100_000, ..ExtractLimits::default() };
+    let out = extract_with(Extractor::new(PathBuf::from(env!("CARGO_BIN_EXE_toxtemp")), limits), "bomb.docx", &bomb)
+        .await
+        .unwrap();
+    assert!(out.truncated);
+    assert_eq!(out.text.chars().count(), 100_000);
+}
+
+#[tokio::test]
+async fn extraction_that_takes_too_long_is_stopped() {
+    let limits = ExtractLimits { timeout: Duration::from_millis(1), ..ExtractLimits::default() };
+    let ex = Extractor::new(PathBuf::from(env!("CARGO_BIN_EXE_toxtemp")), limits);
+    let err = extract_with(ex, "big.txt", &vec![b'a'; 8 * 1024 * 1024]).await.unwrap_err();
+    assert!(matches!(err, ExtractError::Timeout(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_document_that_needs_too_much_memory_fails_alone() {
+    let limits = ExtractLimits { memory_bytes: 16 * 1024 * 1024, ..ExtractLimits::default() };
+    let ex = Extractor::new(PathBuf::from(env!("CARGO_BIN_EXE_toxtemp")), limits);
+    let lines: Vec<String> = (0..2000).map(|i| format!("<p>row {i} {}</p>", "word ".repeat(200))).collect();
+    let html = format!("<html><body>{}</body></html>", lines.concat());
+    let err = extract_with(ex, "huge.html", html.as_bytes()).await.unwrap_err();
+    assert!(matches!(err, ExtractError::Failed(_)), "{err:?}");
+    // The same file with normal limits is fine: it was the limit, not the file.
+    assert!(extract("huge.html", html.as_bytes()).await.is_ok());
+}
