@@ -128,6 +128,12 @@ impl Default for LlmConfig {
     }
 }
 
+/// rustls needs one process-wide crypto provider before any HTTPS client is built (we use
+/// ring, as the S3 client does). Safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The provider the configuration asks for.
 pub fn provider_from_config(config: &LlmConfig) -> anyhow::Result<Arc<dyn LlmProvider>> {
     Ok(match &config.base_url {

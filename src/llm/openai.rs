@@ -21,7 +21,7 @@ pub struct OpenAiCompatible {
 
 impl OpenAiCompatible {
     pub fn new(config: &LlmConfig) -> anyhow::Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        super::install_crypto_provider();
         let base = config.base_url.as_deref().unwrap_or("https://api.openai.com/v1").trim_end_matches('/');
         let url = match &config.azure_api_version {
             Some(version) => format!("{base}/chat/completions?api-version={version}"),

@@ -197,9 +197,11 @@ async fn answer_one(
         earlier_answers,
     };
     let completion = answer_with_retries(ctx.provider.as_ref(), &request, &ctx.settings.retry).await?;
-    let names: Vec<String> = request.documents.iter().map(|d| d.name.clone()).collect();
+    // Citations may reach a question through earlier answers, so match against every
+    // document of the run; without citations, the documents it was given are its sources.
+    let names: Vec<String> = documents.iter().map(|d| d.name.clone()).collect();
     let mut sources = prompt::cited_sources(&completion.text, &names);
-    if sources.is_empty() && completion.text.trim() != NOT_FOUND {
+    if sources.is_empty() && completion.text.trim() != NOT_FOUND && !request.documents.is_empty() {
         sources = names;
     }
     let (assay_id, question_id, text, usage) = (assay.id, q.id, completion.text, completion.usage.unwrap_or_default());

@@ -106,7 +106,7 @@ fn serve_starts_from_an_empty_directory() {
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let status = rt.block_on(async {
-        let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let client = crate::helpers::new_client();
         let page = client.get(format!("{address}/login")).send().await.unwrap().text().await.unwrap();
         let html = scraper::Html::parse_document(&page);
         let token = crate::helpers::select_attr(&html, "meta[name=csrf-token]", "content");
@@ -205,4 +205,33 @@ async fn cleanup_orphaned_files_exits_non_zero_and_keeps_the_row_when_an_object_
     let out = toxtemp(setup.dir.path()).arg("cleanup-orphaned-files").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("deleted 1 orphaned file(s)"));
+}
+
+#[test]
+fn process_drafts_an_assay_from_a_pdf_and_a_docx_with_stored_files() {
+    use diesel::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let url = toxtemp::config::DatabaseUrl::Sqlite(dir.path().join("data/toxtemp.sqlite3"));
+    let pool = toxtemp::db::connect(&url).unwrap();
+    let assay_id = {
+        let mut conn = pool.get().unwrap();
+        toxtemp::db::run_migrations(&mut conn).unwrap();
+        crate::helpers::fixture(&mut conn).assay.id
+    };
+    std::fs::write(dir.path().join("sop.pdf"), crate::docs::pdf(&["Cells are seeded at 100000 cells per well."])).unwrap();
+    std::fs::write(dir.path().join("paper.docx"), crate::docs::docx(&["Neurite outgrowth is quantified by imaging."])).unwrap();
+    let out = toxtemp(dir.path())
+        .args(["process", "--assay", &assay_id.to_string(), "--share-files", "sop.pdf", "paper.docx"])
+        .env("TOXTEMP_IMPORT_DEFAULT_QUESTIONS", "false")
+        .env("TOXTEMP_EXTRACTOR", BIN)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("(2 file(s) stored)"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("done: 77 answers"), "{stdout}");
+    let mut conn = pool.get().unwrap();
+    use toxtemp::db::schema::answer_files;
+    let links: i64 = answer_files::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(links, 2 * 77);
 }

@@ -173,7 +173,8 @@ impl TestApp {
     }
 }
 
-fn new_client() -> reqwest::Client {
+pub fn new_client() -> reqwest::Client {
+    toxtemp::llm::install_crypto_provider();
     reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client")
 }
 

@@ -13,4 +13,5 @@ mod s3;
 mod storage;
 mod investigations;
 mod models;
+mod pipeline;
 mod questions;
