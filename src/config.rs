@@ -96,6 +96,10 @@ pub struct Config {
     pub llm: crate::llm::LlmConfig,
     /// `TOXTEMP_WORKERS` — background jobs run at once by this process.
     pub workers: usize,
+    /// `TOXTEMP_MAX_FILE_MB`, `TOXTEMP_MAX_TOTAL_MB`, `TOXTEMP_MAX_FILES`.
+    pub upload_limits: crate::submission::UploadLimits,
+    /// `TOXTEMP_EXTRACTOR` — the binary run for text extraction (default: this one).
+    pub extractor_exe: Option<PathBuf>,
     /// `TOXTEMP_DATA_DIR` — local objects and other files of the embedded default.
     pub data_dir: PathBuf,
     /// `SESSION_KEY` — secret for signing and encrypting session cookies (≥ 32 chars).
@@ -140,6 +144,8 @@ impl Config {
             storage,
             llm,
             workers: number("TOXTEMP_WORKERS", 2)?,
+            upload_limits: limits_from_env()?,
+            extractor_exe: var("TOXTEMP_EXTRACTOR").map(PathBuf::from),
             data_dir,
             session_key,
             secure_cookies: flag("TOXTEMP_SECURE_COOKIES", false)?,
@@ -156,6 +162,8 @@ impl Config {
             storage: StorageConfig::Local { root: dir.join("objects"), bucket: "toxtemp-test".into() },
             llm: crate::llm::LlmConfig::default(),
             workers: 1,
+            upload_limits: crate::submission::UploadLimits::default(),
+            extractor_exe: None,
             data_dir: dir.to_path_buf(),
             session_key: Some("test-session-key-test-session-key-test-session-key".into()),
             secure_cookies: false,
@@ -175,6 +183,17 @@ fn number<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
         None => Ok(default),
         Some(raw) => raw.trim().parse().map_err(|_| anyhow::anyhow!("{name} must be a number, got {raw:?}")),
     }
+}
+
+fn limits_from_env() -> anyhow::Result<crate::submission::UploadLimits> {
+    let d = crate::submission::UploadLimits::default();
+    const MB: u64 = 1024 * 1024;
+    Ok(crate::submission::UploadLimits {
+        max_file_bytes: number("TOXTEMP_MAX_FILE_MB", d.max_file_bytes / MB)? * MB,
+        max_total_bytes: number("TOXTEMP_MAX_TOTAL_MB", d.max_total_bytes / MB)? * MB,
+        max_files: number("TOXTEMP_MAX_FILES", d.max_files)?,
+        ..d
+    })
 }
 
 fn llm_from_env() -> anyhow::Result<crate::llm::LlmConfig> {

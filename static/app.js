@@ -7,3 +7,76 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// StartingForm: show the "new assay" fields only when needed; upload with a progress bar.
+(function () {
+  const form = document.getElementById("start-form");
+  if (!form) return;
+  const assay = document.getElementById("assay_id");
+  const fresh = document.getElementById("new-assay");
+  const toggle = () => fresh.classList.toggle("d-none", assay.value !== "new");
+  assay.addEventListener("change", toggle);
+  toggle();
+  form.addEventListener("submit", (event) => {
+    if (!window.FormData || !window.XMLHttpRequest) return;
+    event.preventDefault();
+    const box = document.getElementById("upload-progress");
+    const bar = box.querySelector(".progress-bar");
+    const button = document.getElementById("start-submit");
+    button.disabled = true;
+    box.classList.remove("d-none");
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.setRequestHeader("X-CSRF-Token", document.querySelector("meta[name=csrf-token]").content);
+    xhr.upload.addEventListener("progress", (e) => {
+      if (!e.lengthComputable) return;
+      const pct = Math.round((100 * e.loaded) / e.total);
+      bar.style.width = pct + "%";
+      bar.textContent = pct < 100 ? pct + " %" : "Reading your documents…";
+    });
+    xhr.addEventListener("load", () => {
+      const landed = new URL(xhr.responseURL, window.location.href);
+      if (xhr.status === 200 && landed.pathname !== new URL(form.action, window.location.href).pathname) {
+        window.location.assign(landed.href);
+        return;
+      }
+      document.open();
+      document.write(xhr.responseText);
+      document.close();
+    });
+    xhr.addEventListener("error", () => {
+      button.disabled = false;
+      bar.classList.add("bg-danger");
+      bar.textContent = "The upload failed. Please try again.";
+    });
+    xhr.send(new FormData(form));
+  });
+})();
+
+// Overview: follow running assays without a reload.
+(function () {
+  const table = document.getElementById("assay-table");
+  if (!table) return;
+  const active = () => table.querySelector("[data-status=scheduled], [data-status=busy]");
+  const refresh = () => {
+    fetch("/api/assays/status", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.json() : []))
+      .then((rows) => {
+        for (const row of rows) {
+          const tr = table.querySelector(`tr[data-assay-id="${row.id}"]`);
+          if (!tr) continue;
+          const badge = tr.querySelector(".badge");
+          badge.className = "badge status-" + row.status;
+          badge.dataset.status = row.status;
+          badge.textContent = row.label;
+          tr.querySelector(".progress-cell").textContent = `${row.accepted} / ${row.total}`;
+          tr.querySelector(".drafted-cell").textContent = `${row.drafted}`;
+          const alerts = tr.querySelector(".alerts-cell");
+          alerts.textContent = row.alerts.join(" ");
+        }
+        if (active()) window.setTimeout(refresh, 2000);
+      })
+      .catch(() => window.setTimeout(refresh, 5000));
+  };
+  if (active()) window.setTimeout(refresh, 2000);
+})();

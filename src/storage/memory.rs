@@ -15,6 +15,9 @@ pub struct MemoryStore {
     objects: Mutex<BTreeMap<String, Bytes>>,
     /// Every put fails (after reading its input) while set: "storage is down".
     pub fail_puts: AtomicBool,
+    /// When set to n > 0, puts after the first n fail (storage goes down mid-submission).
+    pub fail_after_puts: AtomicUsize,
+    puts: AtomicUsize,
     /// Deletes of these keys fail.
     pub fail_deletes: Mutex<HashSet<String>>,
     /// Number of delete requests (single or batch) made.
@@ -52,7 +55,9 @@ impl ObjectStore for MemoryStore {
         while let Some(chunk) = body.try_next().await.map_err(StorageError::Source)? {
             data.extend_from_slice(&chunk);
         }
-        if self.fail_puts.load(Ordering::SeqCst) {
+        let n = self.puts.fetch_add(1, Ordering::SeqCst);
+        let limit = self.fail_after_puts.load(Ordering::SeqCst);
+        if self.fail_puts.load(Ordering::SeqCst) || (limit > 0 && n >= limit) {
             return Err(StorageError::Backend("injected put failure".into()));
         }
         let size = data.len() as u64;

@@ -13,8 +13,10 @@ pub mod investigations;
 pub mod login;
 pub mod overview;
 pub mod page;
+pub mod start;
 pub mod static_files;
 pub mod studies;
+pub mod upload;
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ use actix_web::{App, HttpResponse, web};
 
 use crate::config::Config;
 use crate::db::{DbConn, Pool};
+use crate::ingest::{ExtractLimits, Extractor};
 use crate::jobs::worker::WorkerContext;
 use crate::storage::Store;
 use error::{AppError, AppResult};
@@ -39,6 +42,7 @@ pub struct AppState {
     pub pool: Pool,
     pub store: Store,
     pub workers: Arc<WorkerContext>,
+    pub extractor: Extractor,
     pub config: Arc<Config>,
     pub session_key: Key,
 }
@@ -46,7 +50,13 @@ pub struct AppState {
 impl AppState {
     pub fn new(pool: Pool, store: Store, workers: Arc<WorkerContext>, config: Config) -> Self {
         let session_key = session_key(&config);
-        Self { pool, store, workers, config: Arc::new(config), session_key }
+        let exe = config
+            .extractor_exe
+            .clone()
+            .or_else(|| std::env::current_exe().ok())
+            .unwrap_or_else(|| "toxtemp".into());
+        let extractor = Extractor::new(exe, ExtractLimits::default());
+        Self { pool, store, workers, extractor, config: Arc::new(config), session_key }
     }
 
     /// Run blocking database work off the async executor.
@@ -125,12 +135,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
         .route("/static/{file:.*}", web::get().to(static_files::serve))
         .route("/", web::get().to(overview::show))
+        .route("/api/assays/status", web::get().to(overview::status))
         .route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::submit))
         .route("/logout", web::post().to(login::logout))
         .configure(investigations::routes)
         .configure(studies::routes)
         .configure(assays::routes)
+        .configure(start::routes)
         .configure(admin::routes);
 }
 

@@ -30,3 +30,37 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer) -> AppResult<Overv
         .await?;
     Ok(OverviewPage { page: viewer.page(), assays, investigations })
 }
+
+#[derive(serde::Serialize)]
+pub struct AssayStatusRow {
+    id: i32,
+    status: String,
+    label: &'static str,
+    accepted: i64,
+    drafted: i64,
+    total: i64,
+    /// User-visible alerts of a failed run (internal text never reaches them).
+    alerts: Vec<String>,
+}
+
+/// `GET /api/assays/status`: what the overview polls while assays are running.
+pub async fn status(state: web::Data<AppState>, viewer: Viewer) -> AppResult<actix_web::HttpResponse> {
+    let person = viewer.person.clone();
+    let rows = state.db(move |conn| Ok(crate::db::models::Assay::overview_for(conn, &person)?)).await?;
+    let rows: Vec<AssayStatusRow> = rows
+        .into_iter()
+        .map(|s| {
+            let status = s.assay.status();
+            AssayStatusRow {
+                id: s.assay.id,
+                status: status.as_str().to_owned(),
+                label: status.label(),
+                accepted: s.accepted,
+                drafted: s.drafted,
+                total: s.total,
+                alerts: if status == crate::db::models::AssayStatus::Error { s.assay.alerts() } else { vec![] },
+            }
+        })
+        .collect();
+    Ok(actix_web::HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(rows))
+}

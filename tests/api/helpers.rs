@@ -52,6 +52,7 @@ pub struct TestApp {
     pub address: String,
     pub state: AppState,
     pub client: reqwest::Client,
+    pub s3: Option<crate::s3::TestS3>,
     _dir: tempfile::TempDir,
     _db: TestDb,
 }
@@ -63,13 +64,36 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        Self::build(adjust, None, false).await
+    }
+
+    /// Documents go to a real S3 protocol (embedded s3s-fs, or Garage in CI).
+    pub async fn spawn_with_s3() -> TestApp {
+        Self::build(|_| {}, None, true).await
+    }
+
+    /// With this storage instead of the configured one (e.g. a failing MemoryStore).
+    pub async fn spawn_with_store(store: toxtemp::storage::Store) -> TestApp {
+        Self::build(|_| {}, Some(store), false).await
+    }
+
+    async fn build(adjust: impl FnOnce(&mut Config), store: Option<toxtemp::storage::Store>, s3: bool) -> TestApp {
         toxtemp::telemetry::init();
         let dir = tempfile::tempdir().expect("temp dir");
         let test_db = TestDb::new(dir.path());
         let mut config = Config::for_tests(dir.path(), test_db.url.clone());
         config.import_default_questions = true;
+        config.extractor_exe = Some(env!("CARGO_BIN_EXE_toxtemp").into());
+        let test_s3 = if s3 { Some(crate::s3::TestS3::start().await) } else { None };
+        if let Some(t) = &test_s3 {
+            config.storage = toxtemp::config::StorageConfig::S3(t.config.clone());
+        }
         adjust(&mut config);
-        let state = toxtemp::server::prepare(config).expect("app prepares");
+        let mut state = toxtemp::server::prepare(config).expect("app prepares");
+        if let Some(store) = store {
+            state.store = store;
+        }
+        state.store.ensure_ready().await.expect("storage ready");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let app_state = state.clone();
@@ -83,6 +107,7 @@ impl TestApp {
             address: format!("http://127.0.0.1:{port}"),
             state,
             client: new_client(),
+            s3: test_s3,
             _dir: dir,
             _db: test_db,
         }
@@ -146,6 +171,25 @@ impl TestApp {
         let resp = self.login(email, PASSWORD).await;
         assert_eq!(resp.status(), 303, "login of {email}");
         person
+    }
+
+    /// Run queued jobs to the end, as the background workers would.
+    pub async fn run_pending_jobs(&self) -> usize {
+        toxtemp::jobs::worker::run_pending_jobs(&self.state.workers).await.expect("jobs run")
+    }
+
+    /// Submit the StartingForm: text fields and (name, bytes) files, CSRF token in the query.
+    pub async fn post_start(&self, fields: &[(&str, &str)], files: &[(&str, Vec<u8>)]) -> reqwest::Response {
+        let token = self.csrf_token().await;
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        for (name, bytes) in files {
+            let part = reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string());
+            form = form.part("files", part);
+        }
+        self.client.post(self.url(&format!("/add/?csrf_token={token}"))).multipart(form).send().await.expect("POST /add/")
     }
 
     /// Forget the session (as if another browser).

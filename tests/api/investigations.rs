@@ -22,7 +22,7 @@ async fn a_user_creates_an_investigation_a_study_and_an_assay() {
     let html = app.get_html("/").await;
     let row = format!("#assay-table tr[data-assay-id=\"{assay}\"] td");
     let cells = select_texts(&html, &row);
-    assert_eq!(cells, vec!["NeuriTox", "NeuriTox study", "NeuriTox inv", "not started", "0 / 77"]);
+    assert_eq!(cells, vec!["NeuriTox", "NeuriTox study", "NeuriTox inv", "not started", "0", "0 / 77"]);
 }
 
 #[actix_web::test]

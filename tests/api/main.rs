@@ -10,6 +10,7 @@ mod docs;
 mod fileops;
 mod ingest;
 mod s3;
+mod start;
 mod storage;
 mod investigations;
 mod models;
