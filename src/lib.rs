@@ -5,6 +5,8 @@
 //! Layout: `config` (environment), `db` (schema, models, migrations), `auth` (passwords),
 //! `questions` (question-set import), `web` (routes, handlers, templates glue), `cli`.
 
+pub mod admin;
+pub mod answers;
 pub mod auth;
 pub mod bench;
 pub mod cleanup;

@@ -204,6 +204,7 @@ diesel::joinable!(assays -> question_sets (question_set_id));
 diesel::joinable!(answers -> assays (assay_id));
 diesel::joinable!(answers -> questions (question_id));
 diesel::joinable!(answer_edits -> answers (answer_id));
+diesel::joinable!(answer_edits -> persons (editor_id));
 diesel::joinable!(answer_files -> answers (answer_id));
 diesel::joinable!(answer_files -> file_assets (file_id));
 diesel::joinable!(file_assets -> persons (uploaded_by));

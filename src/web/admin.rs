@@ -1,21 +1,33 @@
 //! Staff-only pages under `/admin/`. Every handler takes `Staff`, which answers 403 to
 //! anyone else.
 
-use actix_web::web;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use diesel::prelude::*;
+use serde::Deserialize;
 
+use crate::admin::{self, AssayRow, FileRow};
+use crate::answers::{self, AnswerSheet};
+use crate::db::models::{Assay, FileDownloadLog};
 use crate::db::schema::{assays, file_assets, persons};
+use crate::fileops;
+use crate::jobs::{self, Job};
 
 use super::AppState;
-use super::error::AppResult;
+use super::error::{AppError, AppResult};
 use super::extract::Staff;
 use super::page::Page;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/", web::get().to(index))
-        .route("/admin", web::get().to(|| async { super::see_other("/admin/") }));
+        .route("/admin", web::get().to(|| async { super::see_other("/admin/") }))
+        .route("/admin/assays", web::get().to(assay_list))
+        .route("/admin/assays/{id}", web::get().to(assay_page))
+        .route("/admin/assays/{id}/files.zip", web::get().to(download_zip))
+        .route("/admin/files", web::get().to(files))
+        .route("/admin/downloads", web::get().to(downloads));
 }
 
 #[derive(Template, WebTemplate)]
@@ -25,17 +37,111 @@ pub struct AdminIndex {
     people: i64,
     assays: i64,
     files: i64,
+    failed_jobs: Vec<Job>,
 }
 
 pub async fn index(state: web::Data<AppState>, Staff(viewer): Staff) -> AppResult<AdminIndex> {
-    let (people, assays, files) = state
+    let (people, assays, files, failed_jobs) = state
         .db(|conn| {
             Ok((
                 persons::table.count().get_result(conn)?,
                 assays::table.count().get_result(conn)?,
                 file_assets::table.count().get_result(conn)?,
+                jobs::failed(conn)?,
             ))
         })
         .await?;
-    Ok(AdminIndex { page: viewer.page(), people, assays, files })
+    Ok(AdminIndex { page: viewer.page(), people, assays, files, failed_jobs })
+}
+
+#[derive(Deserialize)]
+pub struct Search {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/assays.html")]
+pub struct AssayListPage {
+    page: Page,
+    q: String,
+    rows: Vec<AssayRow>,
+}
+
+pub async fn assay_list(state: web::Data<AppState>, Staff(viewer): Staff, query: web::Query<Search>) -> AppResult<AssayListPage> {
+    let q = query.into_inner().q;
+    let search = q.clone();
+    let rows = state.db(move |c| Ok(admin::assay_list(c, &search)?)).await?;
+    Ok(AssayListPage { page: viewer.page(), q, rows })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/assay.html")]
+pub struct AdminAssayPage {
+    page: Page,
+    assay: Assay,
+    sheet: AnswerSheet,
+    files: Vec<FileRow>,
+    available: usize,
+}
+
+pub async fn assay_page(state: web::Data<AppState>, Staff(viewer): Staff, path: web::Path<i32>) -> AppResult<AdminAssayPage> {
+    let id = path.into_inner();
+    let (assay, sheet, files) = state
+        .db(move |c| {
+            let assay = Assay::find(c, id)?;
+            let sheet = answers::load(c, &assay)?;
+            Ok((assay, sheet, admin::assay_files(c, id)?))
+        })
+        .await?;
+    let available = files.iter().filter(|f| f.asset.status == "available").count();
+    Ok(AdminAssayPage { page: viewer.page(), assay, sheet, files, available })
+}
+
+/// The streamed ZIP of the assay's available files; one download-log row per file.
+pub async fn download_zip(state: web::Data<AppState>, Staff(viewer): Staff, path: web::Path<i32>, req: HttpRequest) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let plan = state.db(move |c| Ok(fileops::download_assay_files(c, id)?)).await?;
+    if plan.is_empty() {
+        return Err(AppError::Rejected(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "This assay has no stored files to download (none were shared, or consent was withdrawn).".into(),
+        ));
+    }
+    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let assets: Vec<_> = plan.entries.iter().map(|e| e.asset.clone()).collect();
+    let (person_id, email) = (viewer.person.id, viewer.person.email.clone());
+    state.db(move |c| Ok(admin::log_downloads(c, &assets, person_id, &email, &ip)?)).await?;
+    tracing::info!(target: "toxtemp::audit", event = "assay_zip_download", assay = id, files = plan.entries.len(), by = %viewer.person.email, "assay files downloaded");
+    let name = plan.file_name();
+    let stream = fileops::stream_assay_zip(plan, state.store.clone());
+    Ok(HttpResponse::Ok()
+        .content_type("application/zip")
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .streaming(stream))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/files.html")]
+pub struct FilesPage {
+    page: Page,
+    files: Vec<FileRow>,
+}
+
+pub async fn files(state: web::Data<AppState>, Staff(viewer): Staff) -> AppResult<FilesPage> {
+    let files = state.db(|c| Ok(admin::all_files(c)?)).await?;
+    Ok(FilesPage { page: viewer.page(), files })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/downloads.html")]
+pub struct DownloadsPage {
+    page: Page,
+    logs: Vec<FileDownloadLog>,
+}
+
+pub async fn downloads(state: web::Data<AppState>, Staff(viewer): Staff) -> AppResult<DownloadsPage> {
+    let logs = state.db(|c| Ok(admin::downloads(c)?)).await?;
+    Ok(DownloadsPage { page: viewer.page(), logs })
 }

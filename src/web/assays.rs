@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::db::models::assay::AssayFields;
 use crate::db::models::{Answer, Assay, Investigation, QuestionSet, Study};
 
-use super::error::AppResult;
+use super::error::{AppError, AppResult};
 use super::extract::Viewer;
 use super::forms::TitleForm;
 use super::page::{Page, flash};
@@ -20,7 +20,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/assays/{id}", web::get().to(show))
         .route("/assays/{id}/edit", web::get().to(edit_form))
         .route("/assays/{id}/edit", web::post().to(update))
-        .route("/assays/{id}/delete", web::post().to(delete));
+        .route("/assays/{id}/delete", web::post().to(delete))
+        .route("/assays/{id}/withdraw-consent", web::post().to(withdraw_consent));
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -145,20 +146,36 @@ pub struct AssayPage {
     question_set: Option<QuestionSet>,
     drafted: usize,
     accepted: usize,
+    stored_files: Vec<crate::db::models::FileAsset>,
 }
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayPage> {
     let (assay, study, investigation) = assay(&state, &viewer, path.into_inner()).await?;
     let (assay_id, set_id) = (assay.id, assay.question_set_id);
-    let (question_set, answers) = state
+    let (question_set, answers, stored_files) = state
         .db(move |conn| {
             let set = set_id.map(|id| QuestionSet::find(conn, id)).transpose()?;
-            Ok((set, Answer::of_assay(conn, assay_id)?))
+            Ok((set, Answer::of_assay(conn, assay_id)?, crate::fileops::assay_file_assets(conn, assay_id)?))
         })
         .await?;
     let drafted = answers.iter().filter(|a| !a.text.is_empty()).count();
     let accepted = answers.iter().filter(|a| a.accepted).count();
-    Ok(AssayPage { page: viewer.page(), assay, study, investigation, question_set, drafted, accepted })
+    Ok(AssayPage { page: viewer.page(), assay, study, investigation, question_set, drafted, accepted, stored_files })
+}
+
+/// The owner takes back the consent to keep this assay's documents.
+pub async fn withdraw_consent(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
+    let (assay, _, _) = assay(&state, &viewer, path.into_inner()).await?;
+    let actor = format!("person {} ({})", viewer.person.id, viewer.person.email);
+    let (deleted, failed) = crate::fileops::withdraw_consent(&state.pool, state.store.as_ref(), assay.id, &actor)
+        .await
+        .map_err(AppError::Internal)?;
+    if failed > 0 {
+        flash(&viewer.session, "warning", format!("{deleted} stored file(s) deleted; {failed} could not be deleted right now — please try again."));
+    } else {
+        flash(&viewer.session, "success", format!("Consent withdrawn: {deleted} stored file(s) deleted."));
+    }
+    Ok(see_other(&format!("/assays/{}", assay.id)))
 }
 
 pub async fn edit_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayFormPage> {

@@ -21,6 +21,9 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A refusal with its own status (415, 422, 409 …) and a message for people.
+    #[error("{1}")]
+    Rejected(StatusCode, String),
     #[error("storage unavailable (reference {0})")]
     StorageUnavailable(String),
     #[error(transparent)]
@@ -75,6 +78,7 @@ impl ResponseError for AppError {
             Self::LoginRequired { .. } => StatusCode::SEE_OTHER,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Rejected(status, _) => *status,
             Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -95,6 +99,7 @@ impl ResponseError for AppError {
             ),
             Self::BadRequest(msg) => ("Cannot accept this request", msg.clone(), None),
             Self::PayloadTooLarge(msg) => ("Too large", msg.clone(), None),
+            Self::Rejected(_, msg) => ("Cannot accept this request", msg.clone(), None),
             Self::StorageUnavailable(reference) => (
                 "Storage unavailable",
                 "Your files could not be stored right now, so nothing was saved. Please try again later.".into(),

@@ -4,6 +4,7 @@
 //! render a template. Database work runs on actix's blocking pool through `AppState::db`.
 
 pub mod admin;
+pub mod answers;
 pub mod assays;
 pub mod csrf;
 pub mod error;
@@ -143,6 +144,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(studies::routes)
         .configure(assays::routes)
         .configure(start::routes)
+        .configure(answers::routes)
         .configure(admin::routes);
 }
 

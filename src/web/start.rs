@@ -326,7 +326,7 @@ pub async fn submit(state: web::Data<AppState>, viewer: Viewer, payload: Multipa
 }
 
 /// 413 for sizes, 415 for types, 422 for the rest.
-fn problems_status(problems: &[FileProblem]) -> StatusCode {
+pub fn problems_status(problems: &[FileProblem]) -> StatusCode {
     if problems.iter().any(|p| p.reason.contains("larger than") || p.reason.contains("add up to")) {
         StatusCode::PAYLOAD_TOO_LARGE
     } else if problems.iter().any(|p| p.reason.contains("not supported") || p.reason.contains("not a valid")) {

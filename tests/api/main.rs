@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod answers;
 mod auth;
 mod cli;
 mod docs;

@@ -1,0 +1,125 @@
+//! Read models for the staff pages: assay list with file counts, an assay's stored files
+//! with their links, all files with orphan marks, the download log.
+
+use std::collections::HashMap;
+
+use chrono::Duration;
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+
+use crate::db::models::{Assay, FileAsset, FileDownloadLog};
+use crate::db::schema::{answer_files, answers, assays, file_assets, investigations, persons, questions, studies, subsections};
+use crate::db::{DbConn, now};
+
+#[derive(Clone, Debug)]
+pub struct AssayRow {
+    pub assay: Assay,
+    pub owner: String,
+    pub answers: i64,
+    pub files: i64,
+}
+
+/// All assays (newest first), optionally filtered by a search in title or owner email.
+pub fn assay_list(conn: &mut DbConn, search: &str) -> QueryResult<Vec<AssayRow>> {
+    let needle = search.trim().to_lowercase();
+    let rows: Vec<(Assay, String)> = assays::table
+        .inner_join(studies::table.inner_join(investigations::table.inner_join(persons::table)))
+        .order(assays::id.desc())
+        .select((Assay::as_select(), persons::email))
+        .load(conn)?;
+    let answer_counts: HashMap<i32, i64> = answers::table
+        .group_by(answers::assay_id)
+        .select((answers::assay_id, count_star()))
+        .load::<(i32, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let mut out = Vec::new();
+    for (assay, owner) in rows {
+        if !needle.is_empty() && !assay.title.to_lowercase().contains(&needle) && !owner.contains(&needle) {
+            continue;
+        }
+        let files = crate::fileops::assay_file_assets(conn, assay.id)?.len() as i64;
+        out.push(AssayRow { answers: answer_counts.get(&assay.id).copied().unwrap_or(0), files, owner, assay });
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Debug)]
+pub struct FileRow {
+    pub asset: FileAsset,
+    pub uploader: String,
+    /// Subsection titles of the questions whose answers link the file.
+    pub linked: Vec<String>,
+    pub orphan: bool,
+}
+
+fn uploaders(conn: &mut DbConn, assets: &[FileAsset]) -> QueryResult<HashMap<i32, String>> {
+    let ids: Vec<i32> = assets.iter().filter_map(|a| a.uploaded_by).collect();
+    Ok(persons::table.filter(persons::id.eq_any(ids)).select((persons::id, persons::email)).load::<(i32, String)>(conn)?.into_iter().collect())
+}
+
+fn rows(conn: &mut DbConn, assets: Vec<FileAsset>, orphan_days: i64) -> QueryResult<Vec<FileRow>> {
+    let ids: Vec<String> = assets.iter().map(|a| a.id.clone()).collect();
+    let links: Vec<(String, String)> = answer_files::table
+        .inner_join(answers::table.inner_join(questions::table.inner_join(subsections::table)))
+        .filter(answer_files::file_id.eq_any(&ids))
+        .select((answer_files::file_id, subsections::title))
+        .load(conn)?;
+    let mut by_file: HashMap<String, Vec<String>> = HashMap::new();
+    for (file, title) in links {
+        let list = by_file.entry(file).or_default();
+        if !list.contains(&title) {
+            list.push(title);
+        }
+    }
+    let who = uploaders(conn, &assets)?;
+    let cutoff = now() - Duration::days(orphan_days);
+    Ok(assets
+        .into_iter()
+        .map(|asset| {
+            let linked = by_file.remove(&asset.id).unwrap_or_default();
+            FileRow {
+                orphan: linked.is_empty() && asset.status == "available" && asset.created_at < cutoff,
+                uploader: asset.uploaded_by.and_then(|id| who.get(&id).cloned()).unwrap_or_else(|| "—".into()),
+                linked,
+                asset,
+            }
+        })
+        .collect())
+}
+
+/// Every FileAsset an assay has or had (including deleted ones, marked as such).
+pub fn assay_files(conn: &mut DbConn, assay_id: i32) -> QueryResult<Vec<FileRow>> {
+    let linked: Vec<String> = answer_files::table
+        .inner_join(answers::table)
+        .filter(answers::assay_id.eq(assay_id))
+        .select(answer_files::file_id)
+        .distinct()
+        .load(conn)?;
+    let assets = file_assets::table
+        .filter(file_assets::id.eq_any(&linked).or(file_assets::assay_id.eq(assay_id)))
+        .order(file_assets::created_at)
+        .select(FileAsset::as_select())
+        .load(conn)?;
+    rows(conn, assets, 7)
+}
+
+/// All FileAssets, newest first, with orphans (unlinked, older than 7 days) marked.
+pub fn all_files(conn: &mut DbConn) -> QueryResult<Vec<FileRow>> {
+    let assets = file_assets::table.order(file_assets::created_at.desc()).limit(1000).select(FileAsset::as_select()).load(conn)?;
+    rows(conn, assets, 7)
+}
+
+pub fn downloads(conn: &mut DbConn) -> QueryResult<Vec<FileDownloadLog>> {
+    FileDownloadLog::all(conn)
+}
+
+/// Record one download-log row per file of the archive.
+pub fn log_downloads(conn: &mut DbConn, assets: &[FileAsset], person_id: i32, email: &str, ip: &str) -> QueryResult<()> {
+    crate::db::write_transaction(conn, |c| {
+        for asset in assets {
+            FileDownloadLog::record(c, asset, Some(person_id), email, ip)?;
+        }
+        Ok(())
+    })
+}
