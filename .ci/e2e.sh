@@ -1,0 +1,11 @@
+# Browser end-to-end tests: Debian's Chromium driven by playwright-core (which never
+# downloads a browser of its own). Sourced by .ci/run.
+run_e2e() {
+  if [ ! -x /usr/bin/chromium ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  cargo build --locked --quiet
+  (cd e2e && npm ci --no-audit --no-fund --silent)
+  (cd e2e && TOXTEMP_BIN="$PWD/../target/debug/toxtemp" node --test --test-concurrency=1 tests/)
+}

@@ -1,0 +1,170 @@
+// End-to-end: the real server (embedded default: SQLite + local objects + offline LLM) in a
+// temp directory, driven through Debian's headless Chromium. Screenshots go to
+// ../test-output/. Needs TOXTEMP_BIN (default ../target/debug/toxtemp) and /usr/bin/chromium.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const bin = process.env.TOXTEMP_BIN ?? path.join(root, "target/debug/toxtemp");
+const shots = path.join(root, "test-output");
+const fixtures = path.join(here, "../fixtures");
+const USER = { email: "tox@example.org", password: "user password 1" };
+const STAFF = { email: "admin@example.org", password: "admin password 1" };
+
+let server, base, browser, work;
+
+function sha256(bytes) {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  work = mkdtempSync(path.join(tmpdir(), "toxtemp-e2e-"));
+  const env = {
+    ...process.env,
+    TOXTEMP_BIND: "127.0.0.1:0",
+    ADMIN_EMAIL: STAFF.email,
+    ADMIN_PASSWORD: STAFF.password,
+    SESSION_KEY: "e2e-session-key-e2e-session-key-e2e-session-key",
+    RUST_LOG: "info",
+  };
+  for (const k of ["DATABASE_URL", "AWS_STORAGE_BUCKET_NAME", "LLM_BASE_URL"]) delete env[k];
+  const made = spawnSync(bin, ["create-user", "--email", USER.email], { cwd: work, env: { ...env, TOXTEMP_PASSWORD: USER.password } });
+  assert.equal(made.status, 0, String(made.stderr));
+  server = spawn(bin, ["serve"], { cwd: work, env });
+  base = await new Promise((resolve, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error("server did not start:\n" + seen)), 60000);
+    server.stderr.on("data", (chunk) => {
+      seen += chunk;
+      const m = /listening on (http:\/\/[\d.:]+)/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+  });
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+async function login(page, who) {
+  await page.goto(base + "/login");
+  await page.fill("#email", who.email);
+  await page.fill("#password", who.password);
+  await Promise.all([page.waitForURL(base + "/"), page.click("#login-form button[type=submit]")]);
+}
+
+async function startDrafting(page, title, share) {
+  await page.goto(base + "/add/");
+  const consent = page.locator("#share_files_for_development");
+  assert.equal(await consent.isChecked(), true, "the consent box is checked by default");
+  assert.equal(await page.locator("[name*=acknowledg]").count(), 0, "no acknowledgement field");
+  await page.selectOption("#assay_id", "new");
+  await page.fill("#new_investigation_title", "Neurotoxicity");
+  await page.fill("#new_study_title", "LUHMES " + title);
+  await page.fill("#new_assay_title", title);
+  await page.fill("#new_assay_description", "Neurite outgrowth in LUHMES cells");
+  await page.setInputFiles("#files", [path.join(fixtures, "sop.pdf"), path.join(fixtures, "paper.docx")]);
+  if (!share) await consent.uncheck();
+  await page.screenshot({ path: path.join(shots, `starting-form-${share ? "consent" : "no-consent"}.png`), fullPage: true });
+  await Promise.all([page.waitForURL(base + "/"), page.click("#start-submit")]);
+  const row = page.locator("#assay-table tr", { hasText: title });
+  // The overview follows the run by itself: no reload here.
+  await row.locator(".badge[data-status=done]").waitFor({ timeout: 120000 });
+  return row;
+}
+
+test("a user drafts an assay from a PDF and a DOCX, edits and accepts; staff download the files", async () => {
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  await login(page, USER);
+  const row = await startDrafting(page, "NeuriTox", true);
+  await page.screenshot({ path: path.join(shots, "overview-done.png"), fullPage: true });
+  const assayId = await row.getAttribute("data-assay-id");
+
+  await page.goto(`${base}/assays/${assayId}/answers`);
+  assert.equal(await page.locator(".question").count(), 77);
+  assert.ok((await page.locator(".answer-html .citation").count()) > 0, "answers carry citations");
+  const kept = await page.locator(".kept-file").allTextContents();
+  assert.ok(kept.includes("sop.pdf") && kept.includes("paper.docx"), "the files each answer was drafted from");
+  await page.screenshot({ path: path.join(shots, "answers.png") });
+
+  const first = page.locator(".question").first();
+  const qid = await first.getAttribute("data-question-id");
+  await first.locator("textarea").fill("Edited in the browser: LUHMES neurite outgrowth assay.");
+  await first.locator("input[name=accepted]").check();
+  await Promise.all([page.waitForURL(new RegExp(`/answers#q${qid}$`)), first.locator("button[type=submit]").click()]);
+  await page.reload();
+  const again = page.locator(`#q${qid}`);
+  assert.equal(await again.locator("textarea").inputValue(), "Edited in the browser: LUHMES neurite outgrowth assay.");
+  assert.equal(await again.locator("input[name=accepted]").isChecked(), true);
+  assert.equal((await page.locator("#accepted-count").textContent()).trim(), "1");
+
+  // A plain user is refused the admin pages.
+  const refused = await page.goto(`${base}/admin/assays/${assayId}`);
+  assert.equal(refused.status(), 403);
+  await context.close();
+
+  const staffContext = await browser.newContext({ acceptDownloads: true });
+  const staff = await staffContext.newPage();
+  await login(staff, STAFF);
+  await staff.goto(`${base}/admin/assays/${assayId}`);
+  await staff.screenshot({ path: path.join(shots, "admin-assay.png"), fullPage: true });
+  const [download] = await Promise.all([staff.waitForEvent("download"), staff.click("#download-all")]);
+  const zipPath = path.join(work, "download.zip");
+  await download.saveAs(zipPath);
+  const listing = spawnSync("python3", ["-c",
+    "import hashlib,json,sys,zipfile;z=zipfile.ZipFile(sys.argv[1]);print(json.dumps({n:hashlib.sha256(z.read(n)).hexdigest() for n in z.namelist()}))",
+    zipPath]);
+  assert.equal(listing.status, 0, String(listing.stderr));
+  const entries = JSON.parse(String(listing.stdout));
+  for (const name of ["sop.pdf", "paper.docx"]) {
+    assert.equal(entries[`files/${name}`], sha256(readFileSync(path.join(fixtures, name))), `${name} matches by SHA-256`);
+  }
+  assert.ok("index.csv" in entries && "manifest.csv" in entries);
+  await staff.goto(base + "/admin/downloads");
+  assert.equal(await staff.locator("#download-log tbody tr").count(), 2, "one log row per file");
+  await staff.screenshot({ path: path.join(shots, "admin-downloads.png") });
+  await staffContext.close();
+});
+
+test("with the box unchecked the same run stores nothing", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await login(page, USER);
+  const row = await startDrafting(page, "Private run", false);
+  const assayId = await row.getAttribute("data-assay-id");
+  await page.goto(`${base}/assays/${assayId}`);
+  assert.equal((await page.locator("#stored-files").textContent()).trim(), "none");
+  await page.goto(`${base}/assays/${assayId}/answers`);
+  assert.equal(await page.locator(".kept-file").count(), 0);
+  await context.close();
+
+  const staffContext = await browser.newContext();
+  const staff = await staffContext.newPage();
+  await login(staff, STAFF);
+  await staff.goto(`${base}/admin/assays/${assayId}`);
+  assert.equal(await staff.locator("#no-files").count(), 1);
+  await staff.goto(base + "/admin/files");
+  assert.equal(await staff.locator("#file-table tbody tr").count(), 2, "only the first run's two files exist");
+  await staff.screenshot({ path: path.join(shots, "admin-files.png"), fullPage: true });
+  await staffContext.close();
+});
