@@ -90,12 +90,7 @@ fn rows(conn: &mut DbConn, assets: Vec<FileAsset>, orphan_days: i64) -> QueryRes
 
 /// Every FileAsset an assay has or had (including deleted ones, marked as such).
 pub fn assay_files(conn: &mut DbConn, assay_id: i32) -> QueryResult<Vec<FileRow>> {
-    let linked: Vec<String> = answer_files::table
-        .inner_join(answers::table)
-        .filter(answers::assay_id.eq(assay_id))
-        .select(answer_files::file_id)
-        .distinct()
-        .load(conn)?;
+    let linked = crate::fileops::linked_file_ids(conn, assay_id)?;
     let assets = file_assets::table
         .filter(file_assets::id.eq_any(&linked).or(file_assets::assay_id.eq(assay_id)))
         .order(file_assets::created_at)

@@ -14,16 +14,22 @@ use crate::db::models::{FileAsset, FileAssetStatus};
 use crate::db::{Pool, now};
 use crate::storage::{ObjectStore, SourceStream, StorageError, new_object_key};
 
-/// SHA-256 (lower-case hex) of everything `reader` yields, read in 64 KiB chunks.
+/// SHA-256 (lower-case hex) of everything `reader` yields, read in chunks.
 pub fn compute_sha256(mut reader: impl Read) -> io::Result<String> {
+    copy_hashing(&mut reader, &mut io::sink())
+}
+
+/// Copy `reader` into `out` in 256 KiB chunks and return the SHA-256 of what passed.
+pub(crate) fn copy_hashing(reader: &mut impl Read, out: &mut impl io::Write) -> io::Result<String> {
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = reader.read(&mut buf)?;
         if n == 0 {
             return Ok(hex::encode(hasher.finalize()));
         }
         hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
     }
 }
 

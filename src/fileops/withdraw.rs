@@ -9,14 +9,19 @@ use crate::db::schema::{answer_files, answers, file_assets, file_audit_events};
 use crate::db::{DbConn, Pool, now, write_transaction};
 use crate::storage::ObjectStore;
 
-/// The assay's available files: uploaded for it, or linked to its answers.
-pub fn assay_file_assets(conn: &mut DbConn, assay_id: i32) -> QueryResult<Vec<FileAsset>> {
-    let linked: Vec<String> = answer_files::table
+/// Ids of the FileAssets linked to any answer of the assay.
+pub fn linked_file_ids(conn: &mut DbConn, assay_id: i32) -> QueryResult<Vec<String>> {
+    answer_files::table
         .inner_join(answers::table)
         .filter(answers::assay_id.eq(assay_id))
         .select(answer_files::file_id)
         .distinct()
-        .load(conn)?;
+        .load(conn)
+}
+
+/// The assay's available files: uploaded for it, or linked to its answers.
+pub fn assay_file_assets(conn: &mut DbConn, assay_id: i32) -> QueryResult<Vec<FileAsset>> {
+    let linked = linked_file_ids(conn, assay_id)?;
     file_assets::table
         .filter(file_assets::status.eq(FileAssetStatus::Available.as_str()))
         .filter(file_assets::id.eq_any(&linked).or(file_assets::assay_id.eq(assay_id)))

@@ -14,11 +14,10 @@
 //! the archive as fast as the storage.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use bytes::{Bytes, BytesMut};
 use diesel::prelude::*;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use zip::CompressionMethod;
@@ -69,9 +68,7 @@ pub fn download_assay_files(conn: &mut DbConn, assay_id: i32) -> QueryResult<Ass
         .filter(answers::assay_id.eq(assay_id))
         .select((answer_files::file_id, sections::position, subsections::position, questions::position, subsections::title, questions::text))
         .load(conn)?;
-    let mut linked_ids: Vec<String> = links.iter().map(|l| l.0.clone()).collect();
-    linked_ids.sort();
-    linked_ids.dedup();
+    let linked_ids = super::withdraw::linked_file_ids(conn, assay_id)?;
     let mut assets: Vec<FileAsset> = file_assets::table
         .filter(file_assets::status.eq(available))
         .filter(file_assets::id.eq_any(&linked_ids).or(file_assets::assay_id.eq(assay_id)))
@@ -218,7 +215,7 @@ pub fn write_assay_zip(
             .large_file(asset.size_bytes >= u32::MAX as i64);
         zip.start_file(entry.path.as_str(), options)?;
         let mut reader = SyncIoBridge::new_with_handle(StreamReader::new(stream), runtime.clone());
-        let digest = copy_hashing(&mut reader, &mut zip)?;
+        let digest = super::upload::copy_hashing(&mut reader, &mut zip)?;
         if digest != asset.sha256 {
             tracing::error!(file = %asset.id, expected = %asset.sha256, got = %digest, "stored object does not match its SHA-256");
             errors.push(format!("{}: content does not match the recorded SHA-256", entry.path));
@@ -231,19 +228,6 @@ pub fn write_assay_zip(
     let mut out = zip.finish()?.into_inner();
     out.flush()?;
     Ok(())
-}
-
-fn copy_hashing(reader: &mut impl Read, out: &mut impl Write) -> io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hex::encode(hasher.finalize()));
-        }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])?;
-    }
 }
 
 /// Sends what is written, in 256 KiB chunks, into a bounded channel (backpressure: the

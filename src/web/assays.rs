@@ -82,19 +82,45 @@ async fn assay(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<(Assay, 
     state.db(move |conn| Ok(Assay::find_for(conn, id, &person)?)).await
 }
 
-pub async fn new_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayFormPage> {
-    let study_id = path.into_inner();
+/// Where an assay form posts to and returns to.
+struct FormTarget {
+    heading: String,
+    action: String,
+    cancel: String,
+}
+
+impl FormTarget {
+    fn new_in(study: &Study) -> Self {
+        Self {
+            heading: format!("New assay in “{}”", study.title),
+            action: format!("/studies/{}/assays/new", study.id),
+            cancel: format!("/studies/{}", study.id),
+        }
+    }
+
+    fn edit(id: i32) -> Self {
+        Self { heading: "Edit assay".into(), action: format!("/assays/{id}/edit"), cancel: format!("/assays/{id}") }
+    }
+
+    fn page(self, viewer: &Viewer, form: AssayForm, question_sets: Vec<QuestionSet>, error: Option<String>) -> AssayFormPage {
+        AssayFormPage { page: viewer.page(), heading: self.heading, action: self.action, cancel: self.cancel, form, question_sets, error }
+    }
+}
+
+impl ParsedAssay {
+    fn fields(&self) -> AssayFields<'_> {
+        AssayFields { title: &self.title, description: &self.description, question_set_id: self.question_set_id }
+    }
+}
+
+async fn study(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<Study> {
     let person = viewer.person.clone();
-    let (study, _) = state.db(move |conn| Ok(Study::find_for(conn, study_id, &person)?)).await?;
-    Ok(AssayFormPage {
-        page: viewer.page(),
-        heading: format!("New assay in “{}”", study.title),
-        action: format!("/studies/{study_id}/assays/new"),
-        cancel: format!("/studies/{study_id}"),
-        form: AssayForm::default(),
-        question_sets: question_sets(&state).await?,
-        error: None,
-    })
+    Ok(state.db(move |conn| Ok(Study::find_for(conn, id, &person)?)).await?.0)
+}
+
+pub async fn new_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayFormPage> {
+    let study = study(&state, &viewer, path.into_inner()).await?;
+    Ok(FormTarget::new_in(&study).page(&viewer, AssayForm::default(), question_sets(&state).await?, None))
 }
 
 pub async fn create(
@@ -103,35 +129,15 @@ pub async fn create(
     path: web::Path<i32>,
     form: web::Form<AssayForm>,
 ) -> AppResult<HttpResponse> {
-    let study_id = path.into_inner();
-    let person = viewer.person.clone();
-    let (study, _) = state.db(move |conn| Ok(Study::find_for(conn, study_id, &person)?)).await?;
+    let study = study(&state, &viewer, path.into_inner()).await?;
     let sets = question_sets(&state).await?;
     let form = form.into_inner();
     let parsed = match parse(&form, &sets) {
         Ok(parsed) => parsed,
-        Err(msg) => {
-            return super::unprocessable(AssayFormPage {
-                page: viewer.page(),
-                heading: format!("New assay in “{}”", study.title),
-                action: format!("/studies/{study_id}/assays/new"),
-                cancel: format!("/studies/{study_id}"),
-                form,
-                question_sets: sets,
-                error: Some(msg),
-            });
-        }
+        Err(msg) => return super::unprocessable(FormTarget::new_in(&study).page(&viewer, form, sets, Some(msg))),
     };
-    let assay = state
-        .db(move |conn| {
-            let fields = AssayFields {
-                title: &parsed.title,
-                description: &parsed.description,
-                question_set_id: parsed.question_set_id,
-            };
-            Ok(Assay::create(conn, study_id, &fields)?)
-        })
-        .await?;
+    let study_id = study.id;
+    let assay = state.db(move |conn| Ok(Assay::create(conn, study_id, &parsed.fields())?)).await?;
     flash(&viewer.session, "success", format!("Assay “{}” created.", assay.title));
     Ok(see_other(&format!("/assays/{}", assay.id)))
 }
@@ -180,19 +186,11 @@ pub async fn withdraw_consent(state: web::Data<AppState>, viewer: Viewer, path: 
 
 pub async fn edit_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayFormPage> {
     let (assay, _, _) = assay(&state, &viewer, path.into_inner()).await?;
-    let id = assay.id;
-    Ok(AssayFormPage {
-        page: viewer.page(),
-        heading: "Edit assay".into(),
-        action: format!("/assays/{id}/edit"),
-        cancel: format!("/assays/{id}"),
-        form: AssayForm {
-            text: TitleForm { title: assay.title, description: assay.description },
-            question_set_id: assay.question_set_id.map(|i| i.to_string()).unwrap_or_default(),
-        },
-        question_sets: question_sets(&state).await?,
-        error: None,
-    })
+    let form = AssayForm {
+        text: TitleForm { title: assay.title, description: assay.description },
+        question_set_id: assay.question_set_id.map(|i| i.to_string()).unwrap_or_default(),
+    };
+    Ok(FormTarget::edit(assay.id).page(&viewer, form, question_sets(&state).await?, None))
 }
 
 pub async fn update(
@@ -207,28 +205,9 @@ pub async fn update(
     let form = form.into_inner();
     let parsed = match parse(&form, &sets) {
         Ok(parsed) => parsed,
-        Err(msg) => {
-            return super::unprocessable(AssayFormPage {
-                page: viewer.page(),
-                heading: "Edit assay".into(),
-                action: format!("/assays/{id}/edit"),
-                cancel: format!("/assays/{id}"),
-                form,
-                question_sets: sets,
-                error: Some(msg),
-            });
-        }
+        Err(msg) => return super::unprocessable(FormTarget::edit(id).page(&viewer, form, sets, Some(msg))),
     };
-    state
-        .db(move |conn| {
-            let fields = AssayFields {
-                title: &parsed.title,
-                description: &parsed.description,
-                question_set_id: parsed.question_set_id,
-            };
-            Ok(Assay::update(conn, id, &fields)?)
-        })
-        .await?;
+    state.db(move |conn| Ok(Assay::update(conn, id, &parsed.fields())?)).await?;
     flash(&viewer.session, "success", "Assay saved.");
     Ok(see_other(&format!("/assays/{id}")))
 }

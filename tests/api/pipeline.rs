@@ -435,3 +435,74 @@ async fn failed_jobs_are_kept_with_their_error() {
     assert_eq!(a.status(), AssayStatus::Error);
     assert!(a.alerts()[0].starts_with("Drafting the answers failed"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_workers_claim_each_job_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    for i in 0..30 {
+        jobs::enqueue(&mut pool.get().unwrap(), "noop", &serde_json::json!({ "i": i }), None).unwrap();
+    }
+    let mut handles = Vec::new();
+    for w in 0..4 {
+        let pool = pool.clone();
+        handles.push(tokio::task::spawn_blocking(move || {
+            let mut mine = Vec::new();
+            while let Some(job) = jobs::claim_next(&mut pool.get().unwrap(), &format!("w{w}")).unwrap() {
+                mine.push(job.id);
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, 30, "every job claimed");
+    assert_eq!(all.len(), 30, "none claimed twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_extract_images_a_vision_model_describes_uploaded_images() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::body_string_contains("image_url"))
+        .respond_with(chat_reply("A 96-well plate image showing calcein-stained neurons."))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).respond_with(chat_reply("ok _(Source: plate.png)_")).with_priority(2).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let store = toxtemp::storage::memory::MemoryStore::new();
+    let f = fixture(&mut pool.get().unwrap());
+    let config = LlmConfig { base_url: Some(format!("{}/v1", server.uri())), supports_images: true, ..LlmConfig::default() };
+    let ctx = worker(&pool, Arc::new(OpenAiCompatible::new(&config).unwrap()));
+    let png = dir.path().join("plate.png");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01").unwrap();
+    let incoming = vec![toxtemp::process::incoming(png, "plate.png".into()).await.unwrap()];
+    let limits = UploadLimits::default();
+    let ex = extractor();
+    let deps = SubmitDeps { pool: &pool, store: &store, extractor: &ex, workers: &ctx, limits: &limits };
+    let sub = Submission {
+        assay_id: f.assay.id,
+        uploader_id: f.person.id,
+        files: submission::check_files(incoming, &limits).unwrap(),
+        share_files_for_development: false,
+        extract_images: true,
+        overwrite: true,
+        question_ids: None,
+    };
+    submission::submit(&deps, sub).await.unwrap();
+    run_pending_jobs(&ctx).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1 + 77);
+    let first: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert!(first["messages"][1]["content"][1]["image_url"]["url"].as_str().unwrap().starts_with("data:image/png;base64,"));
+    let later = String::from_utf8_lossy(&requests[1].body).into_owned();
+    assert!(later.contains("calcein-stained neurons"), "the description became a document");
+    assert_eq!(assay(&mut pool.get().unwrap(), f.assay.id).status(), AssayStatus::Done);
+}
