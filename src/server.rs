@@ -17,6 +17,7 @@ use crate::{auth, db, llm, questions, storage};
 pub fn prepare(config: Config) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    remove_stale_spools(&config.data_dir.join("tmp"));
     let pool = db::connect(&config.database)?;
     let mut conn = pool.get().context("opening a database connection")?;
     db::run_migrations(&mut conn)?;
@@ -38,6 +39,18 @@ pub fn prepare(config: Config) -> anyhow::Result<AppState> {
     };
     let workers = Arc::new(WorkerContext::new(pool.clone(), provider, settings));
     Ok(AppState::new(pool, store, workers, config))
+}
+
+/// Uploads spooled more than an hour ago belong to requests that died with their process
+/// (a live request removes its own); another server sharing the directory keeps its fresh ones.
+fn remove_stale_spools(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let old = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        if old.is_some_and(|age| age > std::time::Duration::from_secs(3600)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Create the ADMIN_EMAIL superuser once, while no staff account exists.

@@ -129,7 +129,12 @@ pub fn app(
         .wrap(from_fn(csrf::guard))
         .wrap(sessions)
         .wrap(headers)
-        .wrap(actix_web::middleware::Logger::new("%s %r %Dms").log_target("toxtemp::http"))
+        // Path only: query strings may carry the CSRF token of multipart forms.
+        .wrap(
+            actix_web::middleware::Logger::new("%{method}xi %U %s %Dms")
+                .custom_request_replace("method", |req| req.method().to_string())
+                .log_target("toxtemp::http"),
+        )
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
