@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,7 +20,26 @@ const fixtures = path.join(here, "../fixtures");
 const USER = { email: "tox@example.org", password: "user password 1" };
 const STAFF = { email: "admin@example.org", password: "admin password 1" };
 
-let server, base, browser, work;
+let server, base, browser, work, fakeLlm;
+
+// An OpenAI-compatible stand-in that answers slowly enough for the overview to be seen
+// following a running assay.
+function startFakeLlm() {
+  return new Promise((resolve) => {
+    const srv = createServer((req, res) => {
+      req.resume();
+      req.on("end", () =>
+        setTimeout(() => {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({
+            choices: [{ message: { role: "assistant", content: "LUHMES cells are seeded at 100000 cells per well _(Source: sop.pdf)_." } }],
+            usage: { prompt_tokens: 100, completion_tokens: 12 },
+          }));
+        }, 120));
+    });
+    srv.listen(0, "127.0.0.1", () => resolve(srv));
+  });
+}
 
 function sha256(bytes) {
   return createHash("sha256").update(bytes).digest("hex");
@@ -28,6 +48,7 @@ function sha256(bytes) {
 before(async () => {
   mkdirSync(shots, { recursive: true });
   work = mkdtempSync(path.join(tmpdir(), "toxtemp-e2e-"));
+  fakeLlm = await startFakeLlm();
   const env = {
     ...process.env,
     TOXTEMP_BIND: "127.0.0.1:0",
@@ -35,8 +56,10 @@ before(async () => {
     ADMIN_PASSWORD: STAFF.password,
     SESSION_KEY: "e2e-session-key-e2e-session-key-e2e-session-key",
     RUST_LOG: "info",
+    LLM_BASE_URL: `http://127.0.0.1:${fakeLlm.address().port}/v1`,
+    LLM_API_KEY: "e2e",
   };
-  for (const k of ["DATABASE_URL", "AWS_STORAGE_BUCKET_NAME", "LLM_BASE_URL"]) delete env[k];
+  for (const k of ["DATABASE_URL", "AWS_STORAGE_BUCKET_NAME"]) delete env[k];
   const made = spawnSync(bin, ["create-user", "--email", USER.email], { cwd: work, env: { ...env, TOXTEMP_PASSWORD: USER.password } });
   assert.equal(made.status, 0, String(made.stderr));
   server = spawn(bin, ["serve"], { cwd: work, env });
@@ -62,6 +85,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.kill();
+  fakeLlm?.close();
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -87,8 +111,12 @@ async function startDrafting(page, title, share) {
   await page.screenshot({ path: path.join(shots, `starting-form-${share ? "consent" : "no-consent"}.png`), fullPage: true });
   await Promise.all([page.waitForURL(base + "/"), page.click("#start-submit")]);
   const row = page.locator("#assay-table tr", { hasText: title });
+  const first = await row.locator(".badge").getAttribute("data-status");
+  assert.ok(["scheduled", "busy"].includes(first), `the run is still going when the overview opens (${first})`);
+  await page.screenshot({ path: path.join(shots, "overview-running.png") });
   // The overview follows the run by itself: no reload here.
   await row.locator(".badge[data-status=done]").waitFor({ timeout: 120000 });
+  assert.equal((await row.locator(".drafted-cell").textContent()).trim(), "77");
   return row;
 }
 
