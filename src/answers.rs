@@ -88,6 +88,7 @@ pub fn load(conn: &mut DbConn, assay: &Assay) -> QueryResult<AnswerSheet> {
     let linked: Vec<(i32, String)> = answer_files::table
         .inner_join(file_assets::table)
         .filter(answer_files::answer_id.eq_any(&answer_ids))
+        .filter(file_assets::status.eq(crate::db::models::FileAssetStatus::Available.as_str()))
         .order(file_assets::original_filename)
         .select((answer_files::answer_id, file_assets::original_filename))
         .load(conn)?;
@@ -103,7 +104,7 @@ pub fn load(conn: &mut DbConn, assay: &Assay) -> QueryResult<AnswerSheet> {
         .load(conn)?;
     for (answer_id, editor, at, old_text, new_text) in edits {
         history.entry(answer_id).or_default().push(EditView {
-            editor: editor.unwrap_or_else(|| "a deleted account".into()),
+            editor: editor.unwrap_or_else(|| "the assistant (redraft) or a deleted account".into()),
             edited_at: at.format("%Y-%m-%d %H:%M UTC").to_string(),
             old_text,
             new_text,

@@ -148,6 +148,7 @@ pub struct SubmitDeps<'a> {
 /// Store (with consent), extract, schedule. Nothing is left behind when it fails.
 pub async fn submit(deps: &SubmitDeps<'_>, sub: Submission) -> Result<Submitted, SubmitError> {
     let (assay_id, overwrite, partial) = (sub.assay_id, sub.overwrite, sub.question_ids.is_some());
+    blocking(deps.pool, move |c| not_running(c, assay_id)).await?;
     let has_answers = blocking(deps.pool, move |c| Ok::<_, SubmitError>(!Answer::of_assay(c, assay_id)?.is_empty())).await?;
     if has_answers && !overwrite && !partial {
         return Err(SubmitError::Refused(
@@ -202,12 +203,18 @@ async fn discard(deps: &SubmitDeps<'_>, stored: &[FileAsset]) {
     }
     let keys: Vec<String> = stored.iter().map(|a| a.object_key.clone()).collect();
     let results = deps.store.delete_many(&keys).await;
-    let removed: Vec<String> =
-        stored.iter().zip(results).filter(|(_, r)| r.is_ok()).map(|(a, _)| a.id.clone()).collect();
+    let (removed, stuck): (Vec<_>, Vec<_>) = stored.iter().zip(results).partition(|(_, r)| r.is_ok());
+    let removed: Vec<String> = removed.into_iter().map(|(a, _)| a.id.clone()).collect();
+    let stuck: Vec<String> = stuck.into_iter().map(|(a, _)| a.id.clone()).collect();
     let _ = blocking(deps.pool, move |c| {
         use diesel::prelude::*;
         use crate::db::schema::file_assets;
         diesel::delete(file_assets::table.filter(file_assets::id.eq_any(&removed))).execute(c)?;
+        // Objects we could not remove: hidden from the assay and left to the orphan cleanup,
+        // which retries the delete.
+        diesel::update(file_assets::table.filter(file_assets::id.eq_any(&stuck)))
+            .set((file_assets::status.eq("deleting"), file_assets::assay_id.eq(None::<i32>)))
+            .execute(c)?;
         Ok::<_, SubmitError>(())
     })
     .await;
@@ -246,7 +253,7 @@ async fn extract_and_schedule(
                 documents.push(Document { name: name.clone(), text: done.text });
             }
             Err(err) => {
-                tracing::warn!(file = %name, error = %err, "text extraction failed");
+                tracing::warn!(file = %name, error = ?err, "text extraction failed");
                 warnings.push(format!("{name}: {err}; it was left out."));
             }
         }
@@ -265,6 +272,7 @@ async fn extract_and_schedule(
             if !Assay::exists(c, assay_id)? {
                 return Err(SubmitError::Refused("The assay was deleted.".into()));
             }
+            not_running(c, assay_id)?;
             Assay::replace_alerts(c, assay_id, &alerts)?;
             Assay::set_status(c, assay_id, AssayStatus::Scheduled)?;
             let id = jobs::enqueue(c, PROCESS_ASSAY, &payload, Some(assay_id))?;
@@ -273,6 +281,17 @@ async fn extract_and_schedule(
     })
     .await?;
     Ok((job_id, warnings))
+}
+
+/// Two runs on one assay would race for its answers and its status: one at a time.
+fn not_running(c: &mut crate::db::DbConn, assay_id: i32) -> Result<(), SubmitError> {
+    let status = Assay::find(c, assay_id)?.status();
+    if matches!(status, AssayStatus::Scheduled | AssayStatus::Busy) {
+        return Err(SubmitError::Refused(
+            "The answers of this assay are being drafted right now. Please wait until that is done, then try again.".into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn blocking<T, E, F>(pool: &Pool, f: F) -> Result<T, SubmitError>

@@ -176,7 +176,8 @@ pub struct Extracted {
 pub enum ExtractError {
     #[error("it took longer than {0:?} to read")]
     Timeout(Duration),
-    #[error("it could not be read ({0})")]
+    /// The detail is for the log; people see a fixed sentence.
+    #[error("it could not be read (damaged, protected or unsupported content)")]
     Failed(String),
 }
 

@@ -98,10 +98,27 @@ pub fn heartbeat(conn: &mut DbConn, id: i32) -> QueryResult<usize> {
         .execute(conn)
 }
 
+/// A finished job keeps no documents: the payload (the texts of the uploads) is dropped.
 pub fn complete(conn: &mut DbConn, id: i32) -> QueryResult<usize> {
     diesel::update(jobs::table.find(id))
-        .set((jobs::status.eq(DONE), jobs::finished_at.eq(now()), jobs::locked_by.eq(None::<String>)))
+        .set((
+            jobs::status.eq(DONE),
+            jobs::payload.eq(EMPTY_PAYLOAD),
+            jobs::finished_at.eq(now()),
+            jobs::locked_by.eq(None::<String>),
+        ))
         .execute(conn)
+}
+
+const EMPTY_PAYLOAD: &str = "{}";
+
+/// Remove an assay's jobs (the assay is being deleted): their payloads hold its documents.
+pub fn delete_for_assay(conn: &mut DbConn, assay_id: i32) -> QueryResult<usize> {
+    delete_for_assays(conn, &[assay_id])
+}
+
+pub fn delete_for_assays(conn: &mut DbConn, assay_ids: &[i32]) -> QueryResult<usize> {
+    diesel::delete(jobs::table.filter(jobs::assay_id.eq_any(assay_ids))).execute(conn)
 }
 
 /// Record a failure: back to the queue after `retry_in`, or `failed` for good once the
@@ -110,9 +127,11 @@ pub fn fail(conn: &mut DbConn, job: &Job, error: &str, retry_in: Duration) -> Qu
     let final_failure = job.attempts >= job.max_attempts;
     let status = if final_failure { FAILED } else { QUEUED };
     let run_after = now() + chrono::Duration::from_std(retry_in).unwrap_or_default();
+    let payload = if final_failure { EMPTY_PAYLOAD.to_owned() } else { job.payload.clone() };
     diesel::update(jobs::table.find(job.id))
         .set((
             jobs::status.eq(status),
+            jobs::payload.eq(payload),
             jobs::last_error.eq(error),
             jobs::run_after.eq(run_after),
             jobs::locked_by.eq(None::<String>),
@@ -122,9 +141,22 @@ pub fn fail(conn: &mut DbConn, job: &Job, error: &str, retry_in: Duration) -> Qu
     Ok(final_failure)
 }
 
-/// Put running jobs whose heartbeat is older than `stale_after` back in the queue.
+/// Put running jobs whose heartbeat is older than `stale_after` back in the queue — or, when
+/// they used up their attempts (a job that keeps killing its server), fail them for good and
+/// say so on their assay.
 pub fn requeue_stale(conn: &mut DbConn, stale_after: Duration) -> QueryResult<usize> {
     let cutoff = now() - chrono::Duration::from_std(stale_after).unwrap_or_default();
+    let stale = jobs::table.filter(jobs::status.eq(RUNNING)).filter(jobs::heartbeat_at.lt(cutoff));
+    let exhausted: Vec<Job> = stale.filter(jobs::attempts.ge(jobs::max_attempts)).select(Job::as_select()).load(conn)?;
+    for job in &exhausted {
+        fail(conn, job, "the worker running this job stopped responding too many times", Duration::ZERO)?;
+        if let Some(assay_id) = job.assay_id {
+            if crate::db::models::Assay::exists(conn, assay_id)? {
+                crate::db::models::Assay::set_status(conn, assay_id, crate::db::models::AssayStatus::Error)?;
+                crate::db::models::Assay::push_alert(conn, assay_id, "Drafting the answers stopped unexpectedly several times and was given up. Please try again with fewer or smaller documents.")?;
+            }
+        }
+    }
     let n = diesel::update(jobs::table.filter(jobs::status.eq(RUNNING)).filter(jobs::heartbeat_at.lt(cutoff)))
         .set((jobs::status.eq(QUEUED), jobs::locked_by.eq(None::<String>), jobs::run_after.eq(now())))
         .execute(conn)?;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::sync::Notify;
 
 use super::Job;
@@ -51,7 +52,19 @@ pub fn spawn(ctx: Arc<WorkerContext>, count: usize) {
     for n in 0..count {
         let ctx = ctx.clone();
         let name = format!("{}-{}-{n}", hostname(), std::process::id());
-        tokio::spawn(async move { worker_loop(ctx, name, n == 0).await });
+        tokio::spawn(async move { worker_loop(ctx, name).await });
+    }
+    tokio::spawn(sweeper(ctx));
+}
+
+/// Requeues jobs whose worker died (in this process or another one).
+async fn sweeper(ctx: Arc<WorkerContext>) {
+    loop {
+        let stale = ctx.stale_after;
+        if let Err(err) = ctx.db(move |c| Ok(super::requeue_stale(c, stale)?)).await {
+            tracing::error!(error = %err, "requeueing stale jobs failed");
+        }
+        tokio::time::sleep(ctx.stale_after / 3).await;
     }
 }
 
@@ -59,16 +72,8 @@ fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "host".into())
 }
 
-async fn worker_loop(ctx: Arc<WorkerContext>, name: String, sweeper: bool) {
-    let mut last_sweep = None::<tokio::time::Instant>;
+async fn worker_loop(ctx: Arc<WorkerContext>, name: String) {
     loop {
-        if sweeper && last_sweep.is_none_or(|t| t.elapsed() >= ctx.stale_after / 3) {
-            let stale = ctx.stale_after;
-            if let Err(err) = ctx.db(move |c| Ok(super::requeue_stale(c, stale)?)).await {
-                tracing::error!(error = %err, "requeueing stale jobs failed");
-            }
-            last_sweep = Some(tokio::time::Instant::now());
-        }
         match run_one(&ctx, &name).await {
             Ok(true) => continue,
             Ok(false) => {}
@@ -99,8 +104,12 @@ pub async fn run_one(ctx: &WorkerContext, worker: &str) -> anyhow::Result<bool> 
             }
         })
     };
-    let outcome = dispatch(ctx, &job).await;
-    beat.abort();
+    let _beat = AbortOnDrop(beat);
+    // A panicking job is a failed job, not a dead worker with a heartbeat still beating.
+    let outcome = match std::panic::AssertUnwindSafe(dispatch(ctx, &job)).catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => Err(anyhow::anyhow!("the job panicked")),
+    };
     match outcome {
         Ok(()) => {
             let id = job.id;
@@ -110,6 +119,15 @@ pub async fn run_one(ctx: &WorkerContext, worker: &str) -> anyhow::Result<bool> 
         Err(err) => record_failure(ctx, &job, err).await?,
     }
     Ok(true)
+}
+
+/// Stops the heartbeat task whatever way the job ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn dispatch(ctx: &WorkerContext, job: &Job) -> anyhow::Result<()> {

@@ -46,6 +46,16 @@ async fn write_all(file: &mut tokio::fs::File, body: &mut SourceStream<'_>) -> R
     Ok(size)
 }
 
+/// Removes the temporary file when the put ends without renaming it — by error or because
+/// the caller stopped waiting (after a rename there is nothing left to remove).
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 #[async_trait]
 impl ObjectStore for LocalStore {
     fn bucket(&self) -> &str {
@@ -56,23 +66,12 @@ impl ObjectStore for LocalStore {
         let target = self.path(key)?;
         let dir = target.parent().unwrap_or(Path::new("."));
         tokio::fs::create_dir_all(dir).await?;
-        let temp = dir.join(format!(".partial-{}", uuid::Uuid::new_v4().simple()));
-        let mut file = tokio::fs::File::create(&temp).await?;
-        let written = write_all(&mut file, body).await;
+        let temp = TempFile(dir.join(format!(".partial-{}", uuid::Uuid::new_v4().simple())));
+        let mut file = tokio::fs::File::create(&temp.0).await?;
+        let size = write_all(&mut file, body).await?;
         drop(file);
-        match written {
-            Ok(size) => match tokio::fs::rename(&temp, &target).await {
-                Ok(()) => Ok(size),
-                Err(err) => {
-                    let _ = tokio::fs::remove_file(&temp).await;
-                    Err(err.into())
-                }
-            },
-            Err(err) => {
-                let _ = tokio::fs::remove_file(&temp).await;
-                Err(err)
-            }
-        }
+        tokio::fs::rename(&temp.0, &target).await?;
+        Ok(size)
     }
 
     async fn get_stream(&self, key: &str) -> Result<ByteStream, StorageError> {

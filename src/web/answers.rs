@@ -123,7 +123,6 @@ pub async fn regenerate(state: web::Data<AppState>, viewer: Viewer, path: web::P
         let message = problems.iter().map(|p| if p.name.is_empty() { p.reason.clone() } else { format!("{}: {}", p.name, p.reason) }).collect::<Vec<_>>().join(" ");
         return Err(AppError::Rejected(problems_status(&problems), format!("Nothing was stored and nothing was started. {message}")));
     }
-    let deps = SubmitDeps { pool: &state.pool, store: state.store.as_ref(), extractor: &state.extractor, workers: &state.workers, limits: &limits };
     let sub = Submission {
         assay_id: assay.id,
         uploader_id: viewer.person.id,
@@ -133,7 +132,18 @@ pub async fn regenerate(state: web::Data<AppState>, viewer: Viewer, path: web::P
         overwrite: true,
         question_ids: Some(question_ids.clone()),
     };
-    match submission::submit(&deps, sub).await {
+    // Its own task, so a browser that goes away cannot leave it half-done.
+    let task_state = state.clone();
+    let outcome = actix_web::rt::spawn(async move {
+        let st = task_state;
+        let deps = SubmitDeps { pool: &st.pool, store: st.store.as_ref(), extractor: &st.extractor, workers: &st.workers, limits: &limits };
+        let result = submission::submit(&deps, sub).await;
+        drop(spooled);
+        result
+    })
+    .await
+    .map_err(|e| AppError::internal(anyhow::anyhow!("submission task failed: {e}")))?;
+    match outcome {
         Ok(_) => {
             flash(&viewer.session, "success", format!("Regenerating {} answer(s).", question_ids.len()));
             Ok(see_other("/"))

@@ -121,7 +121,8 @@ pub fn app(
     App::new()
         .app_data(web::Data::new(state))
         .app_data(web::FormConfig::default().limit(256 * 1024).error_handler(|err, _| {
-            AppError::BadRequest(format!("The form could not be read: {err}")).into()
+            tracing::info!(error = %err, "unreadable form");
+            AppError::BadRequest("The form could not be read. Please reload the page and try again.".into()).into()
         }))
         .configure(routes)
         .default_service(web::to(|| async { Err::<HttpResponse, _>(AppError::NotFound) }))

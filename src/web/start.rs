@@ -9,6 +9,8 @@ use serde::Deserialize;
 
 use crate::db::models::assay::AssayFields;
 use crate::db::models::{Answer, Assay, Investigation, Person, QuestionSet, Study};
+use diesel::QueryResult;
+
 use crate::db::{DbConn, write_transaction};
 use crate::ingest::ACCEPTED_EXTENSIONS;
 use crate::submission::{self, FileProblem, SubmitDeps, SubmitError, Submission};
@@ -195,8 +197,28 @@ fn check_target(c: &mut DbConn, viewer: &Person, target: &Target, set_id: Option
     Ok(())
 }
 
-/// Create what the target asks for; returns the assay id and whether it is new.
-fn create_target(c: &mut DbConn, viewer: &Person, target: Target, set_id: Option<i32>) -> AppResult<(i32, bool)> {
+/// The outermost thing a submission created, so that a failed submission can take it back.
+#[derive(Clone, Copy, Debug)]
+enum Created {
+    Nothing,
+    Assay(i32),
+    Study(i32),
+    Investigation(i32),
+}
+
+impl Created {
+    fn undo(self, c: &mut DbConn) -> QueryResult<usize> {
+        match self {
+            Created::Nothing => Ok(0),
+            Created::Assay(id) => Assay::delete(c, id),
+            Created::Study(id) => Study::delete(c, id),
+            Created::Investigation(id) => Investigation::delete(c, id),
+        }
+    }
+}
+
+/// Create what the target asks for; returns the assay id and what was created.
+fn create_target(c: &mut DbConn, viewer: &Person, target: Target, set_id: Option<i32>) -> AppResult<(i32, Created)> {
     match target {
         Target::Existing(id) => {
             let (assay, _, _) = Assay::find_for(c, id, viewer)?;
@@ -204,21 +226,29 @@ fn create_target(c: &mut DbConn, viewer: &Person, target: Target, set_id: Option
                 let fields = AssayFields { title: &assay.title, description: &assay.description, question_set_id: set_id };
                 Assay::update(c, id, &fields)?;
             }
-            Ok((id, false))
+            Ok((id, Created::Nothing))
         }
         Target::New { investigation, study, title, description } => write_transaction(c, |c| {
+            let mut created = None;
             let study_id = match study {
                 NewOrId::Id(id) => id,
                 NewOrId::New(study_title) => {
                     let inv_id = match investigation {
                         NewOrId::Id(id) => id,
-                        NewOrId::New(inv_title) => Investigation::create(c, viewer, &inv_title, "")?.id,
+                        NewOrId::New(inv_title) => {
+                            let id = Investigation::create(c, viewer, &inv_title, "")?.id;
+                            created = Some(Created::Investigation(id));
+                            id
+                        }
                     };
-                    Study::create(c, inv_id, &study_title, "")?.id
+                    let id = Study::create(c, inv_id, &study_title, "")?.id;
+                    created = created.or(Some(Created::Study(id)));
+                    id
                 }
             };
             let fields = AssayFields { title: &title, description: &description, question_set_id: set_id };
-            Ok((Assay::create(c, study_id, &fields)?.id, true))
+            let id = Assay::create(c, study_id, &fields)?.id;
+            Ok((id, created.unwrap_or(Created::Assay(id))))
         }),
     }
 }
@@ -277,13 +307,6 @@ pub async fn submit(state: web::Data<AppState>, viewer: Viewer, payload: Multipa
     }
     let person = viewer.person.clone();
     let (assay_id, created) = state.db(move |c| create_target(c, &person, target, set_id)).await?;
-    let deps = SubmitDeps {
-        pool: &state.pool,
-        store: state.store.as_ref(),
-        extractor: &state.extractor,
-        workers: &state.workers,
-        limits: &limits,
-    };
     let sub = Submission {
         assay_id,
         uploader_id: viewer.person.id,
@@ -293,17 +316,28 @@ pub async fn submit(state: web::Data<AppState>, viewer: Viewer, payload: Multipa
         overwrite: true,
         question_ids: None,
     };
-    match submission::submit(&deps, sub).await {
+    // Its own task: if the browser goes away mid-way, the submission still ends whole —
+    // scheduled, or rolled back — instead of being dropped half-done.
+    let task_state = state.clone();
+    let outcome = actix_web::rt::spawn(async move {
+        let st = task_state;
+        let deps = SubmitDeps { pool: &st.pool, store: st.store.as_ref(), extractor: &st.extractor, workers: &st.workers, limits: &limits };
+        let result = submission::submit(&deps, sub).await;
+        if result.is_err() {
+            let _ = st.db(move |c| Ok(created.undo(c)?)).await;
+        }
+        drop(spooled);
+        result
+    })
+    .await
+    .map_err(|e| AppError::internal(anyhow::anyhow!("submission task failed: {e}")))?;
+    match outcome {
         Ok(done) => {
             let stored = if done.stored.is_empty() { String::new() } else { format!(" {} file(s) kept with your consent.", done.stored.len()) };
             flash(&viewer.session, "success", format!("Your documents were received and drafting has started.{stored}"));
-            drop(spooled);
             Ok(see_other("/"))
         }
         Err(err) => {
-            if created {
-                let _ = state.db(move |c| Ok(Assay::delete(c, assay_id)?)).await;
-            }
             let (status, message) = match err {
                 SubmitError::Refused(msg) => (StatusCode::CONFLICT, msg),
                 SubmitError::Storage(_) => {
@@ -317,7 +351,7 @@ pub async fn submit(state: web::Data<AppState>, viewer: Viewer, payload: Multipa
                 SubmitError::Internal(e) => return Err(AppError::Internal(e)),
             };
             let mut fields = fields;
-            if created {
+            if !matches!(created, Created::Nothing) {
                 fields.assay_id = "new".into();
             }
             respond(render(&state, &viewer, fields, vec![message], vec![]).await?, status)

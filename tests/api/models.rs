@@ -75,9 +75,10 @@ fn one_answer_per_assay_and_question_with_edit_history() {
 
     Answer::edit(&mut conn, &second, f.person.id, "edited", true).unwrap();
     let history = Answer::history(&mut conn, second.id).unwrap();
-    assert_eq!(history.len(), 1);
+    assert_eq!(history.len(), 2, "the redraft and the person's edit");
     assert_eq!((history[0].old_text.as_str(), history[0].new_text.as_str()), ("draft 2", "edited"));
     assert_eq!(history[0].editor_id, Some(f.person.id));
+    assert_eq!((history[1].old_text.as_str(), history[1].editor_id), ("draft 1", None));
     let overview = Assay::overview_for(&mut conn, &f.person).unwrap();
     assert_eq!((overview[0].accepted, overview[0].drafted, overview[0].total), (1, 1, 77));
 }

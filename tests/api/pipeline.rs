@@ -296,8 +296,7 @@ async fn deleting_the_assay_mid_run_stops_the_job_and_nothing_comes_back() {
     assert!(!Assay::exists(&mut conn, f.assay.id).unwrap(), "not resurrected");
     assert!(Answer::of_assay(&mut conn, f.assay.id).unwrap().is_empty(), "no answers written after the deletion");
     assert!(provider.calls.load(Ordering::SeqCst) < 77, "the job stopped early");
-    let job = jobs::of_assay(&mut conn, f.assay.id).unwrap().remove(0);
-    assert_eq!(job.status, jobs::DONE);
+    assert!(jobs::of_assay(&mut conn, f.assay.id).unwrap().is_empty(), "the job went with its assay");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -505,4 +504,73 @@ async fn with_extract_images_a_vision_model_describes_uploaded_images() {
     let later = String::from_utf8_lossy(&requests[1].body).into_owned();
     assert!(later.contains("calcein-stained neurons"), "the description became a document");
     assert_eq!(assay(&mut pool.get().unwrap(), f.assay.id).status(), AssayStatus::Done);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_jobs_keep_no_document_text_and_go_with_their_assay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let store = toxtemp::storage::memory::MemoryStore::new();
+    let f = fixture(&mut pool.get().unwrap());
+    let ctx = worker(&pool, Arc::new(OfflineProvider::default()));
+    let submitted = submit(&pool, &store, &ctx, &f, two_documents(dir.path()), false, None).await;
+    let queued = jobs::find(&mut pool.get().unwrap(), submitted.job_id).unwrap();
+    assert!(queued.payload.contains("LUHMES"), "the queued job carries the texts");
+    run_pending_jobs(&ctx).await.unwrap();
+    let done = jobs::find(&mut pool.get().unwrap(), submitted.job_id).unwrap();
+    assert_eq!((done.status.as_str(), done.payload.as_str()), (jobs::DONE, "{}"));
+    Assay::delete(&mut pool.get().unwrap(), f.assay.id).unwrap();
+    assert!(jobs::find(&mut pool.get().unwrap(), submitted.job_id).is_err(), "deleted with the assay");
+}
+
+/// A provider that panics (a bug in a dependency, say).
+struct Panics;
+
+#[async_trait]
+impl LlmProvider for Panics {
+    fn name(&self) -> &str {
+        "panics"
+    }
+    fn context_chars(&self) -> usize {
+        1000
+    }
+    async fn answer(&self, _: &AnswerRequest) -> Result<Completion, LlmError> {
+        panic!("boom")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_job_is_a_failed_job_not_a_stuck_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let store = toxtemp::storage::memory::MemoryStore::new();
+    let f = fixture(&mut pool.get().unwrap());
+    let ctx = worker(&pool, Arc::new(Panics));
+    let submitted = submit(&pool, &store, &ctx, &f, two_documents(dir.path()), false, None).await;
+    run_pending_jobs(&ctx).await.unwrap();
+    let job = jobs::find(&mut pool.get().unwrap(), submitted.job_id).unwrap();
+    assert_eq!(job.status, jobs::QUEUED, "retried later, not left running");
+    assert!(job.last_error.contains("panicked"), "{}", job.last_error);
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_killing_its_server_is_given_up_with_an_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, pool) = test_pool(dir.path());
+    let f = fixture(&mut pool.get().unwrap());
+    let mut conn = pool.get().unwrap();
+    let id = jobs::enqueue(&mut conn, "process_assay", &serde_json::json!({}), Some(f.assay.id)).unwrap();
+    for _ in 0..3 {
+        jobs::claim_next(&mut conn, "doomed").unwrap().unwrap();
+        diesel::update(jobs_table::table.find(id))
+            .set(jobs_table::heartbeat_at.eq(toxtemp::db::now() - chrono::Duration::minutes(10)))
+            .execute(&mut conn)
+            .unwrap();
+        jobs::requeue_stale(&mut conn, Duration::from_secs(90)).unwrap();
+    }
+    let job = jobs::find(&mut conn, id).unwrap();
+    assert_eq!(job.status, jobs::FAILED);
+    let a = assay(&mut conn, f.assay.id);
+    assert_eq!(a.status(), AssayStatus::Error);
+    assert!(a.alerts()[0].contains("given up"));
 }

@@ -227,6 +227,25 @@ async fn storage_down_answers_503_with_a_reference_and_leaves_nothing_behind() {
     assert!(assets(&app).is_empty());
     assert!(job_payloads(&app).is_empty());
     assert_eq!(assay_count(&app), 0, "the assay created for this submission was removed too");
+    use toxtemp::db::schema::{investigations, studies};
+    let invs: i64 = investigations::table.count().get_result(&mut *app.conn()).unwrap();
+    let studs: i64 = studies::table.count().get_result(&mut *app.conn()).unwrap();
+    assert_eq!((invs, studs), (0, 0), "and its new investigation and study");
+}
+
+#[actix_web::test]
+async fn an_assay_being_drafted_refuses_a_second_run() {
+    let app = TestApp::spawn().await;
+    app.login_new("a@example.org", false).await;
+    let (_, _, assay) = app.create_tree("Busy").await;
+    toxtemp::db::models::Assay::set_status(&mut app.conn(), assay, AssayStatus::Busy).unwrap();
+    let id = assay.to_string();
+    let resp = app.post_start(&[("assay_id", &id), ("share_files_for_development", "on")], &two_files()).await;
+    assert_eq!(resp.status(), 409);
+    let page = html(resp).await;
+    assert!(select_texts(&page, "#form-errors li")[0].contains("being drafted right now"));
+    assert!(job_payloads(&app).is_empty());
+    assert!(assets(&app).is_empty(), "the files stored before the refusal were removed");
 }
 
 #[actix_web::test]

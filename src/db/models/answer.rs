@@ -54,14 +54,26 @@ impl Answer {
     ) -> QueryResult<Answer> {
         let sources = serde_json::to_string(sources).unwrap_or_else(|_| "[]".into());
         let at = now();
-        let existing: Option<i32> = answers::table
+        let existing: Option<(i32, String)> = answers::table
             .filter(answers::assay_id.eq(assay_id))
             .filter(answers::question_id.eq(question_id))
-            .select(answers::id)
+            .select((answers::id, answers::text))
             .first(conn)
             .optional()?;
         let id = match existing {
-            Some(id) => {
+            Some((id, old_text)) => {
+                // A redraft replaces what may be a person's edit: keep it in the history.
+                if !old_text.is_empty() && old_text != text {
+                    diesel::insert_into(answer_edits::table)
+                        .values((
+                            answer_edits::answer_id.eq(id),
+                            answer_edits::editor_id.eq(None::<i32>),
+                            answer_edits::old_text.eq(&old_text),
+                            answer_edits::new_text.eq(text),
+                            answer_edits::edited_at.eq(at),
+                        ))
+                        .execute(conn)?;
+                }
                 diesel::update(answers::table.find(id))
                     .set((
                         answers::text.eq(text),

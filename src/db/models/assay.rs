@@ -180,7 +180,9 @@ impl Assay {
         diesel::update(assays::table.find(id)).set(assays::alerts.eq(json)).execute(conn)
     }
 
+    /// Deletes its answers (cascade) and its jobs, whose payloads hold its documents.
     pub fn delete(conn: &mut DbConn, id: i32) -> QueryResult<usize> {
+        crate::jobs::delete_for_assay(conn, id)?;
         diesel::delete(assays::table.find(id)).execute(conn)
     }
 

@@ -69,7 +69,13 @@ impl Study {
             .execute(conn)
     }
 
+    /// Deletes its assays too (cascade), and their jobs.
     pub fn delete(conn: &mut DbConn, id: i32) -> QueryResult<usize> {
+        let assay_ids: Vec<i32> = crate::db::schema::assays::table
+            .filter(crate::db::schema::assays::study_id.eq(id))
+            .select(crate::db::schema::assays::id)
+            .load(conn)?;
+        crate::jobs::delete_for_assays(conn, &assay_ids)?;
         diesel::delete(studies::table.find(id)).execute(conn)
     }
 }
