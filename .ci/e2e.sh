@@ -6,6 +6,7 @@ run_e2e() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
   cargo build --locked --quiet
+  local bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/toxtemp"
   (cd e2e && npm ci --no-audit --no-fund --silent)
-  (cd e2e && TOXTEMP_BIN="$PWD/../target/debug/toxtemp" node --test --test-concurrency=1 tests/)
+  (cd e2e && TOXTEMP_BIN="$bin" node --test --test-concurrency=1 tests/)
 }

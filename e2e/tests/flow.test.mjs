@@ -61,7 +61,7 @@ before(async () => {
   };
   for (const k of ["DATABASE_URL", "AWS_STORAGE_BUCKET_NAME"]) delete env[k];
   const made = spawnSync(bin, ["create-user", "--email", USER.email], { cwd: work, env: { ...env, TOXTEMP_PASSWORD: USER.password } });
-  assert.equal(made.status, 0, String(made.stderr));
+  assert.equal(made.status, 0, `create-user with ${bin} failed: ${made.error ?? made.stderr}`);
   server = spawn(bin, ["serve"], { cwd: work, env });
   base = await new Promise((resolve, reject) => {
     let seen = "";
