@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use tokio::io::AsyncReadExt;
 
-use crate::db::models::{Assay, AssayStatus, Investigation, Person};
+use crate::db::models::{Assay, AssayStatus, Person};
 use crate::ingest::Extractor;
 use crate::jobs::worker::run_pending_jobs;
 use crate::submission::{self, IncomingFile, SubmitDeps, Submission, UploadLimits};
@@ -40,11 +40,7 @@ pub async fn incoming(path: PathBuf, original_name: String) -> anyhow::Result<In
 pub async fn run(state: &AppState, assay_id: i32, paths: &[PathBuf], opts: Options, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let pool = state.pool.clone();
     let owner = tokio::task::spawn_blocking(move || -> anyhow::Result<Person> {
-        let mut conn = pool.get()?;
-        let assay = Assay::find(&mut conn, assay_id).context("no such assay")?;
-        let (_, inv) = crate::db::models::Study::find_for(&mut conn, assay.study_id, &system_viewer())?;
-        let inv: Investigation = inv;
-        Ok(Person::find(&mut conn, inv.owner_id)?)
+        Ok(Assay::owner(&mut *pool.get()?, assay_id).context("no such assay")?)
     })
     .await??;
     let mut files = Vec::new();
@@ -90,19 +86,4 @@ pub async fn run(state: &AppState, assay_id: i32, paths: &[PathBuf], opts: Optio
         writeln!(out, "alert: {alert}")?;
     }
     Ok(if assay.status() == AssayStatus::Done { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-/// A stand-in viewer that may see everything (the command runs as the operator).
-fn system_viewer() -> Person {
-    Person {
-        id: 0,
-        email: String::new(),
-        password_hash: String::new(),
-        display_name: "operator".into(),
-        organization: String::new(),
-        is_staff: true,
-        is_superuser: true,
-        is_active: true,
-        created_at: crate::db::now(),
-    }
 }

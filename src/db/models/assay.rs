@@ -186,6 +186,16 @@ impl Assay {
         diesel::delete(assays::table.find(id)).execute(conn)
     }
 
+    /// The person who owns the assay (through its study and investigation).
+    pub fn owner(conn: &mut DbConn, id: i32) -> QueryResult<Person> {
+        use crate::db::schema::persons;
+        assays::table
+            .inner_join(studies::table.inner_join(investigations::table.inner_join(persons::table)))
+            .filter(assays::id.eq(id))
+            .select(Person::as_select())
+            .first(conn)
+    }
+
     pub fn exists(conn: &mut DbConn, id: i32) -> QueryResult<bool> {
         diesel::select(diesel::dsl::exists(assays::table.find(id))).get_result(conn)
     }
