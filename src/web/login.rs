@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 use crate::auth;
 
-use super::error::AppResult;
+use actix_web::http::StatusCode;
+
+use super::error::{AppError, AppResult};
 use super::extract::PERSON_KEY;
 use super::page::Page;
 use super::{AppState, csrf, see_other};
@@ -61,9 +63,18 @@ pub async fn submit(
     form: web::Form<LoginForm>,
 ) -> AppResult<HttpResponse> {
     let LoginForm { email, password, next } = form.into_inner();
+    if let Some(wait) = state.login_throttle.locked(&email) {
+        let minutes = wait.as_secs().div_ceil(60);
+        tracing::warn!("login refused: too many failed attempts for one email");
+        return Err(AppError::Rejected(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many failed attempts for this account. Please try again in {minutes} minute(s)."),
+        ));
+    }
     let candidate = email.clone();
     let person = state.db(move |conn| Ok(auth::authenticate(conn, &candidate, &password)?)).await?;
     let Some(person) = person else {
+        state.login_throttle.failed(&email);
         let page = LoginPage {
             page: Page::new(&session, None),
             email,
@@ -74,6 +85,7 @@ pub async fn submit(
             .content_type("text/html; charset=utf-8")
             .body(page.render().map_err(anyhow::Error::from)?));
     };
+    state.login_throttle.succeeded(&email);
     // A new session id and a new CSRF token: nothing from before login carries over.
     session.renew();
     session.insert(PERSON_KEY, person.id).map_err(anyhow::Error::from)?;

@@ -17,6 +17,7 @@ pub mod page;
 pub mod start;
 pub mod static_files;
 pub mod studies;
+pub mod throttle;
 pub mod upload;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub store: Store,
     pub workers: Arc<WorkerContext>,
     pub extractor: Extractor,
+    pub login_throttle: Arc<throttle::LoginThrottle>,
     pub config: Arc<Config>,
     pub session_key: Key,
 }
@@ -57,7 +59,15 @@ impl AppState {
             .or_else(|| std::env::current_exe().ok())
             .unwrap_or_else(|| "toxtemp".into());
         let extractor = Extractor::new(exe, ExtractLimits::default());
-        Self { pool, store, workers, extractor, config: Arc::new(config), session_key }
+        Self {
+            pool,
+            store,
+            workers,
+            extractor,
+            login_throttle: Arc::default(),
+            config: Arc::new(config),
+            session_key,
+        }
     }
 
     /// Run blocking database work off the async executor.

@@ -113,3 +113,20 @@ async fn the_login_form_itself_needs_the_csrf_token() {
     let resp = app.post_form_raw("/login", &[("email", "a@example.org"), ("password", PASSWORD)]).await;
     assert_eq!(resp.status(), 403);
 }
+
+#[actix_web::test]
+async fn repeated_wrong_passwords_lock_the_account_for_a_while() {
+    let app = TestApp::spawn().await;
+    app.create_person("target@example.org", false);
+    for _ in 0..toxtemp::web::throttle::MAX_FAILURES {
+        assert_eq!(app.login("target@example.org", "guess").await.status(), 401);
+    }
+    // Even the right password is refused now, with a clear message.
+    let resp = app.login("TARGET@example.org", PASSWORD).await;
+    assert_eq!(resp.status(), 429);
+    let html = scraper::Html::parse_document(&resp.text().await.unwrap());
+    assert!(select_texts(&html, "#error-message")[0].contains("Too many failed attempts"));
+    // Other accounts are unaffected.
+    app.create_person("other@example.org", false);
+    assert_eq!(app.login("other@example.org", PASSWORD).await.status(), 303);
+}
