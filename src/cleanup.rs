@@ -44,7 +44,7 @@ pub async fn run(pool: &Pool, store: &dyn ObjectStore, days: u32, dry_run: bool,
 
 fn write_table(out: &mut impl Write, assets: &[FileAsset]) -> std::io::Result<()> {
     let now = crate::db::now();
-    writeln!(out, "{:<36}  {:>12}  {:>5}  {}", "id", "size (bytes)", "days", "original name")?;
+    writeln!(out, "{:<36}  {:>12}  {:>5}  original name", "id", "size (bytes)", "days")?;
     for a in assets {
         let age = (now - a.created_at).num_days();
         let name: String = a.original_filename.chars().map(|c| if c.is_control() { '?' } else { c }).collect();

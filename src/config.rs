@@ -128,11 +128,10 @@ impl Config {
         let storage = StorageConfig::from_env(&data_dir)?;
         let llm = llm_from_env()?;
         let session_key = var("SESSION_KEY");
-        if let Some(key) = &session_key {
-            if key.len() < 32 {
+        if let Some(key) = &session_key
+            && key.len() < 32 {
                 bail!("SESSION_KEY must be at least 32 characters long");
             }
-        }
         let bootstrap_admin = match (var("ADMIN_EMAIL"), var("ADMIN_PASSWORD")) {
             (Some(email), Some(password)) => Some(BootstrapAdmin { email, password }),
             (None, None) => None,

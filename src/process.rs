@@ -40,7 +40,7 @@ pub async fn incoming(path: PathBuf, original_name: String) -> anyhow::Result<In
 pub async fn run(state: &AppState, assay_id: i32, paths: &[PathBuf], opts: Options, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let pool = state.pool.clone();
     let owner = tokio::task::spawn_blocking(move || -> anyhow::Result<Person> {
-        Ok(Assay::owner(&mut *pool.get()?, assay_id).context("no such assay")?)
+        Assay::owner(&mut *pool.get()?, assay_id).context("no such assay")
     })
     .await??;
     let mut files = Vec::new();

@@ -172,7 +172,7 @@ async fn store_all(deps: &SubmitDeps<'_>, sub: &Submission) -> Result<Vec<FileAs
     let mut stored = Vec::new();
     for checked in &sub.files {
         let result = async {
-            let file = tokio::fs::File::open(&checked.file.path).await.map_err(|e| fileops::UploadError::Source(e))?;
+            let file = tokio::fs::File::open(&checked.file.path).await.map_err(fileops::UploadError::Source)?;
             let mut stream = ReaderStream::with_capacity(file, 256 * 1024);
             let body: &mut SourceStream<'_> = &mut stream;
             let meta = UploadMeta {

@@ -78,12 +78,11 @@ impl ManageConnection for ConnectionManager {
 
 /// Build the pool; for SQLite the database file's directory is created first.
 pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
-    if let DatabaseUrl::Sqlite(path) = url {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let DatabaseUrl::Sqlite(path) = url
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the database directory {}", dir.display()))?;
         }
-    }
     let size = if url.is_postgres() { 10 } else { 8 };
     r2d2::Pool::builder()
         .max_size(size)

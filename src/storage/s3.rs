@@ -185,11 +185,10 @@ impl S3Store {
         while let Some(data) = next.take() {
             number += 1;
             size += data.len() as u64;
-            if in_flight.len() >= PARTS_IN_FLIGHT {
-                if let Some(done) = in_flight.join_next().await {
+            if in_flight.len() >= PARTS_IN_FLIGHT
+                && let Some(done) = in_flight.join_next().await {
                     parts.push(joined(done)?);
                 }
-            }
             let request = self
                 .client
                 .upload_part()

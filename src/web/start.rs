@@ -181,11 +181,10 @@ fn check_target(c: &mut DbConn, viewer: &Person, target: &Target, set_id: Option
         Target::New { investigation, study, .. } => {
             if let NewOrId::Id(id) = study {
                 let (_, inv) = Study::find_for(c, *id, viewer)?;
-                if let NewOrId::Id(inv_id) = investigation {
-                    if inv.id != *inv_id {
+                if let NewOrId::Id(inv_id) = investigation
+                    && inv.id != *inv_id {
                         return Err(AppError::BadRequest("The chosen study is not in the chosen investigation.".into()));
                     }
-                }
             } else if let NewOrId::Id(id) = investigation {
                 Investigation::find_for(c, *id, viewer)?;
             }

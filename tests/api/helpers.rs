@@ -40,11 +40,10 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some((base, schema)) = &self.pg_cleanup {
-            if let Ok(mut conn) = diesel::PgConnection::establish(base) {
+        if let Some((base, schema)) = &self.pg_cleanup
+            && let Ok(mut conn) = diesel::PgConnection::establish(base) {
                 let _ = conn.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
             }
-        }
     }
 }
 
@@ -52,7 +51,8 @@ pub struct TestApp {
     pub address: String,
     pub state: AppState,
     pub client: reqwest::Client,
-    pub s3: Option<crate::s3::TestS3>,
+    /// Keeps the embedded S3 server running as long as the app.
+    _s3: Option<crate::s3::TestS3>,
     _dir: tempfile::TempDir,
     _db: TestDb,
 }
@@ -107,7 +107,7 @@ impl TestApp {
             address: format!("http://127.0.0.1:{port}"),
             state,
             client: new_client(),
-            s3: test_s3,
+            _s3: test_s3,
             _dir: dir,
             _db: test_db,
         }

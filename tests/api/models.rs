@@ -98,7 +98,7 @@ fn file_assets_and_links_round_trip_and_links_are_unique() {
         answer_files::file_id.eq(&asset.id),
         answer_files::created_at.eq(now()),
     );
-    diesel::insert_into(answer_files::table).values(link.clone()).execute(&mut conn).unwrap();
+    diesel::insert_into(answer_files::table).values(link).execute(&mut conn).unwrap();
     assert!(diesel::insert_into(answer_files::table).values(link).execute(&mut conn).is_err());
     let links = AnswerFile::of_answer(&mut conn, answer.id).unwrap();
     assert_eq!(links.len(), 1);

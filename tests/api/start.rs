@@ -15,7 +15,7 @@ use toxtemp::storage::read_all;
 use crate::docs;
 use crate::helpers::{TestApp, location, select_attr, select_texts};
 
-fn new_assay<'a>(title: &'a str, share: bool) -> Vec<(&'a str, &'a str)> {
+fn new_assay(title: &str, share: bool) -> Vec<(&str, &str)> {
     let mut fields = vec![
         ("assay_id", "new"),
         ("investigation_id", "new"),
@@ -127,7 +127,7 @@ async fn with_consent_the_files_are_stored_linked_and_drafted() {
     let status: serde_json::Value = app.get("/api/assays/status").await.json().await.unwrap();
     assert_eq!(status[0]["status"], "done");
     assert_eq!(status[0]["total"], 77);
-    assert_eq!(status[0]["drafted"].as_i64().unwrap() > 0, true);
+    assert!(status[0]["drafted"].as_i64().unwrap() > 0);
     let mut conn = app.conn();
     for answer in Answer::of_assay(&mut conn, assay.id).unwrap() {
         assert_eq!(toxtemp::db::models::AnswerFile::of_answer(&mut conn, answer.id).unwrap().len(), 2);
