@@ -8,7 +8,9 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use crate::db::models::{Assay, FileAsset, FileDownloadLog};
-use crate::db::schema::{answer_files, answers, assays, file_assets, investigations, persons, questions, studies, subsections};
+use crate::db::schema::{
+    answer_files, answers, assays, file_assets, investigations, persons, questions, studies, subsections,
+};
 use crate::db::{DbConn, now};
 
 #[derive(Clone, Debug)]
@@ -55,7 +57,12 @@ pub struct FileRow {
 
 fn uploaders(conn: &mut DbConn, assets: &[FileAsset]) -> QueryResult<HashMap<i32, String>> {
     let ids: Vec<i32> = assets.iter().filter_map(|a| a.uploaded_by).collect();
-    Ok(persons::table.filter(persons::id.eq_any(ids)).select((persons::id, persons::email)).load::<(i32, String)>(conn)?.into_iter().collect())
+    Ok(persons::table
+        .filter(persons::id.eq_any(ids))
+        .select((persons::id, persons::email))
+        .load::<(i32, String)>(conn)?
+        .into_iter()
+        .collect())
 }
 
 fn rows(conn: &mut DbConn, assets: Vec<FileAsset>, orphan_days: i64) -> QueryResult<Vec<FileRow>> {
@@ -101,7 +108,11 @@ pub fn assay_files(conn: &mut DbConn, assay_id: i32) -> QueryResult<Vec<FileRow>
 
 /// All FileAssets, newest first, with orphans (unlinked, older than 7 days) marked.
 pub fn all_files(conn: &mut DbConn) -> QueryResult<Vec<FileRow>> {
-    let assets = file_assets::table.order(file_assets::created_at.desc()).limit(1000).select(FileAsset::as_select()).load(conn)?;
+    let assets = file_assets::table
+        .order(file_assets::created_at.desc())
+        .limit(1000)
+        .select(FileAsset::as_select())
+        .load(conn)?;
     rows(conn, assets, 7)
 }
 
@@ -110,7 +121,13 @@ pub fn downloads(conn: &mut DbConn) -> QueryResult<Vec<FileDownloadLog>> {
 }
 
 /// Record one download-log row per file of the archive.
-pub fn log_downloads(conn: &mut DbConn, assets: &[FileAsset], person_id: i32, email: &str, ip: &str) -> QueryResult<()> {
+pub fn log_downloads(
+    conn: &mut DbConn,
+    assets: &[FileAsset],
+    person_id: i32,
+    email: &str,
+    ip: &str,
+) -> QueryResult<()> {
     crate::db::write_transaction(conn, |c| {
         for asset in assets {
             FileDownloadLog::record(c, asset, Some(person_id), email, ip)?;

@@ -82,7 +82,8 @@ pub fn load(conn: &mut DbConn, assay: &Assay) -> QueryResult<AnswerSheet> {
     };
     let Some(set_id) = assay.question_set_id else { return Ok(sheet) };
     sheet.question_set = Some(QuestionSet::find(conn, set_id)?.display_name);
-    let answers: HashMap<i32, Answer> = Answer::of_assay(conn, assay.id)?.into_iter().map(|a| (a.question_id, a)).collect();
+    let answers: HashMap<i32, Answer> =
+        Answer::of_assay(conn, assay.id)?.into_iter().map(|a| (a.question_id, a)).collect();
     let answer_ids: Vec<i32> = answers.values().map(|a| a.id).collect();
     let mut files: HashMap<i32, Vec<String>> = HashMap::new();
     let linked: Vec<(i32, String)> = answer_files::table
@@ -100,7 +101,13 @@ pub fn load(conn: &mut DbConn, assay: &Assay) -> QueryResult<AnswerSheet> {
         .left_join(persons::table)
         .filter(answer_edits::answer_id.eq_any(&answer_ids))
         .order(answer_edits::id.desc())
-        .select((answer_edits::answer_id, persons::email.nullable(), answer_edits::edited_at, answer_edits::old_text, answer_edits::new_text))
+        .select((
+            answer_edits::answer_id,
+            persons::email.nullable(),
+            answer_edits::edited_at,
+            answer_edits::old_text,
+            answer_edits::new_text,
+        ))
         .load(conn)?;
     for (answer_id, editor, at, old_text, new_text) in edits {
         history.entry(answer_id).or_default().push(EditView {
@@ -115,9 +122,14 @@ pub fn load(conn: &mut DbConn, assay: &Assay) -> QueryResult<AnswerSheet> {
         .map(|s| (s.id, (s.section_id, s.title, s.guidance)))
         .collect();
     for section in QuestionSet::sections(conn, set_id)? {
-        sheet.sections.push(SectionView { position: section.position, title: section.title.clone(), questions: Vec::new() });
+        sheet.sections.push(SectionView {
+            position: section.position,
+            title: section.title.clone(),
+            questions: Vec::new(),
+        });
     }
-    let section_index: HashMap<i32, usize> = QuestionSet::sections(conn, set_id)?.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+    let section_index: HashMap<i32, usize> =
+        QuestionSet::sections(conn, set_id)?.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
     for q in QuestionSet::questions(conn, set_id)? {
         let (section_id, subsection, guidance) = subsections[&q.subsection_id].clone();
         let answer = answers.get(&q.id);
@@ -207,7 +219,8 @@ mod tests {
 
     #[test]
     fn answers_are_escaped_and_citations_become_badges() {
-        let html = render_answer("Cells <script>alert(1)</script> & co _(Source: sop.pdf)_.\n\nSecond _(Source: a\"b.docx)_");
+        let html =
+            render_answer("Cells <script>alert(1)</script> & co _(Source: sop.pdf)_.\n\nSecond _(Source: a\"b.docx)_");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"));
         assert!(html.contains("<span class=\"citation badge text-bg-light\">Source: sop.pdf</span>."));
         assert!(html.contains("Source: a&quot;b.docx"));

@@ -1,7 +1,7 @@
 //! Passwords (argon2id) and account creation shared by the CLI and the first-start admin.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use crate::db::DbConn;
 use crate::db::models::Person;
@@ -33,9 +33,7 @@ pub fn dummy_hash() -> &'static str {
 /// Check an email + password; `None` for an unknown, inactive or wrong one.
 pub fn authenticate(conn: &mut DbConn, email: &str, password: &str) -> anyhow::Result<Option<Person>> {
     match Person::find_by_email(conn, email)? {
-        Some(person) if verify_password(password, &person.password_hash) && person.is_active => {
-            Ok(Some(person))
-        }
+        Some(person) if verify_password(password, &person.password_hash) && person.is_active => Ok(Some(person)),
         Some(_) => Ok(None),
         None => {
             verify_password(password, dummy_hash());
@@ -63,7 +61,10 @@ pub fn create_account(conn: &mut DbConn, spec: &PersonSpec<'_>, password: &str) 
 fn looks_like_email(email: &str) -> bool {
     match email.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !email.contains(char::is_whitespace)
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !email.contains(char::is_whitespace)
         }
         None => false,
     }

@@ -127,7 +127,11 @@ async fn zip_phase(pool: &Pool, store: &Arc<S3Store>, ids: &[String]) -> anyhow:
     .await?;
     report(&format!("ZIP of {} x 1 MiB vs GETs", assets.len()), bytes as f64, ours, raw, rss);
     if let Some(ttfb) = first_byte {
-        println!("  first ZIP byte after {:.0} ms ({:.1} % of the total)", ttfb.as_secs_f64() * 1e3, 100.0 * ttfb.as_secs_f64() / ours.as_secs_f64());
+        println!(
+            "  first ZIP byte after {:.0} ms ({:.1} % of the total)",
+            ttfb.as_secs_f64() * 1e3,
+            100.0 * ttfb.as_secs_f64() / ours.as_secs_f64()
+        );
     }
     Ok(())
 }
@@ -153,7 +157,13 @@ async fn cleanup_phase(pool: &Pool, store: &S3Store, count: usize, requests: &At
         })
         .collect();
     futures_util::stream::iter(assets.iter().map(|a| {
-        store.client().put_object().bucket(store.bucket()).key(&a.object_key).body(SdkByteStream::from_static(b"orphan 0123456789")).send()
+        store
+            .client()
+            .put_object()
+            .bucket(store.bucket())
+            .key(&a.object_key)
+            .body(SdkByteStream::from_static(b"orphan 0123456789"))
+            .send()
     }))
     .buffer_unordered(32)
     .try_collect::<Vec<_>>()
@@ -174,7 +184,11 @@ async fn cleanup_phase(pool: &Pool, store: &S3Store, count: usize, requests: &At
     let report = FileAsset::cleanup_orphaned(pool, store, 7, "bench").await?;
     let took = started.elapsed();
     let used = requests.load(Ordering::Relaxed) - before;
-    anyhow::ensure!(report.deleted.len() >= count && report.errors.is_empty(), "cleanup incomplete: {:?}", report.summary());
+    anyhow::ensure!(
+        report.deleted.len() >= count && report.errors.is_empty(),
+        "cleanup incomplete: {:?}",
+        report.summary()
+    );
     println!(
         "cleanup of {count} orphans: {:.2} s, {used} S3 requests ({:.0} orphans/s)",
         took.as_secs_f64(),
@@ -199,7 +213,12 @@ async fn upload_path_asset(pool: &Pool, store: &S3Store, path: &Path) -> anyhow:
     let file = tokio::fs::File::open(path).await?;
     let mut stream = ReaderStream::with_capacity(file, 64 * 1024);
     let body: &mut SourceStream<'_> = &mut stream;
-    let meta = UploadMeta { original_filename: "bench.bin", content_type: "application/octet-stream", uploaded_by: None, assay_id: None };
+    let meta = UploadMeta {
+        original_filename: "bench.bin",
+        content_type: "application/octet-stream",
+        uploaded_by: None,
+        assay_id: None,
+    };
     Ok(fileops::upload_file(pool, store, body, meta).await?)
 }
 
@@ -251,7 +270,12 @@ fn peak_rss_kib() -> Option<u64> {
 fn report(phase: &str, bytes: f64, ours: Duration, raw: Duration, rss_kib: Option<u64>) {
     let mbps = |d: Duration| bytes / 1e6 / d.as_secs_f64();
     let rss = rss_kib.map(|k| format!("{:.0}", k as f64 / 1024.0)).unwrap_or_else(|| "n/a".into());
-    println!("{phase:<34} {:>10.1} {:>10.1} {:>7.2} {rss:>12}", mbps(ours), mbps(raw), raw.as_secs_f64() / ours.as_secs_f64());
+    println!(
+        "{phase:<34} {:>10.1} {:>10.1} {:>7.2} {rss:>12}",
+        mbps(ours),
+        mbps(raw),
+        raw.as_secs_f64() / ours.as_secs_f64()
+    );
 }
 
 /// `toxtemp bench-llm`: the whole pipeline (77 questions, rounds and all) against a fake
@@ -285,7 +309,10 @@ pub async fn llm(config: &Config, latency: Duration) -> anyhow::Result<()> {
         let rounds: Vec<usize> = (1..=3).map(|r| questions.iter().filter(|q| q.answering_round == r).count()).collect();
         let payload = ProcessAssay {
             assay_id: assay.id,
-            documents: vec![Document { name: "sop.pdf".into(), text: "LUHMES cells are differentiated for 6 days.".into() }],
+            documents: vec![Document {
+                name: "sop.pdf".into(),
+                text: "LUHMES cells are differentiated for 6 days.".into(),
+            }],
             file_asset_ids: vec![],
             question_ids: None,
             images: vec![],

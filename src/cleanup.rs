@@ -11,7 +11,13 @@ use crate::storage::ObjectStore;
 pub const ACTOR: &str = "cleanup-orphaned-files";
 
 /// Run one cleanup and print a table of what was (or would be) deleted.
-pub async fn run(pool: &Pool, store: &dyn ObjectStore, days: u32, dry_run: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    pool: &Pool,
+    store: &dyn ObjectStore,
+    days: u32,
+    dry_run: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
     let list_pool = pool.clone();
     let orphans = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<FileAsset>> {
         Ok(FileAsset::get_orphaned(&mut *list_pool.get()?, days)?)

@@ -127,7 +127,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let password = read_password()?;
             let spec = PersonSpec { email: &email, display_name: &name, is_staff: staff, is_superuser: superuser };
             let person = auth::create_account(&mut conn, &spec, &password)?;
-            let role = if person.is_superuser { "superuser" } else if person.is_staff { "staff" } else { "user" };
+            let role = if person.is_superuser {
+                "superuser"
+            } else if person.is_staff {
+                "staff"
+            } else {
+                "user"
+            };
             println!("created {role} account {}", person.email);
         }
         Command::CleanupOrphanedFiles { days, dry_run } => {
@@ -172,8 +178,8 @@ fn read_password() -> anyhow::Result<String> {
     if let Ok(pw) = std::env::var("TOXTEMP_PASSWORD") {
         return Ok(pw);
     }
-    let first = rpassword::prompt_password("Password: ")
-        .context("no terminal to ask for a password: set TOXTEMP_PASSWORD")?;
+    let first =
+        rpassword::prompt_password("Password: ").context("no terminal to ask for a password: set TOXTEMP_PASSWORD")?;
     let second = rpassword::prompt_password("Password (again): ")?;
     anyhow::ensure!(first == second, "the passwords differ");
     Ok(first)

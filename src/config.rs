@@ -23,10 +23,7 @@ impl DatabaseUrl {
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
             return Ok(Self::Postgres(raw.to_owned()));
         }
-        let path = raw
-            .strip_prefix("sqlite://")
-            .or_else(|| raw.strip_prefix("sqlite:"))
-            .unwrap_or(raw);
+        let path = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")).unwrap_or(raw);
         if path.is_empty() || path.contains("://") {
             bail!("DATABASE_URL must be a postgres:// URL or a SQLite file path, got {raw:?}");
         }
@@ -66,7 +63,8 @@ impl StorageConfig {
         let Some(bucket) = var("AWS_STORAGE_BUCKET_NAME") else {
             return Ok(Self::Local { root: data_dir.join("objects"), bucket: "toxtemp-local".into() });
         };
-        let need = |name: &str| var(name).with_context(|| format!("{name} is required when AWS_STORAGE_BUCKET_NAME is set"));
+        let need =
+            |name: &str| var(name).with_context(|| format!("{name} is required when AWS_STORAGE_BUCKET_NAME is set"));
         Ok(Self::S3(S3Config {
             endpoint: var("AWS_S3_ENDPOINT_URL"),
             bucket,
@@ -129,9 +127,10 @@ impl Config {
         let llm = llm_from_env()?;
         let session_key = var("SESSION_KEY");
         if let Some(key) = &session_key
-            && key.len() < 32 {
-                bail!("SESSION_KEY must be at least 32 characters long");
-            }
+            && key.len() < 32
+        {
+            bail!("SESSION_KEY must be at least 32 characters long");
+        }
         let bootstrap_admin = match (var("ADMIN_EMAIL"), var("ADMIN_PASSWORD")) {
             (Some(email), Some(password)) => Some(BootstrapAdmin { email, password }),
             (None, None) => None,
@@ -227,10 +226,7 @@ mod tests {
     fn database_urls_select_the_backend() {
         assert!(DatabaseUrl::parse("postgres://u@h/db").unwrap().is_postgres());
         assert!(DatabaseUrl::parse("postgresql://u@h/db").unwrap().is_postgres());
-        assert_eq!(
-            DatabaseUrl::parse("sqlite://data/x.db").unwrap(),
-            DatabaseUrl::Sqlite("data/x.db".into())
-        );
+        assert_eq!(DatabaseUrl::parse("sqlite://data/x.db").unwrap(), DatabaseUrl::Sqlite("data/x.db".into()));
         assert_eq!(DatabaseUrl::parse("x.db").unwrap(), DatabaseUrl::Sqlite("x.db".into()));
         assert!(DatabaseUrl::parse("mysql://h/db").is_err());
     }

@@ -11,7 +11,7 @@ use tokio::io::AsyncReadExt;
 use crate::db::models::{Assay, AssayStatus, Person};
 use crate::ingest::Extractor;
 use crate::jobs::worker::run_pending_jobs;
-use crate::submission::{self, IncomingFile, SubmitDeps, Submission, UploadLimits};
+use crate::submission::{self, IncomingFile, Submission, SubmitDeps, UploadLimits};
 use crate::web::AppState;
 
 pub struct Options {
@@ -37,7 +37,13 @@ pub async fn incoming(path: PathBuf, original_name: String) -> anyhow::Result<In
     Ok(IncomingFile { original_name, path, size, head })
 }
 
-pub async fn run(state: &AppState, assay_id: i32, paths: &[PathBuf], opts: Options, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    state: &AppState,
+    assay_id: i32,
+    paths: &[PathBuf],
+    opts: Options,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
     let pool = state.pool.clone();
     let owner = tokio::task::spawn_blocking(move || -> anyhow::Result<Person> {
         Assay::owner(&mut *pool.get()?, assay_id).context("no such assay")
@@ -59,7 +65,13 @@ pub async fn run(state: &AppState, assay_id: i32, paths: &[PathBuf], opts: Optio
         }
     };
     let extractor = Extractor::from_env()?;
-    let deps = SubmitDeps { pool: &state.pool, store: state.store.as_ref(), extractor: &extractor, workers: &state.workers, limits: &limits };
+    let deps = SubmitDeps {
+        pool: &state.pool,
+        store: state.store.as_ref(),
+        extractor: &extractor,
+        workers: &state.workers,
+        limits: &limits,
+    };
     let sub = Submission {
         assay_id,
         uploader_id: owner.id,

@@ -97,8 +97,7 @@ pub fn import(conn: &mut DbConn, json: &str, label: &str, display_name: &str) ->
     if label.is_empty() {
         bail!("the question set label must not be empty");
     }
-    let template: TemplateFile =
-        serde_json::from_str(json).context("the question file is not valid ToxTemp JSON")?;
+    let template: TemplateFile = serde_json::from_str(json).context("the question file is not valid ToxTemp JSON")?;
     write_transaction(conn, |conn| {
         if QuestionSet::find_by_label(conn, label)?.is_some() {
             bail!("a question set labelled {label:?} is already loaded; choose another label");

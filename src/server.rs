@@ -22,9 +22,15 @@ pub fn prepare(config: Config) -> anyhow::Result<AppState> {
     let mut conn = pool.get().context("opening a database connection")?;
     db::run_migrations(&mut conn)?;
     if config.import_default_questions
-        && let Some(s) = questions::ensure_default(&mut conn)? {
-            tracing::info!(sections = s.sections, subsections = s.subsections, questions = s.questions, "imported the ToxTemp v1 question set");
-        }
+        && let Some(s) = questions::ensure_default(&mut conn)?
+    {
+        tracing::info!(
+            sections = s.sections,
+            subsections = s.subsections,
+            questions = s.questions,
+            "imported the ToxTemp v1 question set"
+        );
+    }
     if let Some(admin) = &config.bootstrap_admin {
         bootstrap_admin(&mut conn, &admin.email, &admin.password)?;
     }

@@ -83,7 +83,11 @@ pub fn check_files(files: Vec<IncomingFile>, limits: &UploadLimits) -> Result<Ve
     if total > limits.max_total_bytes {
         problems.push(FileProblem {
             name: String::new(),
-            reason: format!("The files add up to {}; at most {} can be uploaded at once.", mib(total), mib(limits.max_total_bytes)),
+            reason: format!(
+                "The files add up to {}; at most {} can be uploaded at once.",
+                mib(total),
+                mib(limits.max_total_bytes)
+            ),
         });
     }
     let mut checked = Vec::new();
@@ -149,7 +153,8 @@ pub struct SubmitDeps<'a> {
 pub async fn submit(deps: &SubmitDeps<'_>, sub: Submission) -> Result<Submitted, SubmitError> {
     let (assay_id, overwrite, partial) = (sub.assay_id, sub.overwrite, sub.question_ids.is_some());
     blocking(deps.pool, move |c| not_running(c, assay_id)).await?;
-    let has_answers = blocking(deps.pool, move |c| Ok::<_, SubmitError>(!Answer::of_assay(c, assay_id)?.is_empty())).await?;
+    let has_answers =
+        blocking(deps.pool, move |c| Ok::<_, SubmitError>(!Answer::of_assay(c, assay_id)?.is_empty())).await?;
     if has_answers && !overwrite && !partial {
         return Err(SubmitError::Refused(
             "This assay already has answers. Tick “overwrite” to replace them with new drafts.".into(),
@@ -207,8 +212,8 @@ async fn discard(deps: &SubmitDeps<'_>, stored: &[FileAsset]) {
     let removed: Vec<String> = removed.into_iter().map(|(a, _)| a.id.clone()).collect();
     let stuck: Vec<String> = stuck.into_iter().map(|(a, _)| a.id.clone()).collect();
     let _ = blocking(deps.pool, move |c| {
-        use diesel::prelude::*;
         use crate::db::schema::file_assets;
+        use diesel::prelude::*;
         diesel::delete(file_assets::table.filter(file_assets::id.eq_any(&removed))).execute(c)?;
         // Objects we could not remove: hidden from the assay and left to the orphan cleanup,
         // which retries the delete.
@@ -232,9 +237,14 @@ async fn extract_and_schedule(
         let name = &checked.file.original_name;
         if checked.kind.is_image() {
             if !sub.extract_images {
-                warnings.push(format!("{name}: images are only read when “extract images” is ticked; this one was left out."));
+                warnings.push(format!(
+                    "{name}: images are only read when “extract images” is ticked; this one was left out."
+                ));
             } else if checked.file.size > deps.limits.max_image_bytes {
-                warnings.push(format!("{name}: images larger than {} are not described.", mib(deps.limits.max_image_bytes)));
+                warnings.push(format!(
+                    "{name}: images larger than {} are not described.",
+                    mib(deps.limits.max_image_bytes)
+                ));
             } else {
                 let bytes = tokio::fs::read(&checked.file.path).await.map_err(anyhow::Error::from)?;
                 let base64 = base64::engine::general_purpose::STANDARD.encode(bytes);
@@ -288,7 +298,8 @@ fn not_running(c: &mut crate::db::DbConn, assay_id: i32) -> Result<(), SubmitErr
     let status = Assay::find(c, assay_id)?.status();
     if matches!(status, AssayStatus::Scheduled | AssayStatus::Busy) {
         return Err(SubmitError::Refused(
-            "The answers of this assay are being drafted right now. Please wait until that is done, then try again.".into(),
+            "The answers of this assay are being drafted right now. Please wait until that is done, then try again."
+                .into(),
         ));
     }
     Ok(())

@@ -67,7 +67,10 @@ pub async fn delete_orphaned_file_assets(
         let (foreign, ours): (Vec<&FileAsset>, Vec<&FileAsset>) =
             claimed.into_iter().partition(|a| a.bucket != store.bucket());
         for asset in foreign {
-            report.errors.insert(asset.id.clone(), format!("stored in bucket {:?}, not the configured {:?}", asset.bucket, store.bucket()));
+            report.errors.insert(
+                asset.id.clone(),
+                format!("stored in bucket {:?}, not the configured {:?}", asset.bucket, store.bucket()),
+            );
         }
         let keys: Vec<String> = ours.iter().map(|a| a.object_key.clone()).collect();
         let results = store.delete_many(&keys).await;
@@ -81,7 +84,8 @@ pub async fn delete_orphaned_file_assets(
                 }
             }
         }
-        let failed: Vec<String> = report.errors.keys().filter(|id| chunk.iter().any(|a| &a.id == *id)).cloned().collect();
+        let failed: Vec<String> =
+            report.errors.keys().filter(|id| chunk.iter().any(|a| &a.id == *id)).cloned().collect();
         let actor = actor.to_owned();
         let finished = gone.clone();
         blocking(pool, move |conn| finish(conn, &finished, &failed, &actor)).await?;
@@ -126,7 +130,8 @@ fn claim(conn: &mut DbConn, ids: &[String]) -> QueryResult<(HashSet<String>, Vec
                 .execute(conn)?;
         }
         let linked_set: HashSet<&String> = linked.iter().collect();
-        let skipped: Vec<String> = ids.iter().filter(|id| !claimed.contains(id) || linked_set.contains(id)).cloned().collect();
+        let skipped: Vec<String> =
+            ids.iter().filter(|id| !claimed.contains(id) || linked_set.contains(id)).cloned().collect();
         let claimed = claimed.into_iter().filter(|id| !linked_set.contains(id)).collect();
         Ok((claimed, skipped))
     })
@@ -148,11 +153,15 @@ fn finish(conn: &mut DbConn, gone: &[FileAsset], failed: &[String], actor: &str)
                 .execute(conn)?;
         }
         let ids: Vec<&str> = gone.iter().map(|a| a.id.as_str()).collect();
-        diesel::delete(file_assets::table.filter(file_assets::id.eq_any(&ids)).filter(file_assets::status.eq(DELETING)))
-            .execute(conn)?;
-        diesel::update(file_assets::table.filter(file_assets::id.eq_any(failed)).filter(file_assets::status.eq(DELETING)))
-            .set(file_assets::status.eq(AVAILABLE))
-            .execute(conn)?;
+        diesel::delete(
+            file_assets::table.filter(file_assets::id.eq_any(&ids)).filter(file_assets::status.eq(DELETING)),
+        )
+        .execute(conn)?;
+        diesel::update(
+            file_assets::table.filter(file_assets::id.eq_any(failed)).filter(file_assets::status.eq(DELETING)),
+        )
+        .set(file_assets::status.eq(AVAILABLE))
+        .execute(conn)?;
         Ok(())
     })
 }

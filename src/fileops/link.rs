@@ -12,7 +12,11 @@ use crate::db::{DbConn, now};
 /// Each link first takes a row lock on its FileAsset (an UPDATE that changes nothing) and
 /// only goes ahead if the asset is still `available`; the orphan cleanup claims assets with
 /// the same kind of update, so the two can never both win for one file.
-pub fn link_files_to_answer(conn: &mut DbConn, answer_id: i32, file_asset_ids: &[String]) -> QueryResult<Vec<AnswerFile>> {
+pub fn link_files_to_answer(
+    conn: &mut DbConn,
+    answer_id: i32,
+    file_asset_ids: &[String],
+) -> QueryResult<Vec<AnswerFile>> {
     let available = FileAssetStatus::Available.as_str();
     conn.transaction(|conn| {
         let mut links = Vec::with_capacity(file_asset_ids.len());

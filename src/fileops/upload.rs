@@ -155,8 +155,14 @@ mod tests {
 
     #[test]
     fn sha256_matches_known_vectors() {
-        assert_eq!(compute_sha256(&b""[..]).unwrap(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(compute_sha256(&b"abc"[..]).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            compute_sha256(&b""[..]).unwrap(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            compute_sha256(&b"abc"[..]).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         let million_a = vec![b'a'; 1_000_000];
         assert_eq!(
             compute_sha256(&million_a[..]).unwrap(),

@@ -32,7 +32,12 @@ pub fn assay_file_assets(conn: &mut DbConn, assay_id: i32) -> QueryResult<Vec<Fi
 
 /// Delete the assay's stored files; returns (deleted, failed). Failed ones stay available
 /// and can be withdrawn again.
-pub async fn withdraw_consent(pool: &Pool, store: &dyn ObjectStore, assay_id: i32, actor: &str) -> anyhow::Result<(usize, usize)> {
+pub async fn withdraw_consent(
+    pool: &Pool,
+    store: &dyn ObjectStore,
+    assay_id: i32,
+    actor: &str,
+) -> anyhow::Result<(usize, usize)> {
     let list_pool = pool.clone();
     let assets = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<FileAsset>> {
         Ok(assay_file_assets(&mut *list_pool.get()?, assay_id)?)

@@ -64,9 +64,18 @@ pub fn download_assay_files(conn: &mut DbConn, assay_id: i32) -> QueryResult<Ass
     let assay = Assay::find(conn, assay_id)?;
     let available = FileAssetStatus::Available.as_str();
     let links: Vec<(String, i32, i32, i32, String, String)> = answer_files::table
-        .inner_join(answers::table.inner_join(questions::table.inner_join(subsections::table.inner_join(sections::table))))
+        .inner_join(
+            answers::table.inner_join(questions::table.inner_join(subsections::table.inner_join(sections::table))),
+        )
         .filter(answers::assay_id.eq(assay_id))
-        .select((answer_files::file_id, sections::position, subsections::position, questions::position, subsections::title, questions::text))
+        .select((
+            answer_files::file_id,
+            sections::position,
+            subsections::position,
+            questions::position,
+            subsections::title,
+            questions::text,
+        ))
         .load(conn)?;
     let linked_ids = super::withdraw::linked_file_ids(conn, assay_id)?;
     let mut assets: Vec<FileAsset> = file_assets::table
@@ -87,7 +96,11 @@ pub fn download_assay_files(conn: &mut DbConn, assay_id: i32) -> QueryResult<Ass
             let mut qs = by_file.remove(&asset.id).unwrap_or_default();
             qs.sort();
             let name = unique_name(&safe_entry_name(&asset.original_filename), &mut taken);
-            ZipEntry { path: format!("files/{name}"), questions: qs.into_iter().map(|(_, t, q)| (t, q)).collect(), asset }
+            ZipEntry {
+                path: format!("files/{name}"),
+                questions: qs.into_iter().map(|(_, t, q)| (t, q)).collect(),
+                asset,
+            }
         })
         .collect();
     Ok(AssayZip { assay_id, assay_title: assay.title, entries })
@@ -132,7 +145,8 @@ fn unique_name(name: &str, taken: &mut HashSet<String>) -> String {
 
 /// One CSV field: quoted, and defused if a spreadsheet would read it as a formula.
 fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
+    let value =
+        if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
     format!("\"{}\"", value.replace('"', "\"\""))
 }
 
@@ -156,7 +170,8 @@ fn index_csv(plan: &AssayZip) -> String {
 }
 
 fn manifest_csv(plan: &AssayZip) -> String {
-    let mut out = csv_row(&["file", "original_filename", "content_type", "size_bytes", "sha256", "uploaded_at", "file_asset_id"]);
+    let mut out =
+        csv_row(&["file", "original_filename", "content_type", "size_bytes", "sha256", "uploaded_at", "file_asset_id"]);
     for e in &plan.entries {
         let a = &e.asset;
         out.push_str(&csv_row(&[
@@ -191,7 +206,9 @@ pub fn write_assay_zip(
 ) -> anyhow::Result<()> {
     let mut zip = zip::ZipWriter::new_stream(out);
     let small = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
-    for (name, body) in [("README.txt", readme(plan)), ("index.csv", index_csv(plan)), ("manifest.csv", manifest_csv(plan))] {
+    for (name, body) in
+        [("README.txt", readme(plan)), ("index.csv", index_csv(plan)), ("manifest.csv", manifest_csv(plan))]
+    {
         zip.start_file(name, small)?;
         zip.write_all(body.as_bytes())?;
     }

@@ -68,7 +68,13 @@ fn pdf(path: &Path) -> anyhow::Result<String> {
 
 /// Concatenated text of the `text_tag` elements of an Office XML part, a line per
 /// `para_tag` element; stops once `out` holds `max_chars` bytes.
-fn office_xml_text(xml: impl Read, text_tag: &[u8], para_tag: &[u8], out: &mut String, max_chars: usize) -> anyhow::Result<()> {
+fn office_xml_text(
+    xml: impl Read,
+    text_tag: &[u8],
+    para_tag: &[u8],
+    out: &mut String,
+    max_chars: usize,
+) -> anyhow::Result<()> {
     let mut reader = quick_xml::Reader::from_reader(BufReader::new(xml));
     let mut buf = Vec::new();
     let mut in_text = false;

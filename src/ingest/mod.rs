@@ -35,7 +35,8 @@ pub enum DocumentKind {
     Webp,
 }
 
-pub const ACCEPTED_EXTENSIONS: &str = ".pdf,.docx,.txt,.md,.html,.htm,.json,.csv,.xlsx,.xls,.pptx,.png,.jpg,.jpeg,.gif,.bmp,.tif,.tiff,.webp";
+pub const ACCEPTED_EXTENSIONS: &str =
+    ".pdf,.docx,.txt,.md,.html,.htm,.json,.csv,.xlsx,.xls,.pptx,.png,.jpg,.jpeg,.gif,.bmp,.tif,.tiff,.webp";
 
 impl DocumentKind {
     pub fn from_filename(name: &str) -> Option<Self> {
@@ -258,7 +259,8 @@ impl Extractor {
         }
         let text = String::from_utf8_lossy(&out);
         let truncated = text.chars().count() > self.limits.max_chars;
-        let text: String = if truncated { text.chars().take(self.limits.max_chars).collect() } else { text.into_owned() };
+        let text: String =
+            if truncated { text.chars().take(self.limits.max_chars).collect() } else { text.into_owned() };
         Ok(Extracted { text, truncated })
     }
 }

@@ -147,14 +147,20 @@ pub fn fail(conn: &mut DbConn, job: &Job, error: &str, retry_in: Duration) -> Qu
 pub fn requeue_stale(conn: &mut DbConn, stale_after: Duration) -> QueryResult<usize> {
     let cutoff = now() - chrono::Duration::from_std(stale_after).unwrap_or_default();
     let stale = jobs::table.filter(jobs::status.eq(RUNNING)).filter(jobs::heartbeat_at.lt(cutoff));
-    let exhausted: Vec<Job> = stale.filter(jobs::attempts.ge(jobs::max_attempts)).select(Job::as_select()).load(conn)?;
+    let exhausted: Vec<Job> =
+        stale.filter(jobs::attempts.ge(jobs::max_attempts)).select(Job::as_select()).load(conn)?;
     for job in &exhausted {
         fail(conn, job, "the worker running this job stopped responding too many times", Duration::ZERO)?;
         if let Some(assay_id) = job.assay_id
-            && crate::db::models::Assay::exists(conn, assay_id)? {
-                crate::db::models::Assay::set_status(conn, assay_id, crate::db::models::AssayStatus::Error)?;
-                crate::db::models::Assay::push_alert(conn, assay_id, "Drafting the answers stopped unexpectedly several times and was given up. Please try again with fewer or smaller documents.")?;
-            }
+            && crate::db::models::Assay::exists(conn, assay_id)?
+        {
+            crate::db::models::Assay::set_status(conn, assay_id, crate::db::models::AssayStatus::Error)?;
+            crate::db::models::Assay::push_alert(
+                conn,
+                assay_id,
+                "Drafting the answers stopped unexpectedly several times and was given up. Please try again with fewer or smaller documents.",
+            )?;
+        }
     }
     let n = diesel::update(jobs::table.filter(jobs::status.eq(RUNNING)).filter(jobs::heartbeat_at.lt(cutoff)))
         .set((jobs::status.eq(QUEUED), jobs::locked_by.eq(None::<String>), jobs::run_after.eq(now())))

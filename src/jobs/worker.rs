@@ -143,21 +143,20 @@ async fn record_failure(ctx: &WorkerContext, job: &Job, err: anyhow::Error) -> a
     let retry_in = Duration::from_secs(10 * u64::from(job.attempts.max(1).unsigned_abs()));
     let (job_row, message) = (job.clone(), format!("{err:#} (reference {reference})"));
     let final_failure = ctx.db(move |c| Ok(super::fail(c, &job_row, &message, retry_in)?)).await?;
-    if final_failure
-        && let Some(assay_id) = job.assay_id {
-            let alert = format!(
-                "Drafting the answers failed and was given up after {} attempts. Please try again; if it keeps failing, quote reference {reference}.",
-                job.attempts
-            );
-            ctx.db(move |c| {
-                if Assay::exists(c, assay_id)? {
-                    Assay::set_status(c, assay_id, AssayStatus::Error)?;
-                    Assay::push_alert(c, assay_id, &alert)?;
-                }
-                Ok(())
-            })
-            .await?;
-        }
+    if final_failure && let Some(assay_id) = job.assay_id {
+        let alert = format!(
+            "Drafting the answers failed and was given up after {} attempts. Please try again; if it keeps failing, quote reference {reference}.",
+            job.attempts
+        );
+        ctx.db(move |c| {
+            if Assay::exists(c, assay_id)? {
+                Assay::set_status(c, assay_id, AssayStatus::Error)?;
+                Assay::push_alert(c, assay_id, &alert)?;
+            }
+            Ok(())
+        })
+        .await?;
+    }
     Ok(())
 }
 

@@ -3,8 +3,8 @@
 //! provider that needs no network (the default).
 
 pub mod offline;
-pub mod pipeline;
 pub mod openai;
+pub mod pipeline;
 pub mod prompt;
 pub mod retry;
 

@@ -24,11 +24,11 @@ impl Default for OfflineProvider {
 }
 
 const STOPWORDS: &[&str] = &[
-    "the", "and", "for", "are", "was", "were", "with", "that", "this", "which", "what", "from", "how", "your",
-    "you", "have", "has", "had", "not", "but", "all", "any", "can", "may", "its", "into", "their", "there",
-    "been", "being", "also", "such", "used", "use", "using", "please", "provide", "describe", "give", "list",
-    "does", "did", "etc", "other", "than", "then", "when", "where", "who", "why", "will", "would", "should",
-    "these", "those", "them", "they", "each", "per", "about", "method", "test",
+    "the", "and", "for", "are", "was", "were", "with", "that", "this", "which", "what", "from", "how", "your", "you",
+    "have", "has", "had", "not", "but", "all", "any", "can", "may", "its", "into", "their", "there", "been", "being",
+    "also", "such", "used", "use", "using", "please", "provide", "describe", "give", "list", "does", "did", "etc",
+    "other", "than", "then", "when", "where", "who", "why", "will", "would", "should", "these", "those", "them",
+    "they", "each", "per", "about", "method", "test",
 ];
 
 fn terms(text: &str) -> Vec<String> {
@@ -163,20 +163,32 @@ mod tests {
     #[test]
     fn it_cites_the_document_that_holds_the_answer() {
         let docs = vec![
-            Document { name: "sop.pdf".into(), text: "LUHMES cells are seeded at 100,000 cells per well.\n\nMedium is changed daily.".into() },
-            Document { name: "paper.docx".into(), text: "Neurite outgrowth is quantified by automated high-content imaging of calcein-stained neurons.".into() },
+            Document {
+                name: "sop.pdf".into(),
+                text: "LUHMES cells are seeded at 100,000 cells per well.\n\nMedium is changed daily.".into(),
+            },
+            Document {
+                name: "paper.docx".into(),
+                text: "Neurite outgrowth is quantified by automated high-content imaging of calcein-stained neurons."
+                    .into(),
+            },
         ];
-        let answer = OfflineProvider::default().extract(&request("How is neurite outgrowth quantified (imaging readout)?", docs.clone()));
+        let answer = OfflineProvider::default()
+            .extract(&request("How is neurite outgrowth quantified (imaging readout)?", docs.clone()));
         assert!(answer.contains("_(Source: paper.docx)_"), "{answer}");
         assert!(!answer.contains("sop.pdf"), "{answer}");
-        let seeding = OfflineProvider::default().extract(&request("At which density are the cells seeded per well?", docs));
+        let seeding =
+            OfflineProvider::default().extract(&request("At which density are the cells seeded per well?", docs));
         assert!(seeding.contains("_(Source: sop.pdf)_"), "{seeding}");
     }
 
     #[test]
     fn it_says_so_when_nothing_matches() {
         let docs = vec![Document { name: "a.txt".into(), text: "Completely unrelated gardening notes.".into() }];
-        assert_eq!(OfflineProvider::default().extract(&request("Which cryopreservation protocol is applied?", docs)), NOT_FOUND);
+        assert_eq!(
+            OfflineProvider::default().extract(&request("Which cryopreservation protocol is applied?", docs)),
+            NOT_FOUND
+        );
         assert_eq!(OfflineProvider::default().extract(&request("Anything?", vec![])), NOT_FOUND);
     }
 

@@ -27,7 +27,8 @@ impl OpenAiCompatible {
             Some(version) => format!("{base}/chat/completions?api-version={version}"),
             None => format!("{base}/chat/completions"),
         };
-        let http = reqwest::Client::builder().timeout(config.timeout).connect_timeout(Duration::from_secs(10)).build()?;
+        let http =
+            reqwest::Client::builder().timeout(config.timeout).connect_timeout(Duration::from_secs(10)).build()?;
         Ok(Self {
             http,
             url,
@@ -45,9 +46,10 @@ impl OpenAiCompatible {
         if let Some(key) = &self.api_key {
             request = if self.azure { request.header("api-key", key) } else { request.bearer_auth(key) };
         }
-        let response = request.send().await.map_err(|e| {
-            if e.is_timeout() { LlmError::Timeout } else { LlmError::Transport(e.to_string()) }
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| if e.is_timeout() { LlmError::Timeout } else { LlmError::Transport(e.to_string()) })?;
         let status = response.status();
         if status.as_u16() == 429 {
             let retry_after = response

@@ -114,7 +114,8 @@ pub async fn process_assay(ctx: &WorkerContext, job: ProcessAssay) -> anyhow::Re
         let earlier = Arc::new(ctx.db(move |c| Ok(earlier_answers(c, assay_id)?)).await?);
         let results: Vec<(i32, anyhow::Result<()>)> = futures_util::stream::iter(batch)
             .map(|q| {
-                let (documents, earlier, files, gone) = (documents.clone(), earlier.clone(), files.clone(), gone.clone());
+                let (documents, earlier, files, gone) =
+                    (documents.clone(), earlier.clone(), files.clone(), gone.clone());
                 let assay = &assay;
                 async move {
                     let id = q.id;
@@ -309,16 +310,18 @@ fn load_questions(c: &mut DbConn, assay: &Assay) -> QueryResult<Vec<QuestionInfo
         .load(c)?;
     Ok(rows
         .into_iter()
-        .map(|(id, _subsection_id, subsection, guidance, text, round, only_context, additional, only_additional)| QuestionInfo {
-            context_subsections: links.iter().filter(|(q, _)| *q == id).map(|(_, s)| *s).collect(),
-            id,
-            subsection,
-            guidance,
-            text,
-            round,
-            only_context,
-            additional,
-            only_additional,
+        .map(|(id, _subsection_id, subsection, guidance, text, round, only_context, additional, only_additional)| {
+            QuestionInfo {
+                context_subsections: links.iter().filter(|(q, _)| *q == id).map(|(_, s)| *s).collect(),
+                id,
+                subsection,
+                guidance,
+                text,
+                round,
+                only_context,
+                additional,
+                only_additional,
+            }
         })
         .collect())
 }

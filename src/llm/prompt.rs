@@ -54,9 +54,10 @@ pub fn cited_sources(answer: &str, known: &[String]) -> Vec<String> {
         for name in part[..end].split([',', ';']) {
             let name = name.trim().trim_matches('_').trim();
             if let Some(k) = known.iter().find(|k| k.as_str() == name)
-                && !found.contains(k) {
-                    found.push(k.clone());
-                }
+                && !found.contains(k)
+            {
+                found.push(k.clone());
+            }
         }
     }
     found

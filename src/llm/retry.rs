@@ -59,7 +59,8 @@ mod tests {
 
     #[test]
     fn retry_after_wins_and_backoff_grows_but_is_capped() {
-        let p = RetryPolicy { max_attempts: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(2) };
+        let p =
+            RetryPolicy { max_attempts: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(2) };
         let limited = LlmError::RateLimited { retry_after: Some(Duration::from_millis(1500)) };
         assert_eq!(p.delay(1, &limited), Duration::from_millis(1500));
         let server = LlmError::Server(503);

@@ -62,7 +62,12 @@ impl ObjectStore for LocalStore {
         &self.bucket
     }
 
-    async fn put_stream(&self, key: &str, _content_type: &str, body: &mut SourceStream<'_>) -> Result<u64, StorageError> {
+    async fn put_stream(
+        &self,
+        key: &str,
+        _content_type: &str,
+        body: &mut SourceStream<'_>,
+    ) -> Result<u64, StorageError> {
         let target = self.path(key)?;
         let dir = target.parent().unwrap_or(Path::new("."));
         tokio::fs::create_dir_all(dir).await?;

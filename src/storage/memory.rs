@@ -49,7 +49,12 @@ impl ObjectStore for MemoryStore {
         "memory"
     }
 
-    async fn put_stream(&self, key: &str, _content_type: &str, body: &mut SourceStream<'_>) -> Result<u64, StorageError> {
+    async fn put_stream(
+        &self,
+        key: &str,
+        _content_type: &str,
+        body: &mut SourceStream<'_>,
+    ) -> Result<u64, StorageError> {
         check_key(key)?;
         let mut data = Vec::new();
         while let Some(chunk) = body.try_next().await.map_err(StorageError::Source)? {

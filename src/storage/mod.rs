@@ -51,7 +51,8 @@ pub trait ObjectStore: Send + Sync {
 
     /// Store everything `body` yields under `key`; returns the number of bytes written. The
     /// object becomes visible only when complete; on error nothing remains under `key`.
-    async fn put_stream(&self, key: &str, content_type: &str, body: &mut SourceStream<'_>) -> Result<u64, StorageError>;
+    async fn put_stream(&self, key: &str, content_type: &str, body: &mut SourceStream<'_>)
+    -> Result<u64, StorageError>;
 
     async fn get_stream(&self, key: &str) -> Result<ByteStream, StorageError>;
 

@@ -79,8 +79,7 @@ impl S3Store {
             Some(url) if url.starts_with("http://") => aws_smithy_http_client::Builder::new().build_http(),
             _ => aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https(),
         };
-        let credentials =
-            Credentials::new(&config.access_key_id, &config.secret_access_key, None, None, "toxtemp-env");
+        let credentials = Credentials::new(&config.access_key_id, &config.secret_access_key, None, None, "toxtemp-env");
         let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(10))
             .operation_attempt_timeout(Duration::from_secs(300))
@@ -186,9 +185,10 @@ impl S3Store {
             number += 1;
             size += data.len() as u64;
             if in_flight.len() >= PARTS_IN_FLIGHT
-                && let Some(done) = in_flight.join_next().await {
-                    parts.push(joined(done)?);
-                }
+                && let Some(done) = in_flight.join_next().await
+            {
+                parts.push(joined(done)?);
+            }
             let request = self
                 .client
                 .upload_part()
@@ -215,7 +215,8 @@ impl S3Store {
     }
 
     async fn abort(&self, key: &str, upload_id: &str) {
-        let result = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send().await;
+        let result =
+            self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send().await;
         if let Err(err) = result {
             tracing::warn!(key, error = %DisplayErrorContext(err), "aborting a multipart upload failed");
         }
@@ -234,7 +235,9 @@ impl S3Store {
                 let failed: std::collections::HashMap<&str, String> = out
                     .errors()
                     .iter()
-                    .filter_map(|e| Some((e.key()?, format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or("")))))
+                    .filter_map(|e| {
+                        Some((e.key()?, format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or(""))))
+                    })
                     .collect();
                 keys.iter()
                     .map(|k| match failed.get(k.as_str()) {
@@ -251,7 +254,9 @@ impl S3Store {
     }
 }
 
-fn joined(done: Result<Result<CompletedPart, StorageError>, tokio::task::JoinError>) -> Result<CompletedPart, StorageError> {
+fn joined(
+    done: Result<Result<CompletedPart, StorageError>, tokio::task::JoinError>,
+) -> Result<CompletedPart, StorageError> {
     done.map_err(|e| StorageError::Backend(format!("upload task failed: {e}")))?
 }
 
@@ -298,7 +303,12 @@ impl ObjectStore for S3Store {
         &self.bucket
     }
 
-    async fn put_stream(&self, key: &str, content_type: &str, body: &mut SourceStream<'_>) -> Result<u64, StorageError> {
+    async fn put_stream(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: &mut SourceStream<'_>,
+    ) -> Result<u64, StorageError> {
         check_key(key)?;
         let mut reader = PartReader { body, leftover: None };
         let first = reader.next_part().await?;
@@ -357,7 +367,8 @@ impl ObjectStore for S3Store {
         for batch in keys.chunks(DELETE_BATCH) {
             let (valid, invalid): (Vec<_>, Vec<_>) = batch.iter().partition(|k| check_key(k).is_ok());
             let valid: Vec<String> = valid.into_iter().cloned().collect();
-            let mut outcome: std::collections::HashMap<&str, Result<(), StorageError>> = std::collections::HashMap::new();
+            let mut outcome: std::collections::HashMap<&str, Result<(), StorageError>> =
+                std::collections::HashMap::new();
             if !valid.is_empty() {
                 for (key, result) in valid.iter().zip(self.delete_batch(&valid).await) {
                     outcome.insert(key.as_str(), result);

@@ -68,7 +68,11 @@ pub struct AssayListPage {
     rows: Vec<AssayRow>,
 }
 
-pub async fn assay_list(state: web::Data<AppState>, Staff(viewer): Staff, query: web::Query<Search>) -> AppResult<AssayListPage> {
+pub async fn assay_list(
+    state: web::Data<AppState>,
+    Staff(viewer): Staff,
+    query: web::Query<Search>,
+) -> AppResult<AssayListPage> {
     let q = query.into_inner().q;
     let search = q.clone();
     let rows = state.db(move |c| Ok(admin::assay_list(c, &search)?)).await?;
@@ -85,7 +89,11 @@ pub struct AdminAssayPage {
     available: usize,
 }
 
-pub async fn assay_page(state: web::Data<AppState>, Staff(viewer): Staff, path: web::Path<i32>) -> AppResult<AdminAssayPage> {
+pub async fn assay_page(
+    state: web::Data<AppState>,
+    Staff(viewer): Staff,
+    path: web::Path<i32>,
+) -> AppResult<AdminAssayPage> {
     let id = path.into_inner();
     let (assay, sheet, files) = state
         .db(move |c| {
@@ -99,7 +107,12 @@ pub async fn assay_page(state: web::Data<AppState>, Staff(viewer): Staff, path: 
 }
 
 /// The streamed ZIP of the assay's available files; one download-log row per file.
-pub async fn download_zip(state: web::Data<AppState>, Staff(viewer): Staff, path: web::Path<i32>, req: HttpRequest) -> AppResult<HttpResponse> {
+pub async fn download_zip(
+    state: web::Data<AppState>,
+    Staff(viewer): Staff,
+    path: web::Path<i32>,
+    req: HttpRequest,
+) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let plan = state.db(move |c| Ok(fileops::download_assay_files(c, id)?)).await?;
     if plan.is_empty() {

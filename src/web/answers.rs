@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::answers::{self, AnswerSheet};
 use crate::db::models::{Answer, Assay, Investigation, Study};
 use crate::fileops::safe_entry_name;
-use crate::submission::{self, SubmitDeps, SubmitError, Submission};
+use crate::submission::{self, Submission, SubmitDeps, SubmitError};
 
 use super::error::{AppError, AppResult, new_reference};
 use super::extract::Viewer;
@@ -39,7 +39,11 @@ pub struct AnswersPage {
     accept: &'static str,
 }
 
-async fn sheet_for(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<(Assay, Study, Investigation, AnswerSheet)> {
+async fn sheet_for(
+    state: &AppState,
+    viewer: &Viewer,
+    id: i32,
+) -> AppResult<(Assay, Study, Investigation, AnswerSheet)> {
     let person = viewer.person.clone();
     state
         .db(move |c| {
@@ -52,7 +56,14 @@ async fn sheet_for(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<(Ass
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AnswersPage> {
     let (assay, study, investigation, sheet) = sheet_for(&state, &viewer, path.into_inner()).await?;
-    Ok(AnswersPage { page: viewer.page(), assay, study, investigation, sheet, accept: crate::ingest::ACCEPTED_EXTENSIONS })
+    Ok(AnswersPage {
+        page: viewer.page(),
+        assay,
+        study,
+        investigation,
+        sheet,
+        accept: crate::ingest::ACCEPTED_EXTENSIONS,
+    })
 }
 
 #[derive(Deserialize)]
@@ -100,7 +111,12 @@ pub async fn save(
     Ok(see_other(&format!("/assays/{assay_id}/answers#q{question_id}")))
 }
 
-pub async fn regenerate(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>, payload: Multipart) -> AppResult<HttpResponse> {
+pub async fn regenerate(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    path: web::Path<i32>,
+    payload: Multipart,
+) -> AppResult<HttpResponse> {
     let assay_id = path.into_inner();
     let person = viewer.person.clone();
     let (assay, _, _) = state.db(move |c| Ok(Assay::find_for(c, assay_id, &person)?)).await?;
@@ -108,7 +124,10 @@ pub async fn regenerate(state: web::Data<AppState>, viewer: Viewer, path: web::P
     let spooled = spool(payload, "files", &limits, &state.config.data_dir.join("tmp")).await?;
     let question_ids: Vec<i32> = spooled.all("question_ids").iter().filter_map(|q| q.parse().ok()).collect();
     if question_ids.is_empty() {
-        return Err(AppError::Rejected(StatusCode::UNPROCESSABLE_ENTITY, "Please tick the questions to regenerate.".into()));
+        return Err(AppError::Rejected(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Please tick the questions to regenerate.".into(),
+        ));
     }
     let mut problems = spooled.problems.clone();
     let checked = match submission::check_files(spooled.files.clone(), &limits) {
@@ -120,8 +139,15 @@ pub async fn regenerate(state: web::Data<AppState>, viewer: Viewer, path: web::P
         }
     };
     if !problems.is_empty() {
-        let message = problems.iter().map(|p| if p.name.is_empty() { p.reason.clone() } else { format!("{}: {}", p.name, p.reason) }).collect::<Vec<_>>().join(" ");
-        return Err(AppError::Rejected(problems_status(&problems), format!("Nothing was stored and nothing was started. {message}")));
+        let message = problems
+            .iter()
+            .map(|p| if p.name.is_empty() { p.reason.clone() } else { format!("{}: {}", p.name, p.reason) })
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Err(AppError::Rejected(
+            problems_status(&problems),
+            format!("Nothing was stored and nothing was started. {message}"),
+        ));
     }
     let sub = Submission {
         assay_id: assay.id,
@@ -136,7 +162,13 @@ pub async fn regenerate(state: web::Data<AppState>, viewer: Viewer, path: web::P
     let task_state = state.clone();
     let outcome = actix_web::rt::spawn(async move {
         let st = task_state;
-        let deps = SubmitDeps { pool: &st.pool, store: st.store.as_ref(), extractor: &st.extractor, workers: &st.workers, limits: &limits };
+        let deps = SubmitDeps {
+            pool: &st.pool,
+            store: st.store.as_ref(),
+            extractor: &st.extractor,
+            workers: &st.workers,
+            limits: &limits,
+        };
         let result = submission::submit(&deps, sub).await;
         drop(spooled);
         result
@@ -189,7 +221,11 @@ pub async fn export_json(state: web::Data<AppState>, viewer: Viewer, path: web::
     Ok(attachment(export_name(&sheet, "json"), "application/json", body))
 }
 
-pub async fn export_markdown(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
+pub async fn export_markdown(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    path: web::Path<i32>,
+) -> AppResult<HttpResponse> {
     let (_, _, _, sheet) = sheet_for(&state, &viewer, path.into_inner()).await?;
     Ok(attachment(export_name(&sheet, "md"), "text/markdown; charset=utf-8", answers::markdown(&sheet)))
 }

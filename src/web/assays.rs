@@ -102,8 +102,22 @@ impl FormTarget {
         Self { heading: "Edit assay".into(), action: format!("/assays/{id}/edit"), cancel: format!("/assays/{id}") }
     }
 
-    fn page(self, viewer: &Viewer, form: AssayForm, question_sets: Vec<QuestionSet>, error: Option<String>) -> AssayFormPage {
-        AssayFormPage { page: viewer.page(), heading: self.heading, action: self.action, cancel: self.cancel, form, question_sets, error }
+    fn page(
+        self,
+        viewer: &Viewer,
+        form: AssayForm,
+        question_sets: Vec<QuestionSet>,
+        error: Option<String>,
+    ) -> AssayFormPage {
+        AssayFormPage {
+            page: viewer.page(),
+            heading: self.heading,
+            action: self.action,
+            cancel: self.cancel,
+            form,
+            question_sets,
+            error,
+        }
     }
 }
 
@@ -170,14 +184,22 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i3
 }
 
 /// The owner takes back the consent to keep this assay's documents.
-pub async fn withdraw_consent(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
+pub async fn withdraw_consent(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    path: web::Path<i32>,
+) -> AppResult<HttpResponse> {
     let (assay, _, _) = assay(&state, &viewer, path.into_inner()).await?;
     let actor = format!("person {} ({})", viewer.person.id, viewer.person.email);
     let (deleted, failed) = crate::fileops::withdraw_consent(&state.pool, state.store.as_ref(), assay.id, &actor)
         .await
         .map_err(AppError::Internal)?;
     if failed > 0 {
-        flash(&viewer.session, "warning", format!("{deleted} stored file(s) deleted; {failed} could not be deleted right now — please try again."));
+        flash(
+            &viewer.session,
+            "warning",
+            format!("{deleted} stored file(s) deleted; {failed} could not be deleted right now — please try again."),
+        );
     } else {
         flash(&viewer.session, "success", format!("Consent withdrawn: {deleted} stored file(s) deleted."));
     }

@@ -7,9 +7,9 @@
 //! `csrf_token` query parameter of the form's action.
 
 use actix_session::{Session, SessionExt};
+use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::HttpMessage;
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
@@ -65,12 +65,8 @@ async fn presented_token(req: &mut ServiceRequest) -> Result<Option<String>, act
     if let Some(value) = req.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
         return Ok(Some(value.to_owned()));
     }
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     if content_type.starts_with("application/x-www-form-urlencoded") {
         let body = read_body(req).await?;
         let token = field_from_urlencoded(&body);

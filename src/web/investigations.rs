@@ -23,7 +23,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 const DESCRIPTION_HELP: &str = "What the investigation is about (optional).";
 
-fn form_page(viewer: &Viewer, heading: &str, action: String, cancel: &str, form: TitleForm, error: Option<String>) -> EntityFormPage {
+fn form_page(
+    viewer: &Viewer,
+    heading: &str,
+    action: String,
+    cancel: &str,
+    form: TitleForm,
+    error: Option<String>,
+) -> EntityFormPage {
     EntityFormPage {
         page: viewer.page(),
         heading: heading.into(),
@@ -49,9 +56,8 @@ pub async fn create(state: web::Data<AppState>, viewer: Viewer, form: web::Form<
         }
     };
     let owner = viewer.person.clone();
-    let inv = state
-        .db(move |conn| Ok(Investigation::create(conn, &owner, &fields.title, &fields.description)?))
-        .await?;
+    let inv =
+        state.db(move |conn| Ok(Investigation::create(conn, &owner, &fields.title, &fields.description)?)).await?;
     flash(&viewer.session, "success", format!("Investigation “{}” created.", inv.title));
     Ok(see_other(&format!("/investigations/{}", inv.id)))
 }
@@ -104,7 +110,14 @@ pub async fn update(
         Ok(fields) => fields,
         Err(msg) => {
             let cancel = format!("/investigations/{id}");
-            let page = form_page(&viewer, "Edit investigation", format!("/investigations/{id}/edit"), &cancel, form, Some(msg));
+            let page = form_page(
+                &viewer,
+                "Edit investigation",
+                format!("/investigations/{id}/edit"),
+                &cancel,
+                form,
+                Some(msg),
+            );
             return super::unprocessable(page);
         }
     };

@@ -41,7 +41,12 @@ pub struct LoginForm {
 fn safe_next(next: Option<&str>) -> String {
     match next {
         // Browsers drop tabs and newlines from URLs, so "/\t/evil" would become "//evil".
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.chars().any(|c| c.is_control() || c.is_whitespace()) => {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
             n.to_owned()
         }
         _ => "/".to_owned(),

@@ -53,21 +53,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(pool: Pool, store: Store, workers: Arc<WorkerContext>, config: Config) -> Self {
         let session_key = session_key(&config);
-        let exe = config
-            .extractor_exe
-            .clone()
-            .or_else(|| std::env::current_exe().ok())
-            .unwrap_or_else(|| "toxtemp".into());
+        let exe =
+            config.extractor_exe.clone().or_else(|| std::env::current_exe().ok()).unwrap_or_else(|| "toxtemp".into());
         let extractor = Extractor::new(exe, ExtractLimits::default());
-        Self {
-            pool,
-            store,
-            workers,
-            extractor,
-            login_throttle: Arc::default(),
-            config: Arc::new(config),
-            session_key,
-        }
+        Self { pool, store, workers, extractor, login_throttle: Arc::default(), config: Arc::new(config), session_key }
     }
 
     /// Run blocking database work off the async executor.

@@ -13,7 +13,7 @@ use diesel::QueryResult;
 
 use crate::db::{DbConn, write_transaction};
 use crate::ingest::ACCEPTED_EXTENSIONS;
-use crate::submission::{self, FileProblem, SubmitDeps, SubmitError, Submission};
+use crate::submission::{self, FileProblem, Submission, SubmitDeps, SubmitError};
 
 use super::error::{AppError, AppResult, new_reference};
 use super::extract::Viewer;
@@ -80,7 +80,8 @@ pub struct StartPage {
 
 impl StartPage {
     fn set_selected(&self, set: &QuestionSet) -> bool {
-        self.fields.question_set_id == set.id.to_string() || (self.fields.question_set_id.is_empty() && self.question_sets.len() == 1)
+        self.fields.question_set_id == set.id.to_string()
+            || (self.fields.question_set_id.is_empty() && self.question_sets.len() == 1)
     }
 }
 
@@ -89,7 +90,13 @@ pub struct FormQuery {
     assay: Option<i32>,
 }
 
-async fn render(state: &AppState, viewer: &Viewer, fields: StartFields, errors: Vec<String>, file_problems: Vec<FileProblem>) -> AppResult<StartPage> {
+async fn render(
+    state: &AppState,
+    viewer: &Viewer,
+    fields: StartFields,
+    errors: Vec<String>,
+    file_problems: Vec<FileProblem>,
+) -> AppResult<StartPage> {
     let person = viewer.person.clone();
     let (question_sets, assays, investigations, studies) = state
         .db(move |c| {
@@ -182,9 +189,10 @@ fn check_target(c: &mut DbConn, viewer: &Person, target: &Target, set_id: Option
             if let NewOrId::Id(id) = study {
                 let (_, inv) = Study::find_for(c, *id, viewer)?;
                 if let NewOrId::Id(inv_id) = investigation
-                    && inv.id != *inv_id {
-                        return Err(AppError::BadRequest("The chosen study is not in the chosen investigation.".into()));
-                    }
+                    && inv.id != *inv_id
+                {
+                    return Err(AppError::BadRequest("The chosen study is not in the chosen investigation.".into()));
+                }
             } else if let NewOrId::Id(id) = investigation {
                 Investigation::find_for(c, *id, viewer)?;
             }
@@ -222,7 +230,8 @@ fn create_target(c: &mut DbConn, viewer: &Person, target: Target, set_id: Option
         Target::Existing(id) => {
             let (assay, _, _) = Assay::find_for(c, id, viewer)?;
             if assay.question_set_id.is_none() && set_id.is_some() {
-                let fields = AssayFields { title: &assay.title, description: &assay.description, question_set_id: set_id };
+                let fields =
+                    AssayFields { title: &assay.title, description: &assay.description, question_set_id: set_id };
                 Assay::update(c, id, &fields)?;
             }
             Ok((id, Created::Nothing))
@@ -270,7 +279,8 @@ pub async fn submit(state: web::Data<AppState>, viewer: Viewer, payload: Multipa
         (Some(checked), Ok(target)) => (checked, target),
         (_, target) => {
             let errors = target.err().into_iter().collect();
-            let status = if problems.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { problems_status(&problems) };
+            let status =
+                if problems.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { problems_status(&problems) };
             return respond(render(&state, &viewer, fields, errors, problems).await?, status);
         }
     };
@@ -300,7 +310,8 @@ pub async fn submit(state: web::Data<AppState>, viewer: Viewer, payload: Multipa
     if let Target::Existing(id) = target {
         let has_answers = state.db(move |c| Ok(!Answer::of_assay(c, id)?.is_empty())).await?;
         if has_answers && !fields.overwrite {
-            let errors = vec!["This assay already has answers. Tick “overwrite” to replace them with new drafts.".into()];
+            let errors =
+                vec!["This assay already has answers. Tick “overwrite” to replace them with new drafts.".into()];
             return respond(render(&state, &viewer, fields, errors, vec![]).await?, StatusCode::CONFLICT);
         }
     }
@@ -320,7 +331,13 @@ pub async fn submit(state: web::Data<AppState>, viewer: Viewer, payload: Multipa
     let task_state = state.clone();
     let outcome = actix_web::rt::spawn(async move {
         let st = task_state;
-        let deps = SubmitDeps { pool: &st.pool, store: st.store.as_ref(), extractor: &st.extractor, workers: &st.workers, limits: &limits };
+        let deps = SubmitDeps {
+            pool: &st.pool,
+            store: st.store.as_ref(),
+            extractor: &st.extractor,
+            workers: &st.workers,
+            limits: &limits,
+        };
         let result = submission::submit(&deps, sub).await;
         if result.is_err() {
             let _ = st.db(move |c| Ok(created.undo(c)?)).await;
@@ -332,8 +349,16 @@ pub async fn submit(state: web::Data<AppState>, viewer: Viewer, payload: Multipa
     .map_err(|e| AppError::internal(anyhow::anyhow!("submission task failed: {e}")))?;
     match outcome {
         Ok(done) => {
-            let stored = if done.stored.is_empty() { String::new() } else { format!(" {} file(s) kept with your consent.", done.stored.len()) };
-            flash(&viewer.session, "success", format!("Your documents were received and drafting has started.{stored}"));
+            let stored = if done.stored.is_empty() {
+                String::new()
+            } else {
+                format!(" {} file(s) kept with your consent.", done.stored.len())
+            };
+            flash(
+                &viewer.session,
+                "success",
+                format!("Your documents were received and drafting has started.{stored}"),
+            );
             Ok(see_other("/"))
         }
         Err(err) => {
@@ -344,7 +369,9 @@ pub async fn submit(state: web::Data<AppState>, viewer: Viewer, payload: Multipa
                     tracing::error!(reference = %reference, error = %err, "storage failed during a submission");
                     (
                         StatusCode::SERVICE_UNAVAILABLE,
-                        format!("Your files could not be stored right now, so nothing was saved and nothing was started. Please try again later (reference {reference})."),
+                        format!(
+                            "Your files could not be stored right now, so nothing was saved and nothing was started. Please try again later (reference {reference})."
+                        ),
                     )
                 }
                 SubmitError::Internal(e) => return Err(AppError::Internal(e)),

@@ -23,7 +23,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 const DESCRIPTION_HELP: &str = "What the study covers (optional).";
 
-fn form_page(viewer: &Viewer, heading: String, action: String, cancel: String, form: TitleForm, error: Option<String>) -> EntityFormPage {
+fn form_page(
+    viewer: &Viewer,
+    heading: String,
+    action: String,
+    cancel: String,
+    form: TitleForm,
+    error: Option<String>,
+) -> EntityFormPage {
     EntityFormPage { page: viewer.page(), heading, action, cancel, form, error, description_help: DESCRIPTION_HELP }
 }
 
@@ -111,7 +118,14 @@ pub async fn update(
     let fields = match form.parse() {
         Ok(fields) => fields,
         Err(msg) => {
-            let page = form_page(&viewer, "Edit study".into(), format!("/studies/{id}/edit"), format!("/studies/{id}"), form, Some(msg));
+            let page = form_page(
+                &viewer,
+                "Edit study".into(),
+                format!("/studies/{id}/edit"),
+                format!("/studies/{id}"),
+                form,
+                Some(msg),
+            );
             return super::unprocessable(page);
         }
     };

@@ -41,7 +41,12 @@ const MAX_TEXT_FIELDS: usize = 400;
 const HEAD: usize = 8192;
 
 /// Read every field; file fields named `file_field` are spooled below `tmp_root`.
-pub async fn spool(mut form: Multipart, file_field: &str, limits: &UploadLimits, tmp_root: &std::path::Path) -> Result<SpooledForm, AppError> {
+pub async fn spool(
+    mut form: Multipart,
+    file_field: &str,
+    limits: &UploadLimits,
+    tmp_root: &std::path::Path,
+) -> Result<SpooledForm, AppError> {
     tokio::fs::create_dir_all(tmp_root).await.map_err(AppError::internal)?;
     let dir = tempfile::Builder::new().prefix("upload-").tempdir_in(tmp_root).map_err(AppError::internal)?;
     let mut fields: HashMap<String, Vec<String>> = HashMap::new();
@@ -60,7 +65,10 @@ pub async fn spool(mut form: Multipart, file_field: &str, limits: &UploadLimits,
                     continue;
                 }
                 if files.len() + problems.len() >= limits.max_files.saturating_mul(4) {
-                    return Err(AppError::PayloadTooLarge(format!("At most {} files can be uploaded at once.", limits.max_files)));
+                    return Err(AppError::PayloadTooLarge(format!(
+                        "At most {} files can be uploaded at once.",
+                        limits.max_files
+                    )));
                 }
                 let path = dir.path().join(format!("{}", files.len()));
                 let mut out = tokio::fs::File::create(&path).await.map_err(AppError::internal)?;
@@ -109,7 +117,8 @@ pub async fn spool(mut form: Multipart, file_field: &str, limits: &UploadLimits,
                     }
                     value.extend_from_slice(&chunk);
                 }
-                let value = String::from_utf8(value).map_err(|_| AppError::BadRequest(format!("The field {name} is not valid text.")))?;
+                let value = String::from_utf8(value)
+                    .map_err(|_| AppError::BadRequest(format!("The field {name} is not valid text.")))?;
                 fields.entry(name).or_default().push(value);
             }
         }

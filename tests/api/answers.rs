@@ -53,7 +53,10 @@ async fn edits_and_accepts_persist_with_history_and_text_is_never_raw_html() {
     let assay = drafted(&app, "a@example.org").await;
     let q = question_id(&app, 0);
     let resp = app
-        .post_form(&format!("/assays/{assay}/answers/{q}"), &[("text", "<script>alert('x')</script> Checked _(Source: sop.pdf)_"), ("accepted", "on")])
+        .post_form(
+            &format!("/assays/{assay}/answers/{q}"),
+            &[("text", "<script>alert('x')</script> Checked _(Source: sop.pdf)_"), ("accepted", "on")],
+        )
         .await;
     assert_eq!(location(&resp), format!("/assays/{assay}/answers#q{q}"));
     let body = app.get(&format!("/assays/{assay}/answers")).await.text().await.unwrap();
@@ -61,7 +64,9 @@ async fn edits_and_accepts_persist_with_history_and_text_is_never_raw_html() {
     let page = scraper::Html::parse_document(&body);
     let card = format!("#q{q}");
     assert_eq!(select_attr(&page, &format!("{card} input[name=accepted]"), "checked"), "");
-    assert!(select_texts(&page, &format!("{card} .answer-html")).join("").contains("<script>alert('x')</script> Checked"));
+    assert!(
+        select_texts(&page, &format!("{card} .answer-html")).join("").contains("<script>alert('x')</script> Checked")
+    );
     assert_eq!(select_texts(&page, &format!("{card} .history li .fw-semibold")), vec!["a@example.org"]);
     assert_eq!(select_texts(&page, "#accepted-count"), vec!["1"]);
     let answer = Answer::of_assay(&mut app.conn(), assay).unwrap().into_iter().find(|a| a.question_id == q).unwrap();
@@ -69,7 +74,9 @@ async fn edits_and_accepts_persist_with_history_and_text_is_never_raw_html() {
     // An answer can be written for a question the model did not draft, and un-accepted.
     let resp = app.post_form(&format!("/assays/{assay}/answers/{q}"), &[("text", "plain")]).await;
     assert_eq!(resp.status(), 303);
-    assert!(!Answer::of_assay(&mut app.conn(), assay).unwrap().into_iter().find(|a| a.question_id == q).unwrap().accepted);
+    assert!(
+        !Answer::of_assay(&mut app.conn(), assay).unwrap().into_iter().find(|a| a.question_id == q).unwrap().accepted
+    );
     assert_eq!(app.post_form(&format!("/assays/{assay}/answers/999999"), &[("text", "x")]).await.status(), 404);
 }
 
@@ -83,10 +90,20 @@ async fn regenerating_selected_questions_schedules_them_with_the_new_files() {
         .text("question_ids", q1.clone())
         .text("question_ids", q2.clone())
         .text("share_files_for_development", "on")
-        .part("files", reqwest::multipart::Part::bytes(b"New protocol: day 6 imaging.".to_vec()).file_name("update.txt"));
-    let resp = app.client.post(app.url(&format!("/assays/{assay}/regenerate?csrf_token={token}"))).multipart(form).send().await.unwrap();
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(b"New protocol: day 6 imaging.".to_vec()).file_name("update.txt"),
+        );
+    let resp = app
+        .client
+        .post(app.url(&format!("/assays/{assay}/regenerate?csrf_token={token}")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 303);
-    let payloads: Vec<String> = jobs::table.order(jobs::id.desc()).select(jobs::payload).load(&mut *app.conn()).unwrap();
+    let payloads: Vec<String> =
+        jobs::table.order(jobs::id.desc()).select(jobs::payload).load(&mut *app.conn()).unwrap();
     let job: toxtemp::llm::pipeline::ProcessAssay = serde_json::from_str(&payloads[0]).unwrap();
     assert_eq!(job.question_ids, Some(vec![q1.parse().unwrap(), q2.parse().unwrap()]));
     assert_eq!(job.file_asset_ids.len(), 1);
@@ -98,7 +115,13 @@ async fn regenerating_selected_questions_schedules_them_with_the_new_files() {
     let bad = reqwest::multipart::Form::new()
         .text("question_ids", q1)
         .part("files", reqwest::multipart::Part::bytes(b"MZ".to_vec()).file_name("x.exe"));
-    let resp = app.client.post(app.url(&format!("/assays/{assay}/regenerate?csrf_token={token}"))).multipart(bad).send().await.unwrap();
+    let resp = app
+        .client
+        .post(app.url(&format!("/assays/{assay}/regenerate?csrf_token={token}")))
+        .multipart(bad)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 415);
 }
 
@@ -128,7 +151,11 @@ async fn another_users_answers_are_404() {
     app.new_browser();
     app.login_new("other@example.org", false).await;
     let q = question_id(&app, 0);
-    for path in [format!("/assays/{assay}/answers"), format!("/assays/{assay}/export.json"), format!("/assays/{assay}/export.md")] {
+    for path in [
+        format!("/assays/{assay}/answers"),
+        format!("/assays/{assay}/export.json"),
+        format!("/assays/{assay}/export.md"),
+    ] {
         assert_eq!(app.get(&path).await.status(), 404, "{path}");
     }
     assert_eq!(app.post_form(&format!("/assays/{assay}/answers/{q}"), &[("text", "defaced")]).await.status(), 404);
@@ -178,7 +205,13 @@ async fn staff_download_all_files_as_a_zip_and_each_download_is_logged() {
 async fn non_staff_cannot_reach_any_admin_page_or_the_zip() {
     let app = TestApp::spawn().await;
     let assay = drafted(&app, "owner@example.org").await;
-    for path in ["/admin/assays".to_owned(), format!("/admin/assays/{assay}"), format!("/admin/assays/{assay}/files.zip"), "/admin/files".into(), "/admin/downloads".into()] {
+    for path in [
+        "/admin/assays".to_owned(),
+        format!("/admin/assays/{assay}"),
+        format!("/admin/assays/{assay}/files.zip"),
+        "/admin/files".into(),
+        "/admin/downloads".into(),
+    ] {
         assert_eq!(app.get(&path).await.status(), 403, "{path}");
     }
     assert!(FileDownloadLog::all(&mut app.conn()).unwrap().is_empty());
@@ -238,5 +271,8 @@ async fn withdrawing_consent_deletes_the_stored_files_and_records_it() {
     drop(conn);
     let page = app.get_html(&format!("/assays/{assay}")).await;
     assert_eq!(select_texts(&page, "#stored-files"), vec!["none"]);
-    assert!(toxtemp::fileops::download_assay_files(&mut app.conn(), assay).unwrap().is_empty(), "deleted files leave the ZIP");
+    assert!(
+        toxtemp::fileops::download_assay_files(&mut app.conn(), assay).unwrap().is_empty(),
+        "deleted files leave the ZIP"
+    );
 }

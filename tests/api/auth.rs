@@ -16,7 +16,10 @@ async fn login_succeeds_with_any_case_of_the_email_and_lands_on_next() {
     let app = TestApp::spawn().await;
     app.create_person("Tox.Person@Example.org", false);
     let resp = app
-        .post_form("/login", &[("email", "TOX.person@example.ORG"), ("password", PASSWORD), ("next", "/investigations/new")])
+        .post_form(
+            "/login",
+            &[("email", "TOX.person@example.ORG"), ("password", PASSWORD), ("next", "/investigations/new")],
+        )
         .await;
     assert_eq!(resp.status(), 303);
     assert_eq!(location(&resp), "/investigations/new");

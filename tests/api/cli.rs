@@ -54,7 +54,8 @@ fn create_user_takes_the_password_from_the_environment_only() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "created superuser account admin@example.org");
     // No terminal and no variable: a clear refusal, not a hang.
-    let out = toxtemp(dir.path()).args(["create-user", "--email", "b@example.org"]).stdin(Stdio::null()).output().unwrap();
+    let out =
+        toxtemp(dir.path()).args(["create-user", "--email", "b@example.org"]).stdin(Stdio::null()).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("TOXTEMP_PASSWORD"));
     let dup = toxtemp(dir.path())
@@ -218,8 +219,10 @@ fn process_drafts_an_assay_from_a_pdf_and_a_docx_with_stored_files() {
         toxtemp::db::run_migrations(&mut conn).unwrap();
         crate::helpers::fixture(&mut conn).assay.id
     };
-    std::fs::write(dir.path().join("sop.pdf"), crate::docs::pdf(&["Cells are seeded at 100000 cells per well."])).unwrap();
-    std::fs::write(dir.path().join("paper.docx"), crate::docs::docx(&["Neurite outgrowth is quantified by imaging."])).unwrap();
+    std::fs::write(dir.path().join("sop.pdf"), crate::docs::pdf(&["Cells are seeded at 100000 cells per well."]))
+        .unwrap();
+    std::fs::write(dir.path().join("paper.docx"), crate::docs::docx(&["Neurite outgrowth is quantified by imaging."]))
+        .unwrap();
     let out = toxtemp(dir.path())
         .args(["process", "--assay", &assay_id.to_string(), "--share-files", "sop.pdf", "paper.docx"])
         .env("TOXTEMP_IMPORT_DEFAULT_QUESTIONS", "false")

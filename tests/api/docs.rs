@@ -30,7 +30,9 @@ pub fn pdf(lines: &[&str]) -> Vec<u8> {
     for off in offsets {
         out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
     }
-    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+    );
     out
 }
 
@@ -50,7 +52,8 @@ fn xml_escape(s: &str) -> String {
 
 /// A Word document with one paragraph per entry.
 pub fn docx(paragraphs: &[&str]) -> Vec<u8> {
-    let body: String = paragraphs.iter().map(|p| format!("<w:p><w:r><w:t>{}</w:t></w:r></w:p>", xml_escape(p))).collect();
+    let body: String =
+        paragraphs.iter().map(|p| format!("<w:p><w:r><w:t>{}</w:t></w:r></w:p>", xml_escape(p))).collect();
     zip_of(&[
         ("[Content_Types].xml", r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#.into()),
         ("word/document.xml", format!(r#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>"#)),
@@ -59,7 +62,11 @@ pub fn docx(paragraphs: &[&str]) -> Vec<u8> {
 
 /// A presentation with one slide per entry.
 pub fn pptx(slides: &[&str]) -> Vec<u8> {
-    let mut parts = vec![("[Content_Types].xml", r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#.to_owned())];
+    let mut parts = vec![(
+        "[Content_Types].xml",
+        r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#
+            .to_owned(),
+    )];
     let names: Vec<String> = (1..=slides.len()).map(|i| format!("ppt/slides/slide{i}.xml")).collect();
     for (name, text) in names.iter().zip(slides) {
         parts.push((
@@ -79,7 +86,14 @@ pub fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
             let cells: String = cells
                 .iter()
                 .enumerate()
-                .map(|(c, v)| format!(r#"<c r="{}{}" t="inlineStr"><is><t>{}</t></is></c>"#, (b'A' + c as u8) as char, r + 1, xml_escape(v)))
+                .map(|(c, v)| {
+                    format!(
+                        r#"<c r="{}{}" t="inlineStr"><is><t>{}</t></is></c>"#,
+                        (b'A' + c as u8) as char,
+                        r + 1,
+                        xml_escape(v)
+                    )
+                })
                 .collect();
             format!(r#"<row r="{}">{cells}</row>"#, r + 1)
         })

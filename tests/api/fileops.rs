@@ -14,7 +14,14 @@ use crate::helpers::{Fixture, fixture, test_pool};
 use crate::s3::TestS3;
 use crate::storage::{chunked, failing_after, sample_bytes};
 
-async fn upload(pool: &Pool, store: &dyn ObjectStore, name: &str, content_type: &str, data: &[u8], f: &Fixture) -> FileAsset {
+async fn upload(
+    pool: &Pool,
+    store: &dyn ObjectStore,
+    name: &str,
+    content_type: &str,
+    data: &[u8],
+    f: &Fixture,
+) -> FileAsset {
     try_upload(pool, store, name, content_type, data, f).await.expect("upload")
 }
 
@@ -28,7 +35,12 @@ async fn try_upload(
 ) -> Result<FileAsset, UploadError> {
     let mut body = chunked(data);
     let body: &mut SourceStream<'_> = &mut body;
-    let meta = UploadMeta { original_filename: name, content_type, uploaded_by: Some(f.person.id), assay_id: Some(f.assay.id) };
+    let meta = UploadMeta {
+        original_filename: name,
+        content_type,
+        uploaded_by: Some(f.person.id),
+        assay_id: Some(f.assay.id),
+    };
     fileops::upload_file(pool, store, body, meta).await
 }
 
@@ -102,7 +114,8 @@ async fn a_failed_upload_leaves_neither_row_nor_object() {
     let before = s3.keys().await;
     let mut body = failing_after(toxtemp::storage::s3::PART_SIZE + 5);
     let body: &mut SourceStream<'_> = &mut body;
-    let meta = UploadMeta { original_filename: "x.pdf", content_type: "application/pdf", uploaded_by: None, assay_id: None };
+    let meta =
+        UploadMeta { original_filename: "x.pdf", content_type: "application/pdf", uploaded_by: None, assay_id: None };
     let err = fileops::upload_file(&pool, store.as_ref(), body, meta).await.unwrap_err();
     assert!(matches!(err, UploadError::Source(_)), "{err:?}");
     assert_eq!(file_count(&mut pool.get().unwrap()), 0);
@@ -137,9 +150,13 @@ async fn a_database_failure_after_the_put_removes_the_object() {
         use diesel::connection::SimpleConnection;
         let mut conn = pool.get().unwrap();
         let sql = match &*conn {
-            DbConn::Sqlite(_) => "CREATE TRIGGER no_files BEFORE INSERT ON file_assets BEGIN SELECT RAISE(ABORT, 'refused'); END;",
-            DbConn::Postgres(_) => "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql; \
-                 CREATE TRIGGER no_files BEFORE INSERT ON file_assets FOR EACH ROW EXECUTE FUNCTION refuse();",
+            DbConn::Sqlite(_) => {
+                "CREATE TRIGGER no_files BEFORE INSERT ON file_assets BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+            }
+            DbConn::Postgres(_) => {
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER no_files BEFORE INSERT ON file_assets FOR EACH ROW EXECUTE FUNCTION refuse();"
+            }
         };
         conn.batch_execute(sql).unwrap();
     }
@@ -186,7 +203,10 @@ async fn a_missing_or_deleted_file_asset_is_skipped_when_linking() {
     let f = fixture(&mut conn);
     let kept = upload(&pool, &store, "kept.pdf", "application/pdf", PDF, &f).await;
     let gone = upload(&pool, &store, "gone.pdf", "application/pdf", PDF, &f).await;
-    diesel::update(file_assets::table.find(&gone.id)).set(file_assets::status.eq("deleted")).execute(&mut conn).unwrap();
+    diesel::update(file_assets::table.find(&gone.id))
+        .set(file_assets::status.eq("deleted"))
+        .execute(&mut conn)
+        .unwrap();
     let answer = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "x", &[]).unwrap();
     let ids = vec![uuid::Uuid::new_v4().to_string(), gone.id.clone(), kept.id.clone()];
     let links = fileops::link_files_to_answer(&mut conn, answer.id, &ids).unwrap();
@@ -209,13 +229,20 @@ async fn orphans_are_old_and_unlinked_files_only() {
         age(&mut conn, id, 8);
     }
     age(&mut conn, &new_unlinked.id, 6);
-    diesel::update(file_assets::table.find(&old_deleted.id)).set(file_assets::status.eq("deleted")).execute(&mut conn).unwrap();
+    diesel::update(file_assets::table.find(&old_deleted.id))
+        .set(file_assets::status.eq("deleted"))
+        .execute(&mut conn)
+        .unwrap();
     let answer = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "x", &[]).unwrap();
     fileops::link_files_to_answer(&mut conn, answer.id, &[old_linked.id.clone()]).unwrap();
 
     let ids = |v: Vec<FileAsset>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
     assert_eq!(ids(fileops::get_orphaned_file_assets(&mut conn, 7).unwrap()), vec![old_unlinked.id.clone()]);
-    assert_eq!(ids(FileAsset::get_orphaned(&mut conn, 5).unwrap()).len(), 2, "a younger cut-off includes the 6-day-old");
+    assert_eq!(
+        ids(FileAsset::get_orphaned(&mut conn, 5).unwrap()).len(),
+        2,
+        "a younger cut-off includes the 6-day-old"
+    );
     // An assay deletion orphans its files (answers go, links go with them).
     toxtemp::db::models::Assay::delete(&mut conn, f.assay.id).unwrap();
     let mut orphans = ids(fileops::get_orphaned_file_assets(&mut conn, 7).unwrap());
@@ -347,7 +374,10 @@ async fn the_assay_zip_has_safe_unique_names_the_bytes_and_an_index_by_question(
     let evil3 = upload(&pool, store.as_ref(), "a\0b", "text/plain", b"three", &f).await;
     let withdrawn = upload(&pool, store.as_ref(), "withdrawn.pdf", "application/pdf", PDF, &f).await;
     let foreign = upload(&pool, store.as_ref(), "other-assay.pdf", "application/pdf", PDF, &other).await;
-    diesel::update(file_assets::table.find(&withdrawn.id)).set(file_assets::status.eq("deleted")).execute(&mut conn).unwrap();
+    diesel::update(file_assets::table.find(&withdrawn.id))
+        .set(file_assets::status.eq("deleted"))
+        .execute(&mut conn)
+        .unwrap();
     let q1 = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "x", &[]).unwrap();
     let q2 = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[1], "y", &[]).unwrap();
     fileops::link_files_to_answer(&mut conn, q1.id, &[a1.id.clone(), a2.id.clone(), withdrawn.id.clone()]).unwrap();
@@ -373,7 +403,16 @@ async fn the_assay_zip_has_safe_unique_names_the_bytes_and_an_index_by_question(
     all.sort();
     assert_eq!(
         all,
-        vec!["README.txt", "files/Report (2).pdf", "files/a_b", "files/passwd", "files/report.pdf", "files/x", "index.csv", "manifest.csv"]
+        vec![
+            "README.txt",
+            "files/Report (2).pdf",
+            "files/a_b",
+            "files/passwd",
+            "files/report.pdf",
+            "files/x",
+            "index.csv",
+            "manifest.csv"
+        ]
     );
     for name in all.iter() {
         assert!(!name.contains("..") && !name.starts_with('/') && !name.chars().any(char::is_control), "{name}");

@@ -3,8 +3,8 @@
 
 use std::net::TcpListener;
 
-use diesel::connection::SimpleConnection;
 use diesel::Connection;
+use diesel::connection::SimpleConnection;
 use diesel::r2d2::ManageConnection;
 use reqwest::redirect::Policy;
 use scraper::{Html, Selector};
@@ -41,9 +41,10 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((base, schema)) = &self.pg_cleanup
-            && let Ok(mut conn) = diesel::PgConnection::establish(base) {
-                let _ = conn.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
-            }
+            && let Ok(mut conn) = diesel::PgConnection::establish(base)
+        {
+            let _ = conn.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+        }
     }
 }
 
@@ -189,7 +190,12 @@ impl TestApp {
             let part = reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string());
             form = form.part("files", part);
         }
-        self.client.post(self.url(&format!("/add/?csrf_token={token}"))).multipart(form).send().await.expect("POST /add/")
+        self.client
+            .post(self.url(&format!("/add/?csrf_token={token}")))
+            .multipart(form)
+            .send()
+            .await
+            .expect("POST /add/")
     }
 
     /// Forget the session (as if another browser).
@@ -199,7 +205,8 @@ impl TestApp {
 
     /// Create investigation → study → assay over HTTP and return the three ids.
     pub async fn create_tree(&self, title: &str) -> (i32, i32, i32) {
-        let inv = self.post_form("/investigations/new", &[("title", &format!("{title} inv")), ("description", "")]).await;
+        let inv =
+            self.post_form("/investigations/new", &[("title", &format!("{title} inv")), ("description", "")]).await;
         let inv_id = id_from_location(&inv, "/investigations/");
         let study = self
             .post_form(&format!("/investigations/{inv_id}/studies/new"), &[("title", &format!("{title} study"))])
@@ -226,9 +233,7 @@ pub fn new_client() -> reqwest::Client {
 pub fn id_from_location(resp: &reqwest::Response, prefix: &str) -> i32 {
     assert_eq!(resp.status(), 303, "expected a redirect, got {}", resp.status());
     let loc = location(resp);
-    loc.strip_prefix(prefix)
-        .and_then(|rest| rest.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected Location {loc}"))
+    loc.strip_prefix(prefix).and_then(|rest| rest.parse().ok()).unwrap_or_else(|| panic!("unexpected Location {loc}"))
 }
 
 pub fn location(resp: &reqwest::Response) -> String {

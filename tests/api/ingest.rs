@@ -28,12 +28,20 @@ async fn extract_with(ex: Extractor, name: &str, bytes: &[u8]) -> Result<toxtemp
 async fn each_format_yields_its_text() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("sop.pdf", docs::pdf(&["LUHMES cells are seeded at 100000 cells per well."]), "LUHMES cells are seeded"),
-        ("paper.docx", docs::docx(&["Neurite outgrowth is measured.", "Rotenone & MPP+ < 1 uM"]), "Rotenone & MPP+ < 1 uM"),
+        (
+            "paper.docx",
+            docs::docx(&["Neurite outgrowth is measured.", "Rotenone & MPP+ < 1 uM"]),
+            "Rotenone & MPP+ < 1 uM",
+        ),
         ("slides.pptx", docs::pptx(&["Slide one: readout", "Slide two: controls"]), "Slide two: controls"),
         ("plate.xlsx", docs::xlsx(&[&["compound", "EC50"], &["rotenone", "0.1"]]), "rotenone\t0.1"),
         ("notes.txt", "Plain notes über Zellen".as_bytes().to_vec(), "über Zellen"),
         ("readme.md", b"# Protocol\n\nDay 0: thaw cells".to_vec(), "Day 0: thaw cells"),
-        ("page.html", b"<html><body><h1>Assay</h1><p>Calcein staining<script>x()</script></p></body></html>".to_vec(), "Calcein staining"),
+        (
+            "page.html",
+            b"<html><body><h1>Assay</h1><p>Calcein staining<script>x()</script></p></body></html>".to_vec(),
+            "Calcein staining",
+        ),
         ("data.json", br#"{"endpoint": "neurite area", "unit": "um2"}"#.to_vec(), "neurite area"),
         ("data.csv", b"well,value\nA1,0.93\n".to_vec(), "A1,0.93"),
     ];

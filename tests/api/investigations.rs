@@ -49,9 +49,8 @@ async fn invalid_forms_are_shown_again_with_the_reason_and_what_was_typed() {
     assert_eq!(select_texts(&html, "textarea[name=description]"), vec!["kept text"]);
 
     let (_, study, _) = app.create_tree("T").await;
-    let resp = app
-        .post_form(&format!("/studies/{study}/assays/new"), &[("title", "X"), ("question_set_id", "99999")])
-        .await;
+    let resp =
+        app.post_form(&format!("/studies/{study}/assays/new"), &[("title", "X"), ("question_set_id", "99999")]).await;
     assert_eq!(resp.status(), 422);
 }
 
@@ -61,7 +60,8 @@ async fn edits_and_deletes_are_persisted() {
     app.login_new("a@example.org", false).await;
     let (inv, study, assay) = app.create_tree("Old").await;
 
-    let resp = app.post_form(&format!("/assays/{assay}/edit"), &[("title", "New assay"), ("description", "scope")]).await;
+    let resp =
+        app.post_form(&format!("/assays/{assay}/edit"), &[("title", "New assay"), ("description", "scope")]).await;
     assert_eq!(location(&resp), format!("/assays/{assay}"));
     let resp = app.post_form(&format!("/studies/{study}/edit"), &[("title", "New study")]).await;
     assert_eq!(resp.status(), 303);

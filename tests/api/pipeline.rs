@@ -12,13 +12,16 @@ use toxtemp::db::models::{Answer, AnswerFile, Assay, AssayStatus, FileAsset};
 use toxtemp::db::schema::{file_assets, jobs as jobs_table};
 use toxtemp::db::{DbConn, Pool};
 use toxtemp::ingest::{ExtractLimits, Extractor};
-use toxtemp::jobs::{self, worker::{WorkerContext, run_pending_jobs}};
+use toxtemp::jobs::{
+    self,
+    worker::{WorkerContext, run_pending_jobs},
+};
 use toxtemp::llm::offline::OfflineProvider;
 use toxtemp::llm::pipeline::PipelineSettings;
 use toxtemp::llm::retry::RetryPolicy;
 use toxtemp::llm::{AnswerRequest, Completion, LlmConfig, LlmError, LlmProvider, openai::OpenAiCompatible};
 use toxtemp::storage::ObjectStore;
-use toxtemp::submission::{self, SubmitDeps, Submission, UploadLimits};
+use toxtemp::submission::{self, Submission, SubmitDeps, UploadLimits};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -29,7 +32,11 @@ use crate::s3::TestS3;
 fn worker(pool: &Pool, provider: Arc<dyn LlmProvider>) -> Arc<WorkerContext> {
     let settings = PipelineSettings {
         concurrency: 4,
-        retry: RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(1500) },
+        retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(1500),
+        },
     };
     Arc::new(WorkerContext::new(pool.clone(), provider, settings))
 }
@@ -43,7 +50,11 @@ fn two_documents(dir: &std::path::Path) -> Vec<(String, PathBuf)> {
     let pdf = dir.join("sop.pdf");
     std::fs::write(&pdf, docs::pdf(&["LUHMES cells are seeded at 100000 cells per well on day 0."])).unwrap();
     let docx = dir.join("paper.docx");
-    std::fs::write(&docx, docs::docx(&["Neurite outgrowth is quantified by automated high-content imaging of calcein stained neurons."])).unwrap();
+    std::fs::write(
+        &docx,
+        docs::docx(&["Neurite outgrowth is quantified by automated high-content imaging of calcein stained neurons."]),
+    )
+    .unwrap();
     vec![("sop.pdf".into(), pdf), ("paper.docx".into(), docx)]
 }
 
@@ -154,7 +165,10 @@ fn openai(server: &MockServer, timeout: Duration) -> Arc<dyn LlmProvider> {
     Arc::new(OpenAiCompatible::new(&config).unwrap())
 }
 
-async fn run_against(server: &MockServer, timeout: Duration) -> (Pool, Fixture, Arc<WorkerContext>, tempfile::TempDir, crate::helpers::TestDb) {
+async fn run_against(
+    server: &MockServer,
+    timeout: Duration,
+) -> (Pool, Fixture, Arc<WorkerContext>, tempfile::TempDir, crate::helpers::TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let (db, pool) = test_pool(dir.path());
     let store = toxtemp::storage::memory::MemoryStore::new();
@@ -168,7 +182,11 @@ async fn run_against(server: &MockServer, timeout: Duration) -> (Pool, Fixture, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fake_openai_endpoint_answers_every_question_and_usage_is_recorded() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/v1/chat/completions")).respond_with(chat_reply("Seeded at 100000 cells per well _(Source: sop.pdf)_.")).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(chat_reply("Seeded at 100000 cells per well _(Source: sop.pdf)_."))
+        .mount(&server)
+        .await;
     let (pool, f, _ctx, _dir, _db) = run_against(&server, Duration::from_secs(10)).await;
     let mut conn = pool.get().unwrap();
     let a = assay(&mut conn, f.assay.id);
@@ -197,7 +215,11 @@ async fn rate_limits_with_retry_after_are_honoured() {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST")).respond_with(chat_reply("ok _(Source: sop.pdf)_")).with_priority(2).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(chat_reply("ok _(Source: sop.pdf)_"))
+        .with_priority(2)
+        .mount(&server)
+        .await;
     let (pool, f, _ctx, _dir, _db) = run_against(&server, Duration::from_secs(10)).await;
     let mut conn = pool.get().unwrap();
     assert_eq!(assay(&mut conn, f.assay.id).status(), AssayStatus::Done);
@@ -208,14 +230,23 @@ async fn rate_limits_with_retry_after_are_honoured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_and_timeouts_are_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).up_to_n_times(2).with_priority(1).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .respond_with(chat_reply("late").set_delay(Duration::from_secs(3)))
         .up_to_n_times(1)
         .with_priority(2)
         .mount(&server)
         .await;
-    Mock::given(method("POST")).respond_with(chat_reply("ok _(Source: paper.docx)_")).with_priority(3).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(chat_reply("ok _(Source: paper.docx)_"))
+        .with_priority(3)
+        .mount(&server)
+        .await;
     let (pool, f, _ctx, _dir, _db) = run_against(&server, Duration::from_millis(500)).await;
     let mut conn = pool.get().unwrap();
     assert_eq!(assay(&mut conn, f.assay.id).status(), AssayStatus::Done);
@@ -228,7 +259,10 @@ async fn server_errors_and_timeouts_are_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_endpoint_ends_in_error_with_a_plain_alert() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(401).set_body_string("invalid api key sk-secret")).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_string("invalid api key sk-secret"))
+        .mount(&server)
+        .await;
     let (pool, f, _ctx, _dir, _db) = run_against(&server, Duration::from_secs(5)).await;
     let mut conn = pool.get().unwrap();
     let a = assay(&mut conn, f.assay.id);
@@ -288,7 +322,8 @@ async fn deleting_the_assay_mid_run_stops_the_job_and_nothing_comes_back() {
     let (_db, pool) = test_pool(dir.path());
     let store = toxtemp::storage::memory::MemoryStore::new();
     let f = fixture(&mut pool.get().unwrap());
-    let provider = Arc::new(DeletesAssay { pool: pool.clone(), assay_id: f.assay.id, at: 10, calls: AtomicUsize::new(0) });
+    let provider =
+        Arc::new(DeletesAssay { pool: pool.clone(), assay_id: f.assay.id, at: 10, calls: AtomicUsize::new(0) });
     let ctx = worker(&pool, provider.clone());
     submit(&pool, &store, &ctx, &f, two_documents(dir.path()), true, None).await;
     run_pending_jobs(&ctx).await.unwrap();
@@ -405,7 +440,8 @@ async fn a_regenerate_run_links_its_new_files_to_the_answers_it_redrafts() {
     let first = submit(&pool, &store, &ctx, &f, two_documents(dir.path())[..1].to_vec(), true, None).await;
     run_pending_jobs(&ctx).await.unwrap();
     let redo = vec![f.question_ids[0], f.question_ids[5]];
-    let second = submit(&pool, &store, &ctx, &f, two_documents(dir.path())[1..].to_vec(), true, Some(redo.clone())).await;
+    let second =
+        submit(&pool, &store, &ctx, &f, two_documents(dir.path())[1..].to_vec(), true, Some(redo.clone())).await;
     run_pending_jobs(&ctx).await.unwrap();
     let mut conn = pool.get().unwrap();
     assert_eq!(assay(&mut conn, f.assay.id).status(), AssayStatus::Done);
@@ -424,7 +460,10 @@ async fn failed_jobs_are_kept_with_their_error() {
     let f = fixture(&mut pool.get().unwrap());
     let ctx = worker(&pool, Arc::new(OfflineProvider::default()));
     let id = jobs::enqueue(&mut pool.get().unwrap(), "no_such_kind", &serde_json::json!({}), Some(f.assay.id)).unwrap();
-    diesel::update(jobs_table::table.find(id)).set(jobs_table::max_attempts.eq(1)).execute(&mut pool.get().unwrap()).unwrap();
+    diesel::update(jobs_table::table.find(id))
+        .set(jobs_table::max_attempts.eq(1))
+        .execute(&mut pool.get().unwrap())
+        .unwrap();
     run_pending_jobs(&ctx).await.unwrap();
     let mut conn = pool.get().unwrap();
     let failed = jobs::failed(&mut conn).unwrap();
@@ -473,12 +512,17 @@ async fn with_extract_images_a_vision_model_describes_uploaded_images() {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST")).respond_with(chat_reply("ok _(Source: plate.png)_")).with_priority(2).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(chat_reply("ok _(Source: plate.png)_"))
+        .with_priority(2)
+        .mount(&server)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let (_db, pool) = test_pool(dir.path());
     let store = toxtemp::storage::memory::MemoryStore::new();
     let f = fixture(&mut pool.get().unwrap());
-    let config = LlmConfig { base_url: Some(format!("{}/v1", server.uri())), supports_images: true, ..LlmConfig::default() };
+    let config =
+        LlmConfig { base_url: Some(format!("{}/v1", server.uri())), supports_images: true, ..LlmConfig::default() };
     let ctx = worker(&pool, Arc::new(OpenAiCompatible::new(&config).unwrap()));
     let png = dir.path().join("plate.png");
     std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01").unwrap();
@@ -500,7 +544,9 @@ async fn with_extract_images_a_vision_model_describes_uploaded_images() {
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1 + 77);
     let first: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
-    assert!(first["messages"][1]["content"][1]["image_url"]["url"].as_str().unwrap().starts_with("data:image/png;base64,"));
+    assert!(
+        first["messages"][1]["content"][1]["image_url"]["url"].as_str().unwrap().starts_with("data:image/png;base64,")
+    );
     let later = String::from_utf8_lossy(&requests[1].body).into_owned();
     assert!(later.contains("calcein-stained neurons"), "the description became a document");
     assert_eq!(assay(&mut pool.get().unwrap(), f.assay.id).status(), AssayStatus::Done);

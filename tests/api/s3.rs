@@ -34,7 +34,8 @@ impl TestS3 {
 
     pub async fn start() -> TestS3 {
         if Self::external() {
-            let var = |n: &str| std::env::var(n).unwrap_or_else(|_| panic!("{n} must be set with TEST_S3_ENDPOINT_URL"));
+            let var =
+                |n: &str| std::env::var(n).unwrap_or_else(|_| panic!("{n} must be set with TEST_S3_ENDPOINT_URL"));
             let config = S3Config {
                 endpoint: Some(var("TEST_S3_ENDPOINT_URL")),
                 bucket: var("TEST_S3_BUCKET"),

@@ -39,7 +39,11 @@ fn two_files() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 fn assets(app: &TestApp) -> Vec<FileAsset> {
-    file_assets::table.select(FileAsset::as_select()).order(file_assets::original_filename).load(&mut *app.conn()).unwrap()
+    file_assets::table
+        .select(FileAsset::as_select())
+        .order(file_assets::original_filename)
+        .load(&mut *app.conn())
+        .unwrap()
 }
 
 fn job_payloads(app: &TestApp) -> Vec<ProcessAssay> {
@@ -185,7 +189,8 @@ async fn bad_files_are_refused_by_name_and_reason_and_nothing_happens() {
     let page = refused(&app, vec![("big.txt", vec![b'a'; 5000]), ("sop.pdf", pdf.clone())], 413).await;
     assert!(select_texts(&page, ".file-problem")[0].contains("big.txt: the file is larger than"));
 
-    let four = vec![("a.txt", b"a".to_vec()), ("b.txt", b"b".to_vec()), ("c.txt", b"c".to_vec()), ("d.txt", b"d".to_vec())];
+    let four =
+        vec![("a.txt", b"a".to_vec()), ("b.txt", b"b".to_vec()), ("c.txt", b"c".to_vec()), ("d.txt", b"d".to_vec())];
     let page = refused(&app, four, 422).await;
     assert!(select_texts(&page, ".file-problem")[0].contains("At most 3 files"));
 
@@ -196,7 +201,10 @@ async fn bad_files_are_refused_by_name_and_reason_and_nothing_happens() {
     let page = html(resp).await;
     assert_eq!(select_attr(&page, "#share_files_for_development", "checked"), "", "unchecked stays unchecked");
     assert!(
-        Html::parse_document(&page.html()).select(&Selector::parse("#share_files_for_development[checked]").unwrap()).next().is_none()
+        Html::parse_document(&page.html())
+            .select(&Selector::parse("#share_files_for_development[checked]").unwrap())
+            .next()
+            .is_none()
     );
 }
 
@@ -277,7 +285,12 @@ async fn another_users_assay_or_study_is_refused() {
     let resp = app.post_start(&[("assay_id", &id), ("share_files_for_development", "on")], &two_files()).await;
     assert_eq!(resp.status(), 404);
     let (study, inv) = (study.to_string(), inv.to_string());
-    let fields = [("assay_id", "new"), ("study_id", study.as_str()), ("investigation_id", inv.as_str()), ("new_assay_title", "sneaky")];
+    let fields = [
+        ("assay_id", "new"),
+        ("study_id", study.as_str()),
+        ("investigation_id", inv.as_str()),
+        ("new_assay_title", "sneaky"),
+    ];
     assert_eq!(app.post_start(&fields, &two_files()).await.status(), 404);
     assert!(assets(&app).is_empty());
     assert!(job_payloads(&app).is_empty());
@@ -287,7 +300,9 @@ async fn another_users_assay_or_study_is_refused() {
 async fn the_upload_needs_the_csrf_token() {
     let app = TestApp::spawn().await;
     app.login_new("a@example.org", false).await;
-    let form = reqwest::multipart::Form::new().text("assay_id", "new").part("files", reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("a.txt"));
+    let form = reqwest::multipart::Form::new()
+        .text("assay_id", "new")
+        .part("files", reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("a.txt"));
     let resp = app.client.post(app.url("/add/")).multipart(form).send().await.unwrap();
     assert_eq!(resp.status(), 403);
     assert_eq!(assay_count(&app), 0);

@@ -101,13 +101,7 @@ impl Answer {
     }
 
     /// A person's edit: the old text goes into the history.
-    pub fn edit(
-        conn: &mut DbConn,
-        answer: &Answer,
-        editor_id: i32,
-        new_text: &str,
-        accepted: bool,
-    ) -> QueryResult<()> {
+    pub fn edit(conn: &mut DbConn, answer: &Answer, editor_id: i32, new_text: &str, accepted: bool) -> QueryResult<()> {
         if answer.text != new_text {
             diesel::insert_into(answer_edits::table)
                 .values((
@@ -120,11 +114,7 @@ impl Answer {
                 .execute(conn)?;
         }
         diesel::update(answers::table.find(answer.id))
-            .set((
-                answers::text.eq(new_text),
-                answers::accepted.eq(accepted),
-                answers::updated_at.eq(now()),
-            ))
+            .set((answers::text.eq(new_text), answers::accepted.eq(accepted), answers::updated_at.eq(now())))
             .execute(conn)?;
         Ok(())
     }

@@ -111,11 +111,7 @@ impl Assay {
     }
 
     /// The assay, its study and investigation, if `viewer` may see them (else NotFound).
-    pub fn find_for(
-        conn: &mut DbConn,
-        id: i32,
-        viewer: &Person,
-    ) -> QueryResult<(Assay, Study, Investigation)> {
+    pub fn find_for(conn: &mut DbConn, id: i32, viewer: &Person) -> QueryResult<(Assay, Study, Investigation)> {
         let assay: Assay = assays::table.find(id).select(Self::as_select()).first(conn)?;
         let (study, inv) = Study::find_for(conn, assay.study_id, viewer)?;
         Ok((assay, study, inv))
@@ -126,11 +122,7 @@ impl Assay {
     }
 
     pub fn of_study(conn: &mut DbConn, study_id: i32) -> QueryResult<Vec<Assay>> {
-        assays::table
-            .filter(assays::study_id.eq(study_id))
-            .order(assays::id)
-            .select(Self::as_select())
-            .load(conn)
+        assays::table.filter(assays::study_id.eq(study_id)).order(assays::id).select(Self::as_select()).load(conn)
     }
 
     pub fn create(conn: &mut DbConn, study_id: i32, fields: &AssayFields<'_>) -> QueryResult<Assay> {
@@ -202,7 +194,8 @@ impl Assay {
 
     /// Append a line to the internal processing log (staff only).
     pub fn log(conn: &mut DbConn, id: i32, line: &str) -> QueryResult<usize> {
-        let Some(current) = assays::table.find(id).select(assays::processing_log).first::<String>(conn).optional()? else {
+        let Some(current) = assays::table.find(id).select(assays::processing_log).first::<String>(conn).optional()?
+        else {
             return Ok(0);
         };
         let entry = format!("{current}{} {line}\n", now().format("%Y-%m-%d %H:%M:%S"));
@@ -245,14 +238,8 @@ impl Assay {
 }
 
 /// Answers per assay: all non-empty drafts, or only accepted ones.
-fn answer_counts(
-    conn: &mut DbConn,
-    assay_ids: &[i32],
-    only_accepted: bool,
-) -> QueryResult<HashMap<i32, i64>> {
-    let drafted = answers::table
-        .filter(answers::assay_id.eq_any(assay_ids))
-        .filter(answers::text.ne(""));
+fn answer_counts(conn: &mut DbConn, assay_ids: &[i32], only_accepted: bool) -> QueryResult<HashMap<i32, i64>> {
+    let drafted = answers::table.filter(answers::assay_id.eq_any(assay_ids)).filter(answers::text.ne(""));
     let rows: Vec<(i32, i64)> = if only_accepted {
         drafted
             .filter(answers::accepted.eq(true))

@@ -146,9 +146,6 @@ impl FileDownloadLog {
     }
 
     pub fn all(conn: &mut DbConn) -> QueryResult<Vec<FileDownloadLog>> {
-        file_download_logs::table
-            .order(file_download_logs::id.desc())
-            .select(Self::as_select())
-            .load(conn)
+        file_download_logs::table.order(file_download_logs::id.desc()).select(Self::as_select()).load(conn)
     }
 }

@@ -21,8 +21,7 @@ impl Investigation {
     /// The investigation if `viewer` may see it. Someone else's is reported as not found,
     /// so that ids of other people's work are not confirmed to exist.
     pub fn find_for(conn: &mut DbConn, id: i32, viewer: &Person) -> QueryResult<Investigation> {
-        let inv: Investigation =
-            investigations::table.find(id).select(Self::as_select()).first(conn)?;
+        let inv: Investigation = investigations::table.find(id).select(Self::as_select()).first(conn)?;
         if inv.owner_id == viewer.id || viewer.sees_everything() {
             Ok(inv)
         } else {
@@ -39,12 +38,7 @@ impl Investigation {
             .load(conn)
     }
 
-    pub fn create(
-        conn: &mut DbConn,
-        owner: &Person,
-        title: &str,
-        description: &str,
-    ) -> QueryResult<Investigation> {
+    pub fn create(conn: &mut DbConn, owner: &Person, title: &str, description: &str) -> QueryResult<Investigation> {
         diesel::insert_into(investigations::table)
             .values((
                 investigations::owner_id.eq(owner.id),

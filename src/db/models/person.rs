@@ -60,9 +60,7 @@ impl Person {
     }
 
     pub fn insert(conn: &mut DbConn, new: &NewPerson<'_>) -> QueryResult<Person> {
-        diesel::insert_into(persons::table)
-            .values(new)
-            .get_result(conn)
+        diesel::insert_into(persons::table).values(new).get_result(conn)
     }
 
     pub fn count_staff(conn: &mut DbConn) -> QueryResult<i64> {
@@ -70,9 +68,7 @@ impl Person {
     }
 
     pub fn set_password(conn: &mut DbConn, id: i32, hash: &str) -> QueryResult<usize> {
-        diesel::update(persons::table.find(id))
-            .set(persons::password_hash.eq(hash))
-            .execute(conn)
+        diesel::update(persons::table.find(id)).set(persons::password_hash.eq(hash)).execute(conn)
     }
 }
 

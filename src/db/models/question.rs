@@ -59,11 +59,7 @@ impl QuestionSet {
     }
 
     pub fn find_by_label(conn: &mut DbConn, label: &str) -> QueryResult<Option<QuestionSet>> {
-        question_sets::table
-            .filter(question_sets::label.eq(label))
-            .select(Self::as_select())
-            .first(conn)
-            .optional()
+        question_sets::table.filter(question_sets::label.eq(label)).select(Self::as_select()).first(conn).optional()
     }
 
     pub fn sections(conn: &mut DbConn, set_id: i32) -> QueryResult<Vec<Section>> {

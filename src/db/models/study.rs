@@ -19,11 +19,7 @@ pub struct Study {
 
 impl Study {
     /// The study and its investigation if `viewer` may see them (else NotFound).
-    pub fn find_for(
-        conn: &mut DbConn,
-        id: i32,
-        viewer: &Person,
-    ) -> QueryResult<(Study, Investigation)> {
+    pub fn find_for(conn: &mut DbConn, id: i32, viewer: &Person) -> QueryResult<(Study, Investigation)> {
         let study: Study = studies::table.find(id).select(Self::as_select()).first(conn)?;
         let inv = Investigation::find_for(conn, study.investigation_id, viewer)?;
         Ok((study, inv))
@@ -47,12 +43,7 @@ impl Study {
             .load(conn)
     }
 
-    pub fn create(
-        conn: &mut DbConn,
-        investigation_id: i32,
-        title: &str,
-        description: &str,
-    ) -> QueryResult<Study> {
+    pub fn create(conn: &mut DbConn, investigation_id: i32, title: &str, description: &str) -> QueryResult<Study> {
         diesel::insert_into(studies::table)
             .values((
                 studies::investigation_id.eq(investigation_id),
