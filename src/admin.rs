@@ -7,7 +7,7 @@ use chrono::Duration;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
-use crate::db::models::{Assay, FileAsset, FileDownloadLog};
+use crate::db::models::{Assay, FileAsset, FileAssetId, FileDownloadLog, Which};
 use crate::db::schema::{
     answer_files, answers, assays, file_assets, investigations, persons, questions, studies, subsections,
 };
@@ -40,7 +40,7 @@ pub fn assay_list(conn: &mut DbConn, search: &str) -> QueryResult<Vec<AssayRow>>
         if !needle.is_empty() && !assay.title.to_lowercase().contains(&needle) && !owner.contains(&needle) {
             continue;
         }
-        let files = crate::fileops::assay_file_assets(conn, assay.id)?.len() as i64;
+        let files = FileAsset::of_assay(conn, assay.id, Which::Available)?.len() as i64;
         out.push(AssayRow { answers: answer_counts.get(&assay.id).copied().unwrap_or(0), files, owner, assay });
     }
     Ok(out)
@@ -66,13 +66,13 @@ fn uploaders(conn: &mut DbConn, assets: &[FileAsset]) -> QueryResult<HashMap<i32
 }
 
 fn rows(conn: &mut DbConn, assets: Vec<FileAsset>, orphan_days: i64) -> QueryResult<Vec<FileRow>> {
-    let ids: Vec<String> = assets.iter().map(|a| a.id.clone()).collect();
-    let links: Vec<(String, String)> = answer_files::table
+    let ids: Vec<FileAssetId> = assets.iter().map(|a| a.id.clone()).collect();
+    let links: Vec<(FileAssetId, String)> = answer_files::table
         .inner_join(answers::table.inner_join(questions::table.inner_join(subsections::table)))
         .filter(answer_files::file_id.eq_any(&ids))
         .select((answer_files::file_id, subsections::title))
         .load(conn)?;
-    let mut by_file: HashMap<String, Vec<String>> = HashMap::new();
+    let mut by_file: HashMap<FileAssetId, Vec<String>> = HashMap::new();
     for (file, title) in links {
         let list = by_file.entry(file).or_default();
         if !list.contains(&title) {
@@ -86,7 +86,7 @@ fn rows(conn: &mut DbConn, assets: Vec<FileAsset>, orphan_days: i64) -> QueryRes
         .map(|asset| {
             let linked = by_file.remove(&asset.id).unwrap_or_default();
             FileRow {
-                orphan: linked.is_empty() && asset.status == "available" && asset.created_at < cutoff,
+                orphan: linked.is_empty() && asset.is_available() && asset.created_at < cutoff,
                 uploader: asset.uploaded_by.and_then(|id| who.get(&id).cloned()).unwrap_or_else(|| "—".into()),
                 linked,
                 asset,
@@ -97,12 +97,7 @@ fn rows(conn: &mut DbConn, assets: Vec<FileAsset>, orphan_days: i64) -> QueryRes
 
 /// Every FileAsset an assay has or had (including deleted ones, marked as such).
 pub fn assay_files(conn: &mut DbConn, assay_id: i32) -> QueryResult<Vec<FileRow>> {
-    let linked = crate::fileops::linked_file_ids(conn, assay_id)?;
-    let assets = file_assets::table
-        .filter(file_assets::id.eq_any(&linked).or(file_assets::assay_id.eq(assay_id)))
-        .order(file_assets::created_at)
-        .select(FileAsset::as_select())
-        .load(conn)?;
+    let assets = FileAsset::of_assay(conn, assay_id, Which::All)?;
     rows(conn, assets, 7)
 }
 

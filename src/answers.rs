@@ -89,7 +89,7 @@ pub fn load(conn: &mut DbConn, assay: &Assay) -> QueryResult<AnswerSheet> {
     let linked: Vec<(i32, String)> = answer_files::table
         .inner_join(file_assets::table)
         .filter(answer_files::answer_id.eq_any(&answer_ids))
-        .filter(file_assets::status.eq(crate::db::models::FileAssetStatus::Available.as_str()))
+        .filter(file_assets::status.eq(crate::db::models::FileAssetStatus::Available))
         .order(file_assets::original_filename)
         .select((answer_files::answer_id, file_assets::original_filename))
         .load(conn)?;

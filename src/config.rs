@@ -1,10 +1,14 @@
 //! Configuration, read once from the environment (and an optional `.env` file) into typed
-//! structs that are passed explicitly. Every variable is listed in the README.
+//! structs that are passed explicitly. This is the only module that reads the environment;
+//! every variable is listed in the README. Secrets are wrapped (`SecretString`) so that
+//! `Debug` output and logs never show them.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+pub use secrecy::{ExposeSecret, SecretString};
 
 /// Where the app keeps its data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,26 +56,114 @@ pub struct S3Config {
     pub bucket: String,
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`.
     pub access_key_id: String,
-    pub secret_access_key: String,
+    pub secret_access_key: SecretString,
     /// `AWS_S3_REGION_NAME` — must equal the server's region (Garage: `garage`).
     pub region: String,
 }
 
-impl StorageConfig {
-    /// S3 when `AWS_STORAGE_BUCKET_NAME` is set, else a local directory below `data_dir`.
-    pub fn from_env(data_dir: &std::path::Path) -> anyhow::Result<Self> {
-        let Some(bucket) = var("AWS_STORAGE_BUCKET_NAME") else {
-            return Ok(Self::Local { root: data_dir.join("objects"), bucket: "toxtemp-local".into() });
-        };
-        let need =
-            |name: &str| var(name).with_context(|| format!("{name} is required when AWS_STORAGE_BUCKET_NAME is set"));
-        Ok(Self::S3(S3Config {
-            endpoint: var("AWS_S3_ENDPOINT_URL"),
-            bucket,
-            access_key_id: need("AWS_ACCESS_KEY_ID")?,
-            secret_access_key: need("AWS_SECRET_ACCESS_KEY")?,
-            region: var("AWS_S3_REGION_NAME").unwrap_or_else(|| "us-east-1".into()),
-        }))
+/// The language model: an OpenAI-compatible endpoint, or the offline provider.
+#[derive(Clone, Debug)]
+pub struct LlmConfig {
+    /// `LLM_BASE_URL` — e.g. `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1` (Ollama).
+    /// Unset: the offline provider.
+    pub base_url: Option<String>,
+    /// `LLM_API_KEY`.
+    pub api_key: Option<SecretString>,
+    /// `LLM_MODEL`.
+    pub model: String,
+    /// `LLM_AZURE_API_VERSION` — set for Azure OpenAI (`api-key` header, `?api-version=`).
+    pub azure_api_version: Option<String>,
+    /// `LLM_CONTEXT_CHARS` — document characters per prompt.
+    pub context_chars: usize,
+    /// `LLM_TIMEOUT_SECS` — per request.
+    pub timeout: Duration,
+    /// `LLM_SUPPORTS_IMAGES` — the model accepts images (for `extract_images`).
+    pub supports_images: bool,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            api_key: None,
+            model: "gpt-4o-mini".into(),
+            azure_api_version: None,
+            context_chars: 400_000,
+            timeout: Duration::from_secs(120),
+            supports_images: false,
+        }
+    }
+}
+
+/// How often a model call is tried and how long to wait in between (see `llm::retry`).
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// `LLM_MAX_ATTEMPTS` — tries per question.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 5, base_delay: Duration::from_secs(1), max_delay: Duration::from_secs(60) }
+    }
+}
+
+/// How a drafting run talks to the model.
+#[derive(Clone, Debug)]
+pub struct PipelineSettings {
+    /// `LLM_CONCURRENCY` — questions answered at once per assay.
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self { concurrency: 4, retry: RetryPolicy::default() }
+    }
+}
+
+/// Limits for one submission of the StartingForm (or of "regenerate").
+#[derive(Clone, Debug)]
+pub struct UploadLimits {
+    /// `TOXTEMP_MAX_FILE_MB`.
+    pub max_file_bytes: u64,
+    /// `TOXTEMP_MAX_TOTAL_MB`.
+    pub max_total_bytes: u64,
+    /// `TOXTEMP_MAX_FILES`.
+    pub max_files: usize,
+    /// Largest image sent to the model for a description.
+    pub max_image_bytes: u64,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self { max_file_bytes: 30 * MIB, max_total_bytes: 200 * MIB, max_files: 20, max_image_bytes: 10 * MIB }
+    }
+}
+
+/// The background job workers of this process.
+#[derive(Clone, Debug)]
+pub struct JobSettings {
+    /// `TOXTEMP_WORKERS` — jobs run at once by this process (0: none; tests drive the queue).
+    pub workers: usize,
+    /// How often a running job proves it is alive.
+    pub heartbeat: Duration,
+    /// A running job silent for this long is handed to another worker.
+    pub stale_after: Duration,
+    /// How often idle workers look for work (they are also woken on enqueue).
+    pub poll: Duration,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            heartbeat: Duration::from_secs(15),
+            stale_after: Duration::from_secs(90),
+            poll: Duration::from_secs(2),
+        }
     }
 }
 
@@ -79,7 +171,7 @@ impl StorageConfig {
 #[derive(Clone, Debug)]
 pub struct BootstrapAdmin {
     pub email: String,
-    pub password: String,
+    pub password: SecretString,
 }
 
 #[derive(Clone, Debug)]
@@ -91,18 +183,20 @@ pub struct Config {
     /// `AWS_*` variables, or the local default.
     pub storage: StorageConfig,
     /// `LLM_*` variables; no `LLM_BASE_URL` means the offline provider.
-    pub llm: crate::llm::LlmConfig,
-    /// `TOXTEMP_WORKERS` — background jobs run at once by this process.
-    pub workers: usize,
+    pub llm: LlmConfig,
+    /// `LLM_CONCURRENCY`, `LLM_MAX_ATTEMPTS`.
+    pub pipeline: PipelineSettings,
+    /// `TOXTEMP_WORKERS`.
+    pub jobs: JobSettings,
     /// `TOXTEMP_MAX_FILE_MB`, `TOXTEMP_MAX_TOTAL_MB`, `TOXTEMP_MAX_FILES`.
-    pub upload_limits: crate::submission::UploadLimits,
+    pub upload_limits: UploadLimits,
     /// `TOXTEMP_EXTRACTOR` — the binary run for text extraction (default: this one).
     pub extractor_exe: Option<PathBuf>,
     /// `TOXTEMP_DATA_DIR` — local objects and other files of the embedded default.
     pub data_dir: PathBuf,
     /// `SESSION_KEY` — secret for signing and encrypting session cookies (≥ 32 chars).
     /// `None` means a random key is generated at start (sessions end at restart).
-    pub session_key: Option<String>,
+    pub session_key: Option<SecretString>,
     /// `TOXTEMP_SECURE_COOKIES` — send cookies only over HTTPS (set behind a TLS proxy).
     pub secure_cookies: bool,
     /// `ADMIN_EMAIL` + `ADMIN_PASSWORD`.
@@ -110,6 +204,8 @@ pub struct Config {
     /// `TOXTEMP_IMPORT_DEFAULT_QUESTIONS` — import the bundled ToxTemp v1 set on first start.
     pub import_default_questions: bool,
 }
+
+const MIB: u64 = 1024 * 1024;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -123,52 +219,68 @@ impl Config {
             Some(raw) => DatabaseUrl::parse(&raw)?,
             None => DatabaseUrl::Sqlite(data_dir.join("toxtemp.sqlite3")),
         };
-        let storage = StorageConfig::from_env(&data_dir)?;
-        let llm = llm_from_env()?;
         let session_key = var("SESSION_KEY");
-        if let Some(key) = &session_key
-            && key.len() < 32
-        {
+        if session_key.as_ref().is_some_and(|key| key.len() < 32) {
             bail!("SESSION_KEY must be at least 32 characters long");
         }
         let bootstrap_admin = match (var("ADMIN_EMAIL"), var("ADMIN_PASSWORD")) {
-            (Some(email), Some(password)) => Some(BootstrapAdmin { email, password }),
+            (Some(email), Some(password)) => Some(BootstrapAdmin { email, password: password.into() }),
             (None, None) => None,
             _ => bail!("set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither"),
         };
+        let jobs =
+            JobSettings { workers: number("TOXTEMP_WORKERS", JobSettings::default().workers)?, ..Default::default() };
         Ok(Self {
             bind,
             database,
-            storage,
-            llm,
-            workers: number("TOXTEMP_WORKERS", 2)?,
+            storage: storage_from_env(&data_dir)?,
+            llm: llm_from_env()?,
+            pipeline: pipeline_from_env()?,
+            jobs,
             upload_limits: limits_from_env()?,
             extractor_exe: var("TOXTEMP_EXTRACTOR").map(PathBuf::from),
             data_dir,
-            session_key,
+            session_key: session_key.map(SecretString::from),
             secure_cookies: flag("TOXTEMP_SECURE_COOKIES", false)?,
             bootstrap_admin,
             import_default_questions: flag("TOXTEMP_IMPORT_DEFAULT_QUESTIONS", true)?,
         })
     }
 
-    /// A configuration for tests: everything below `dir`, a fixed session key.
-    pub fn for_tests(dir: &std::path::Path, database: DatabaseUrl) -> Self {
+    /// A configuration for tests: everything below `dir`, a fixed session key, no background
+    /// workers (tests drive the queue themselves).
+    pub fn for_tests(dir: &Path, database: DatabaseUrl) -> Self {
         Self {
             bind: "127.0.0.1:0".parse().expect("valid address"),
             database,
             storage: StorageConfig::Local { root: dir.join("objects"), bucket: "toxtemp-test".into() },
-            llm: crate::llm::LlmConfig::default(),
-            workers: 1,
-            upload_limits: crate::submission::UploadLimits::default(),
+            llm: LlmConfig::default(),
+            pipeline: PipelineSettings::default(),
+            jobs: JobSettings { workers: 0, ..JobSettings::default() },
+            upload_limits: UploadLimits::default(),
             extractor_exe: None,
             data_dir: dir.to_path_buf(),
-            session_key: Some("test-session-key-test-session-key-test-session-key".into()),
+            session_key: Some("test-session-key-test-session-key-test-session-key".to_owned().into()),
             secure_cookies: false,
             bootstrap_admin: None,
             import_default_questions: false,
         }
     }
+
+    /// The directory where uploads are spooled while they arrive.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
+    }
+}
+
+/// `RUST_LOG`, the log filter (read before the configuration, to log its errors).
+pub fn log_filter() -> Option<String> {
+    var("RUST_LOG")
+}
+
+/// `TOXTEMP_PASSWORD`, the password for `create-user` (never taken from the command line).
+pub fn password_from_env() -> Option<SecretString> {
+    std::env::var("TOXTEMP_PASSWORD").ok().map(SecretString::from)
 }
 
 /// A non-empty environment variable.
@@ -183,32 +295,6 @@ fn number<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
     }
 }
 
-fn limits_from_env() -> anyhow::Result<crate::submission::UploadLimits> {
-    let d = crate::submission::UploadLimits::default();
-    const MB: u64 = 1024 * 1024;
-    Ok(crate::submission::UploadLimits {
-        max_file_bytes: number("TOXTEMP_MAX_FILE_MB", d.max_file_bytes / MB)? * MB,
-        max_total_bytes: number("TOXTEMP_MAX_TOTAL_MB", d.max_total_bytes / MB)? * MB,
-        max_files: number("TOXTEMP_MAX_FILES", d.max_files)?,
-        ..d
-    })
-}
-
-fn llm_from_env() -> anyhow::Result<crate::llm::LlmConfig> {
-    let d = crate::llm::LlmConfig::default();
-    Ok(crate::llm::LlmConfig {
-        base_url: var("LLM_BASE_URL"),
-        api_key: var("LLM_API_KEY"),
-        model: var("LLM_MODEL").unwrap_or(d.model),
-        azure_api_version: var("LLM_AZURE_API_VERSION"),
-        context_chars: number("LLM_CONTEXT_CHARS", d.context_chars)?,
-        timeout: std::time::Duration::from_secs(number("LLM_TIMEOUT_SECS", d.timeout.as_secs())?),
-        concurrency: number("LLM_CONCURRENCY", d.concurrency)?.max(1),
-        max_attempts: number("LLM_MAX_ATTEMPTS", d.max_attempts)?.max(1),
-        supports_images: flag("LLM_SUPPORTS_IMAGES", false)?,
-    })
-}
-
 fn flag(name: &str, default: bool) -> anyhow::Result<bool> {
     match var(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
         None => Ok(default),
@@ -216,6 +302,51 @@ fn flag(name: &str, default: bool) -> anyhow::Result<bool> {
         Some("0" | "false" | "no" | "off") => Ok(false),
         Some(other) => bail!("{name} must be true or false, got {other:?}"),
     }
+}
+
+/// S3 when `AWS_STORAGE_BUCKET_NAME` is set, else a local directory below `data_dir`.
+fn storage_from_env(data_dir: &Path) -> anyhow::Result<StorageConfig> {
+    let Some(bucket) = var("AWS_STORAGE_BUCKET_NAME") else {
+        return Ok(StorageConfig::Local { root: data_dir.join("objects"), bucket: "toxtemp-local".into() });
+    };
+    let need =
+        |name: &str| var(name).with_context(|| format!("{name} is required when AWS_STORAGE_BUCKET_NAME is set"));
+    Ok(StorageConfig::S3(S3Config {
+        endpoint: var("AWS_S3_ENDPOINT_URL"),
+        bucket,
+        access_key_id: need("AWS_ACCESS_KEY_ID")?,
+        secret_access_key: need("AWS_SECRET_ACCESS_KEY")?.into(),
+        region: var("AWS_S3_REGION_NAME").unwrap_or_else(|| "us-east-1".into()),
+    }))
+}
+
+fn limits_from_env() -> anyhow::Result<UploadLimits> {
+    let d = UploadLimits::default();
+    Ok(UploadLimits {
+        max_file_bytes: number("TOXTEMP_MAX_FILE_MB", d.max_file_bytes / MIB)? * MIB,
+        max_total_bytes: number("TOXTEMP_MAX_TOTAL_MB", d.max_total_bytes / MIB)? * MIB,
+        max_files: number("TOXTEMP_MAX_FILES", d.max_files)?,
+        ..d
+    })
+}
+
+fn llm_from_env() -> anyhow::Result<LlmConfig> {
+    let d = LlmConfig::default();
+    Ok(LlmConfig {
+        base_url: var("LLM_BASE_URL"),
+        api_key: var("LLM_API_KEY").map(SecretString::from),
+        model: var("LLM_MODEL").unwrap_or(d.model),
+        azure_api_version: var("LLM_AZURE_API_VERSION"),
+        context_chars: number("LLM_CONTEXT_CHARS", d.context_chars)?,
+        timeout: Duration::from_secs(number("LLM_TIMEOUT_SECS", d.timeout.as_secs())?),
+        supports_images: flag("LLM_SUPPORTS_IMAGES", false)?,
+    })
+}
+
+fn pipeline_from_env() -> anyhow::Result<PipelineSettings> {
+    let d = PipelineSettings::default();
+    let retry = RetryPolicy { max_attempts: number("LLM_MAX_ATTEMPTS", d.retry.max_attempts)?.max(1), ..d.retry };
+    Ok(PipelineSettings { concurrency: number("LLM_CONCURRENCY", d.concurrency)?.max(1), retry })
 }
 
 #[cfg(test)]
@@ -229,5 +360,25 @@ mod tests {
         assert_eq!(DatabaseUrl::parse("sqlite://data/x.db").unwrap(), DatabaseUrl::Sqlite("data/x.db".into()));
         assert_eq!(DatabaseUrl::parse("x.db").unwrap(), DatabaseUrl::Sqlite("x.db".into()));
         assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut config = Config::for_tests(Path::new("/tmp/x"), DatabaseUrl::Sqlite("x.db".into()));
+        config.llm.api_key = Some("sk-very-secret".to_owned().into());
+        config.bootstrap_admin =
+            Some(BootstrapAdmin { email: "a@b.org".into(), password: "admin-password-1".to_owned().into() });
+        config.storage = StorageConfig::S3(S3Config {
+            endpoint: None,
+            bucket: "b".into(),
+            access_key_id: "GK1".into(),
+            secret_access_key: "s3-secret-key".to_owned().into(),
+            region: "garage".into(),
+        });
+        let shown = format!("{config:?}");
+        for secret in ["sk-very-secret", "admin-password-1", "s3-secret-key", "test-session-key"] {
+            assert!(!shown.contains(secret), "{secret} leaked into {shown}");
+        }
+        assert!(shown.contains("a@b.org"), "the rest is still shown");
     }
 }

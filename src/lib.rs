@@ -2,25 +2,31 @@
 //! method, an LLM drafts the answers of the ToxTemp template from them, and the user edits,
 //! accepts and exports the result.
 //!
-//! Layout: `config` (environment), `db` (schema, models, migrations), `auth` (passwords),
-//! `questions` (question-set import), `web` (routes, handlers, templates glue), `cli`.
+//! Layers, each importing only from those below it:
+//! - `cli`, `startup` — commands and start-up (bottom of the call chain: `main`);
+//! - `web` — HTTP handlers, thin: they call the use cases;
+//! - `drafting`, `deletion` — the use cases (what happens to an upload, what a deletion takes
+//!   with it); `answers`, `admin` — read models of the pages;
+//! - `context` — the application context every use case gets;
+//! - `fileops` (the seed's file operations), `jobs` (the generic queue), `llm` (providers),
+//!   `ingest` (text extraction), `storage`, `db`, `auth`, `questions`;
+//! - `config`, `telemetry`.
 
 pub mod admin;
 pub mod answers;
 pub mod auth;
-pub mod bench;
-pub mod cleanup;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod db;
+pub mod deletion;
+pub mod drafting;
 pub mod fileops;
 pub mod ingest;
 pub mod jobs;
 pub mod llm;
-pub mod process;
 pub mod questions;
-pub mod server;
+pub mod startup;
 pub mod storage;
-pub mod submission;
 pub mod telemetry;
 pub mod web;

@@ -1,10 +1,20 @@
-//! Logging setup: `RUST_LOG` filters (default `info`), human-readable lines on stderr.
+//! Logging setup (`RUST_LOG` filters, default `info`; human-readable lines on stderr) and the
+//! reference ids that tie user-visible errors to log lines.
 
 use tracing_subscriber::EnvFilter;
 
+const DEFAULT_FILTER: &str = "info,actix_server=warn,aws_smithy_runtime=warn";
+
 /// Install the global subscriber once; later calls (tests) are ignored.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn,aws_smithy_runtime=warn"));
+    let filter = crate::config::log_filter()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// A short id that ties what a person sees ("quote reference …") to the log line with the
+/// internal detail, which is never shown.
+pub fn new_reference() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }

@@ -135,6 +135,33 @@ where
     }
 }
 
+/// The database could not be reached from a blocking task: no connection in time, or the
+/// task itself died. Callers turn it into their own error type (`E: From<Unavailable>`).
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error("no database connection: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("database task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Run blocking database work on the blocking thread pool with a pooled connection — the one
+/// way async code talks to the database, so the async threads never wait on SQL.
+pub async fn blocking<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<Unavailable> + Send + 'static,
+{
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(Unavailable::from)?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(Unavailable::from)?
+}
+
 /// The current time as stored in the database: UTC, microsecond precision on both backends.
 pub fn now() -> chrono::NaiveDateTime {
     use chrono::{SubsecRound, Utc};

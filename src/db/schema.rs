@@ -181,7 +181,6 @@ diesel::table! {
         id -> Integer,
         kind -> Text,
         payload -> Text,
-        assay_id -> Nullable<Integer>,
         status -> Text,
         attempts -> Integer,
         max_attempts -> Integer,
@@ -191,6 +190,8 @@ diesel::table! {
         last_error -> Text,
         created_at -> Timestamp,
         finished_at -> Nullable<Timestamp>,
+        subject -> Nullable<Text>,
+        claim_token -> Nullable<Text>,
     }
 }
 

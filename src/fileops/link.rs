@@ -2,55 +2,28 @@
 
 use diesel::prelude::*;
 
-use crate::db::models::{AnswerFile, FileAssetStatus};
-use crate::db::schema::{answer_files, file_assets};
-use crate::db::{DbConn, now};
+use crate::db::DbConn;
+use crate::db::models::{AnswerFile, FileAsset, FileAssetId};
 
 /// Link each FileAsset to the answer. Idempotent: an existing link is returned as is. A
 /// FileAsset that no longer exists (or is being deleted) is logged and skipped.
 ///
-/// Each link first takes a row lock on its FileAsset (an UPDATE that changes nothing) and
-/// only goes ahead if the asset is still `available`; the orphan cleanup claims assets with
-/// the same kind of update, so the two can never both win for one file.
+/// Each link first takes the row lock of its FileAsset and only goes ahead while the asset is
+/// still `available`; deletions claim assets under the same lock, so linking and deleting can
+/// never both win for one file.
 pub fn link_files_to_answer(
     conn: &mut DbConn,
     answer_id: i32,
-    file_asset_ids: &[String],
+    file_asset_ids: &[FileAssetId],
 ) -> QueryResult<Vec<AnswerFile>> {
-    let available = FileAssetStatus::Available.as_str();
     conn.transaction(|conn| {
         let mut links = Vec::with_capacity(file_asset_ids.len());
         for file_id in file_asset_ids {
-            let locked = diesel::update(
-                file_assets::table.filter(file_assets::id.eq(file_id)).filter(file_assets::status.eq(available)),
-            )
-            .set(file_assets::status.eq(available))
-            .execute(conn)?;
-            if locked == 0 {
+            if !FileAsset::lock_if_available(conn, file_id)? {
                 tracing::warn!(file = %file_id, answer = answer_id, "file asset no longer available; not linked");
                 continue;
             }
-            let existing = answer_files::table
-                .filter(answer_files::answer_id.eq(answer_id))
-                .filter(answer_files::file_id.eq(file_id))
-                .select(AnswerFile::as_select())
-                .first(conn)
-                .optional()?;
-            let link = match existing {
-                Some(link) => link,
-                None => {
-                    let id: i32 = diesel::insert_into(answer_files::table)
-                        .values((
-                            answer_files::answer_id.eq(answer_id),
-                            answer_files::file_id.eq(file_id),
-                            answer_files::created_at.eq(now()),
-                        ))
-                        .returning(answer_files::id)
-                        .get_result(conn)?;
-                    answer_files::table.find(id).select(AnswerFile::as_select()).first(conn)?
-                }
-            };
-            links.push(link);
+            links.push(AnswerFile::ensure(conn, answer_id, file_id)?);
         }
         Ok(links)
     })

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 use sha2::{Digest, Sha256};
 
-use crate::db::models::{FileAsset, FileAssetStatus};
-use crate::db::{Pool, now};
+use crate::db::models::{FileAsset, FileAssetId, FileAssetStatus};
+use crate::db::{self, Pool, now};
 use crate::storage::{ObjectStore, SourceStream, StorageError, new_object_key};
 
 /// SHA-256 (lower-case hex) of everything `reader` yields, read in chunks.
@@ -77,14 +77,15 @@ impl Stream for Hashing<'_, '_> {
 }
 
 /// Store `body` under a fresh UUID key and record its FileAsset.
+#[doc(alias = "upload_file_to_s3")]
 pub async fn upload_file(
     pool: &Pool,
     store: &dyn ObjectStore,
     body: &mut SourceStream<'_>,
     meta: UploadMeta<'_>,
 ) -> Result<FileAsset, UploadError> {
-    let id = uuid::Uuid::new_v4();
-    let key = new_object_key(&id);
+    let uuid = uuid::Uuid::new_v4();
+    let (id, key) = (FileAssetId::from(uuid), new_object_key(&uuid));
     let mut hashing = Hashing { inner: body, hasher: Sha256::new(), size: 0 };
     let stored = store.put_stream(&key, meta.content_type, &mut hashing).await.map_err(|err| match err {
         StorageError::Source(e) => UploadError::Source(e),
@@ -98,27 +99,20 @@ pub async fn upload_file(
         ))));
     }
     let asset = FileAsset {
-        id: id.to_string(),
+        id,
         bucket: store.bucket().to_owned(),
         object_key: key.clone(),
         original_filename: storable_filename(meta.original_filename),
         content_type: meta.content_type.to_owned(),
         size_bytes: size as i64,
         sha256: hex::encode(hasher.finalize()),
-        status: FileAssetStatus::Available.as_str().to_owned(),
+        status: FileAssetStatus::Available,
         uploaded_by: meta.uploaded_by,
         assay_id: meta.assay_id,
         created_at: now(),
     };
-    let pool = pool.clone();
     let row = asset.clone();
-    let inserted = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        FileAsset::insert(&mut *pool.get()?, &row)?;
-        Ok(())
-    })
-    .await
-    .map_err(anyhow::Error::from)
-    .and_then(|r| r);
+    let inserted = db::blocking(pool, move |c| Ok::<_, anyhow::Error>(FileAsset::insert(c, &row)?)).await;
     if let Err(err) = inserted {
         remove_object(store, &key).await;
         return Err(UploadError::Database(err));

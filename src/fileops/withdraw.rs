@@ -1,75 +1,55 @@
-//! Consent withdrawal: the stored files of an assay are deleted from storage and marked
+//! Consent withdrawal: the kept files of an assay are deleted from storage and marked
 //! `deleted`; each gets an audit record. Rows stay, so links and the audit trail still tell
 //! what was there.
 
-use diesel::prelude::*;
-
-use crate::db::models::{FileAsset, FileAssetStatus};
-use crate::db::schema::{answer_files, answers, file_assets, file_audit_events};
-use crate::db::{DbConn, Pool, now, write_transaction};
+use crate::db::models::{FileAsset, FileAuditEvent, FileEvent, Which};
+use crate::db::{self, Pool, write_transaction};
 use crate::storage::ObjectStore;
 
-/// Ids of the FileAssets linked to any answer of the assay.
-pub fn linked_file_ids(conn: &mut DbConn, assay_id: i32) -> QueryResult<Vec<String>> {
-    answer_files::table
-        .inner_join(answers::table)
-        .filter(answers::assay_id.eq(assay_id))
-        .select(answer_files::file_id)
-        .distinct()
-        .load(conn)
+/// What a withdrawal did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Withdrawn {
+    pub deleted: usize,
+    /// Objects that could not be deleted: those files stay available and can be withdrawn again.
+    pub failed: usize,
 }
 
-/// The assay's available files: uploaded for it, or linked to its answers.
-pub fn assay_file_assets(conn: &mut DbConn, assay_id: i32) -> QueryResult<Vec<FileAsset>> {
-    let linked = linked_file_ids(conn, assay_id)?;
-    file_assets::table
-        .filter(file_assets::status.eq(FileAssetStatus::Available.as_str()))
-        .filter(file_assets::id.eq_any(&linked).or(file_assets::assay_id.eq(assay_id)))
-        .order(file_assets::created_at)
-        .select(FileAsset::as_select())
-        .load(conn)
-}
-
-/// Delete the assay's stored files; returns (deleted, failed). Failed ones stay available
-/// and can be withdrawn again.
+/// Delete the assay's kept files: claim them, delete their objects, then mark them deleted
+/// with an audit event each (or give back those whose objects could not be deleted).
 pub async fn withdraw_consent(
     pool: &Pool,
     store: &dyn ObjectStore,
     assay_id: i32,
     actor: &str,
-) -> anyhow::Result<(usize, usize)> {
-    let list_pool = pool.clone();
-    let assets = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<FileAsset>> {
-        Ok(assay_file_assets(&mut *list_pool.get()?, assay_id)?)
+) -> anyhow::Result<Withdrawn> {
+    let assets = db::blocking(pool, move |c| {
+        write_transaction(c, |c| {
+            let assets = FileAsset::of_assay(c, assay_id, Which::Available)?;
+            let ids: Vec<_> = assets.iter().map(|a| a.id.clone()).collect();
+            let claimed = FileAsset::claim_for_deletion(c, &ids)?;
+            Ok::<_, anyhow::Error>(assets.into_iter().filter(|a| claimed.contains(&a.id)).collect::<Vec<_>>())
+        })
     })
-    .await??;
+    .await?;
     let keys: Vec<String> = assets.iter().map(|a| a.object_key.clone()).collect();
     let results = store.delete_many(&keys).await;
-    let gone: Vec<FileAsset> = assets.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(a, _)| a.clone()).collect();
-    let failed = assets.len() - gone.len();
-    let (pool, actor, count) = (pool.clone(), actor.to_owned(), gone.len());
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let mut conn = pool.get()?;
-        write_transaction(&mut conn, |c| {
+    let (gone, stuck): (Vec<_>, Vec<_>) = assets.into_iter().zip(results).partition(|(_, r)| r.is_ok());
+    let gone: Vec<FileAsset> = gone.into_iter().map(|(a, _)| a).collect();
+    let stuck: Vec<_> = stuck.into_iter().map(|(a, _)| a.id).collect();
+    let outcome = Withdrawn { deleted: gone.len(), failed: stuck.len() };
+    let actor = actor.to_owned();
+    db::blocking(pool, move |c| {
+        write_transaction(c, |c| {
+            let ids: Vec<_> = gone.iter().map(|a| a.id.clone()).collect();
+            FileAsset::mark_deleted(c, &ids)?;
             for asset in &gone {
-                diesel::update(file_assets::table.find(&asset.id))
-                    .set(file_assets::status.eq(FileAssetStatus::Deleted.as_str()))
-                    .execute(c)?;
-                diesel::insert_into(file_audit_events::table)
-                    .values((
-                        file_audit_events::file_id.eq(&asset.id),
-                        file_audit_events::event.eq("consent_withdrawn"),
-                        file_audit_events::detail.eq(format!("assay {assay_id}: {}", asset.original_filename)),
-                        file_audit_events::actor.eq(&actor),
-                        file_audit_events::created_at.eq(now()),
-                    ))
-                    .execute(c)?;
+                FileAuditEvent::record(c, asset, FileEvent::ConsentWithdrawn, &actor)?;
             }
-            Ok::<_, diesel::result::Error>(())
-        })?;
-        Ok(())
+            FileAsset::release(c, &stuck)?;
+            Ok::<_, anyhow::Error>(())
+        })
     })
-    .await??;
-    tracing::info!(target: "toxtemp::audit", event = "consent_withdrawn", assay = assay_id, deleted = count, failed, "consent withdrawn");
-    Ok((count, failed))
+    .await?;
+    tracing::info!(target: "toxtemp::audit", event = "consent_withdrawn", assay = assay_id, deleted = outcome.deleted, failed = outcome.failed, "consent withdrawn");
+    Ok(outcome)
 }

@@ -24,8 +24,8 @@ use zip::CompressionMethod;
 use zip::write::SimpleFileOptions;
 
 use crate::db::DbConn;
-use crate::db::models::{Assay, FileAsset, FileAssetStatus};
-use crate::db::schema::{answer_files, answers, file_assets, questions, sections, subsections};
+use crate::db::models::{Assay, FileAsset, FileAssetId, Which};
+use crate::db::schema::{answer_files, answers, questions, sections, subsections};
 use crate::storage::{ByteStream, ObjectStore, Store};
 
 /// One file in the archive.
@@ -58,49 +58,39 @@ impl AssayZip {
     }
 }
 
-/// Collect the assay's available files — those linked to its answers and those uploaded for
-/// it but not linked yet — with the questions each one is linked to.
-pub fn download_assay_files(conn: &mut DbConn, assay_id: i32) -> QueryResult<AssayZip> {
+/// A link of a file to a question's answer, in template order.
+#[derive(Queryable)]
+struct LinkRow {
+    file_id: FileAssetId,
+    subsection: String,
+    question: String,
+}
+
+/// Decide what goes into the assay's archive: its available files — those linked to its
+/// answers and those uploaded for it but not linked yet — with the questions each is linked
+/// to. Nothing is read from storage yet.
+#[doc(alias = "download_assay_files")]
+pub fn plan_assay_zip(conn: &mut DbConn, assay_id: i32) -> QueryResult<AssayZip> {
     let assay = Assay::find(conn, assay_id)?;
-    let available = FileAssetStatus::Available.as_str();
-    let links: Vec<(String, i32, i32, i32, String, String)> = answer_files::table
+    let links: Vec<LinkRow> = answer_files::table
         .inner_join(
             answers::table.inner_join(questions::table.inner_join(subsections::table.inner_join(sections::table))),
         )
         .filter(answers::assay_id.eq(assay_id))
-        .select((
-            answer_files::file_id,
-            sections::position,
-            subsections::position,
-            questions::position,
-            subsections::title,
-            questions::text,
-        ))
+        .order((sections::position, subsections::position, questions::position))
+        .select((answer_files::file_id, subsections::title, questions::text))
         .load(conn)?;
-    let linked_ids = super::withdraw::linked_file_ids(conn, assay_id)?;
-    let mut assets: Vec<FileAsset> = file_assets::table
-        .filter(file_assets::status.eq(available))
-        .filter(file_assets::id.eq_any(&linked_ids).or(file_assets::assay_id.eq(assay_id)))
-        .select(FileAsset::as_select())
-        .load(conn)?;
-    assets.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-
-    let mut by_file: BTreeMap<String, Vec<((i32, i32, i32), String, String)>> = BTreeMap::new();
-    for (file_id, s, ss, q, title, text) in links {
-        by_file.entry(file_id).or_default().push(((s, ss, q), title, text));
+    let assets = FileAsset::of_assay(conn, assay_id, Which::Available)?;
+    let mut by_file: BTreeMap<FileAssetId, Vec<(String, String)>> = BTreeMap::new();
+    for link in links {
+        by_file.entry(link.file_id).or_default().push((link.subsection, link.question));
     }
     let mut taken = HashSet::new();
     let entries = assets
         .into_iter()
         .map(|asset| {
-            let mut qs = by_file.remove(&asset.id).unwrap_or_default();
-            qs.sort();
             let name = unique_name(&safe_entry_name(&asset.original_filename), &mut taken);
-            ZipEntry {
-                path: format!("files/{name}"),
-                questions: qs.into_iter().map(|(_, t, q)| (t, q)).collect(),
-                asset,
-            }
+            ZipEntry { path: format!("files/{name}"), questions: by_file.remove(&asset.id).unwrap_or_default(), asset }
         })
         .collect();
     Ok(AssayZip { assay_id, assay_title: assay.title, entries })
@@ -181,7 +171,7 @@ fn manifest_csv(plan: &AssayZip) -> String {
             &a.size_bytes.to_string(),
             &a.sha256,
             &a.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            &a.id,
+            a.id.as_str(),
         ]));
     }
     out

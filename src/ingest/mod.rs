@@ -195,15 +195,6 @@ impl Extractor {
         Self { exe, limits }
     }
 
-    /// The running binary, or `TOXTEMP_EXTRACTOR` when set.
-    pub fn from_env() -> anyhow::Result<Self> {
-        let exe = match std::env::var_os("TOXTEMP_EXTRACTOR") {
-            Some(p) => PathBuf::from(p),
-            None => std::env::current_exe()?,
-        };
-        Ok(Self::new(exe, ExtractLimits::default()))
-    }
-
     pub async fn extract(&self, path: &Path, kind: DocumentKind) -> Result<Extracted, ExtractError> {
         if kind.is_image() {
             return Ok(Extracted { text: String::new(), truncated: false });

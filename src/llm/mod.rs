@@ -1,10 +1,10 @@
 //! Language-model providers and the prompt rules: an OpenAI-compatible chat-completions
-//! client (OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp server) and a built-in offline
-//! provider that needs no network (the default).
+//! client (OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp server), a built-in offline provider
+//! that needs no network (the default), the prompt, and retries. What is asked when, and
+//! what is done with the answers, is the drafting module's business.
 
 pub mod offline;
 pub mod openai;
-pub mod pipeline;
 pub mod prompt;
 pub mod retry;
 
@@ -88,46 +88,6 @@ pub trait LlmProvider: Send + Sync {
 /// The exact reply when the documents do not answer a question.
 pub const NOT_FOUND: &str = "Answer not found in documents.";
 
-/// LLM settings from the environment.
-#[derive(Clone, Debug)]
-pub struct LlmConfig {
-    /// `LLM_BASE_URL` — e.g. `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1` (Ollama).
-    /// Unset: the offline provider.
-    pub base_url: Option<String>,
-    /// `LLM_API_KEY`.
-    pub api_key: Option<String>,
-    /// `LLM_MODEL`.
-    pub model: String,
-    /// `LLM_AZURE_API_VERSION` — set for Azure OpenAI (`api-key` header, `?api-version=`).
-    pub azure_api_version: Option<String>,
-    /// `LLM_CONTEXT_CHARS` — document characters per prompt.
-    pub context_chars: usize,
-    /// `LLM_TIMEOUT_SECS` — per request.
-    pub timeout: Duration,
-    /// `LLM_CONCURRENCY` — questions answered at once per assay.
-    pub concurrency: usize,
-    /// `LLM_MAX_ATTEMPTS` — tries per question (429/5xx/timeouts are retried).
-    pub max_attempts: u32,
-    /// `LLM_SUPPORTS_IMAGES` — the model accepts images (for `extract_images`).
-    pub supports_images: bool,
-}
-
-impl Default for LlmConfig {
-    fn default() -> Self {
-        Self {
-            base_url: None,
-            api_key: None,
-            model: "gpt-4o-mini".into(),
-            azure_api_version: None,
-            context_chars: 400_000,
-            timeout: Duration::from_secs(120),
-            concurrency: 4,
-            max_attempts: 5,
-            supports_images: false,
-        }
-    }
-}
-
 /// rustls needs one process-wide crypto provider before any HTTPS client is built (we use
 /// ring, as the S3 client does). Safe to call more than once.
 pub fn install_crypto_provider() {
@@ -135,7 +95,7 @@ pub fn install_crypto_provider() {
 }
 
 /// The provider the configuration asks for.
-pub fn provider_from_config(config: &LlmConfig) -> anyhow::Result<Arc<dyn LlmProvider>> {
+pub fn provider_from_config(config: &crate::config::LlmConfig) -> anyhow::Result<Arc<dyn LlmProvider>> {
     Ok(match &config.base_url {
         Some(_) => Arc::new(openai::OpenAiCompatible::new(config)?),
         None => Arc::new(offline::OfflineProvider::default()),

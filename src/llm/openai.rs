@@ -7,12 +7,13 @@ use async_trait::async_trait;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{AnswerRequest, Completion, LlmConfig, LlmError, LlmProvider, Usage, prompt};
+use super::{AnswerRequest, Completion, LlmError, LlmProvider, Usage, prompt};
+use crate::config::{ExposeSecret, LlmConfig, SecretString};
 
 pub struct OpenAiCompatible {
     http: reqwest::Client,
     url: String,
-    api_key: Option<String>,
+    api_key: Option<SecretString>,
     azure: bool,
     model: String,
     context_chars: usize,
@@ -44,6 +45,7 @@ impl OpenAiCompatible {
         let body = json!({ "model": self.model, "messages": messages, "temperature": 0 });
         let mut request = self.http.post(&self.url).json(&body);
         if let Some(key) = &self.api_key {
+            let key = key.expose_secret();
             request = if self.azure { request.header("api-key", key) } else { request.bearer_auth(key) };
         }
         let response = request

@@ -6,19 +6,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::{AnswerRequest, Completion, LlmError, LlmProvider};
-
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self { max_attempts: 5, base_delay: Duration::from_secs(1), max_delay: Duration::from_secs(60) }
-    }
-}
+pub use crate::config::RetryPolicy;
 
 impl RetryPolicy {
     /// The wait before attempt `attempt + 1` (attempt counts from 1).

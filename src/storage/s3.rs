@@ -22,7 +22,7 @@ use futures_util::TryStreamExt;
 use tokio::task::JoinSet;
 
 use super::{ByteStream, ObjectMeta, ObjectStore, SourceStream, StorageError, check_key};
-use crate::config::S3Config;
+use crate::config::{ExposeSecret, S3Config};
 
 /// 8 MiB parts: above S3's 5 MiB minimum, few enough requests for large files.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
@@ -79,7 +79,13 @@ impl S3Store {
             Some(url) if url.starts_with("http://") => aws_smithy_http_client::Builder::new().build_http(),
             _ => aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https(),
         };
-        let credentials = Credentials::new(&config.access_key_id, &config.secret_access_key, None, None, "toxtemp-env");
+        let credentials = Credentials::new(
+            &config.access_key_id,
+            config.secret_access_key.expose_secret(),
+            None,
+            None,
+            "toxtemp-env",
+        );
         let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(10))
             .operation_attempt_timeout(Duration::from_secs(300))

@@ -17,8 +17,8 @@ use crate::jobs::{self, Job};
 
 use super::AppState;
 use super::error::{AppError, AppResult};
-use super::extract::Staff;
 use super::page::Page;
+use super::viewer::Staff;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/", web::get().to(index))
@@ -38,6 +38,12 @@ pub struct AdminIndex {
     assays: i64,
     files: i64,
     failed_jobs: Vec<Job>,
+}
+
+impl AdminIndex {
+    fn job_assay(&self, job: &Job) -> Option<i32> {
+        crate::drafting::assay_of(job.subject.as_deref())
+    }
 }
 
 pub async fn index(state: web::Data<AppState>, Staff(viewer): Staff) -> AppResult<AdminIndex> {
@@ -102,7 +108,7 @@ pub async fn assay_page(
             Ok((assay, sheet, admin::assay_files(c, id)?))
         })
         .await?;
-    let available = files.iter().filter(|f| f.asset.status == "available").count();
+    let available = files.iter().filter(|f| f.asset.is_available()).count();
     Ok(AdminAssayPage { page: viewer.page(), assay, sheet, files, available })
 }
 
@@ -114,7 +120,7 @@ pub async fn download_zip(
     req: HttpRequest,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let plan = state.db(move |c| Ok(fileops::download_assay_files(c, id)?)).await?;
+    let plan = state.db(move |c| Ok(fileops::plan_assay_zip(c, id)?)).await?;
     if plan.is_empty() {
         return Err(AppError::Rejected(
             actix_web::http::StatusCode::NOT_FOUND,
@@ -127,7 +133,7 @@ pub async fn download_zip(
     state.db(move |c| Ok(admin::log_downloads(c, &assets, person_id, &email, &ip)?)).await?;
     tracing::info!(target: "toxtemp::audit", event = "assay_zip_download", assay = id, files = plan.entries.len(), by = %viewer.person.email, "assay files downloaded");
     let name = plan.file_name();
-    let stream = fileops::stream_assay_zip(plan, state.store.clone());
+    let stream = fileops::stream_assay_zip(plan, state.ctx.store.clone());
     Ok(HttpResponse::Ok()
         .content_type("application/zip")
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")))

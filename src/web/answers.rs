@@ -2,7 +2,7 @@
 //! questions with new uploads, export.
 
 use actix_multipart::Multipart;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
@@ -10,14 +10,13 @@ use serde::Deserialize;
 
 use crate::answers::{self, AnswerSheet};
 use crate::db::models::{Answer, Assay, Investigation, Study};
+use crate::drafting::{self, DraftRequest, Scope, Target};
 use crate::fileops::safe_entry_name;
-use crate::submission::{self, Submission, SubmitDeps, SubmitError};
 
-use super::error::{AppError, AppResult, new_reference};
-use super::extract::Viewer;
+use super::error::{AppError, AppResult};
 use super::page::{Page, flash};
-use super::start::problems_status;
 use super::upload::spool;
+use super::viewer::Viewer;
 use super::{AppState, see_other};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -111,6 +110,8 @@ pub async fn save(
     Ok(see_other(&format!("/assays/{assay_id}/answers#q{question_id}")))
 }
 
+/// Redraft the ticked questions, from new uploads (the same checks and consent rules as the
+/// StartingForm).
 pub async fn regenerate(
     state: web::Data<AppState>,
     viewer: Viewer,
@@ -118,76 +119,24 @@ pub async fn regenerate(
     payload: Multipart,
 ) -> AppResult<HttpResponse> {
     let assay_id = path.into_inner();
+    // Authorise before reading the upload.
     let person = viewer.person.clone();
-    let (assay, _, _) = state.db(move |c| Ok(Assay::find_for(c, assay_id, &person)?)).await?;
-    let limits = state.config.upload_limits.clone();
-    let spooled = spool(payload, "files", &limits, &state.config.data_dir.join("tmp")).await?;
-    let question_ids: Vec<i32> = spooled.all("question_ids").iter().filter_map(|q| q.parse().ok()).collect();
-    if question_ids.is_empty() {
-        return Err(AppError::Rejected(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Please tick the questions to regenerate.".into(),
-        ));
-    }
-    let mut problems = spooled.problems.clone();
-    let checked = match submission::check_files(spooled.files.clone(), &limits) {
-        Ok(checked) if problems.is_empty() => checked,
-        Ok(_) => Vec::new(),
-        Err(more) => {
-            problems.extend(more);
-            Vec::new()
-        }
+    state.db(move |c| Ok(Assay::find_for(c, assay_id, &person)?)).await?;
+    let form = spool(payload, "files", &state.config().upload_limits, &state.config().spool_dir()).await?;
+    let question_ids: Vec<i32> = form.all("question_ids").iter().filter_map(|q| q.parse().ok()).collect();
+    let count = question_ids.len();
+    let request = DraftRequest {
+        uploader: viewer.person.clone(),
+        target: Target::Existing(assay_id),
+        question_set_id: None,
+        scope: Scope::Questions(question_ids),
+        keep_files: form.checked("share_files_for_development"),
+        extract_images: form.checked("extract_images"),
+        upload: form.upload,
     };
-    if !problems.is_empty() {
-        let message = problems
-            .iter()
-            .map(|p| if p.name.is_empty() { p.reason.clone() } else { format!("{}: {}", p.name, p.reason) })
-            .collect::<Vec<_>>()
-            .join(" ");
-        return Err(AppError::Rejected(
-            problems_status(&problems),
-            format!("Nothing was stored and nothing was started. {message}"),
-        ));
-    }
-    let sub = Submission {
-        assay_id: assay.id,
-        uploader_id: viewer.person.id,
-        files: checked,
-        share_files_for_development: spooled.checked("share_files_for_development"),
-        extract_images: spooled.checked("extract_images"),
-        overwrite: true,
-        question_ids: Some(question_ids.clone()),
-    };
-    // Its own task, so a browser that goes away cannot leave it half-done.
-    let task_state = state.clone();
-    let outcome = actix_web::rt::spawn(async move {
-        let st = task_state;
-        let deps = SubmitDeps {
-            pool: &st.pool,
-            store: st.store.as_ref(),
-            extractor: &st.extractor,
-            workers: &st.workers,
-            limits: &limits,
-        };
-        let result = submission::submit(&deps, sub).await;
-        drop(spooled);
-        result
-    })
-    .await
-    .map_err(|e| AppError::internal(anyhow::anyhow!("submission task failed: {e}")))?;
-    match outcome {
-        Ok(_) => {
-            flash(&viewer.session, "success", format!("Regenerating {} answer(s).", question_ids.len()));
-            Ok(see_other("/"))
-        }
-        Err(SubmitError::Storage(err)) => {
-            let reference = new_reference();
-            tracing::error!(reference = %reference, error = %err, "storage failed during a regeneration");
-            Err(AppError::StorageUnavailable(reference))
-        }
-        Err(SubmitError::Refused(msg)) => Err(AppError::Rejected(StatusCode::CONFLICT, msg)),
-        Err(SubmitError::Internal(e)) => Err(AppError::Internal(e)),
-    }
+    drafting::submit(&state.ctx, request).await?;
+    flash(&viewer.session, "success", format!("Regenerating {count} answer(s)."));
+    Ok(see_other("/"))
 }
 
 fn attachment(name: String, content_type: &str, body: String) -> HttpResponse {

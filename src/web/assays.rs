@@ -6,12 +6,12 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use crate::db::models::assay::AssayFields;
-use crate::db::models::{Answer, Assay, Investigation, QuestionSet, Study};
+use crate::db::models::{Answer, Assay, FileAsset, Investigation, QuestionSet, Study, Which};
 
-use super::error::{AppError, AppResult};
-use super::extract::Viewer;
+use super::error::AppResult;
 use super::forms::TitleForm;
 use super::page::{Page, flash};
+use super::viewer::Viewer;
 use super::{AppState, see_other};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -166,7 +166,7 @@ pub struct AssayPage {
     question_set: Option<QuestionSet>,
     drafted: usize,
     accepted: usize,
-    stored_files: Vec<crate::db::models::FileAsset>,
+    stored_files: Vec<FileAsset>,
 }
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayPage> {
@@ -175,7 +175,7 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i3
     let (question_set, answers, stored_files) = state
         .db(move |conn| {
             let set = set_id.map(|id| QuestionSet::find(conn, id)).transpose()?;
-            Ok((set, Answer::of_assay(conn, assay_id)?, crate::fileops::assay_file_assets(conn, assay_id)?))
+            Ok((set, Answer::of_assay(conn, assay_id)?, FileAsset::of_assay(conn, assay_id, Which::Available)?))
         })
         .await?;
     let drafted = answers.iter().filter(|a| !a.text.is_empty()).count();
@@ -191,9 +191,9 @@ pub async fn withdraw_consent(
 ) -> AppResult<HttpResponse> {
     let (assay, _, _) = assay(&state, &viewer, path.into_inner()).await?;
     let actor = format!("person {} ({})", viewer.person.id, viewer.person.email);
-    let (deleted, failed) = crate::fileops::withdraw_consent(&state.pool, state.store.as_ref(), assay.id, &actor)
-        .await
-        .map_err(AppError::Internal)?;
+    let ctx = &state.ctx;
+    let crate::fileops::Withdrawn { deleted, failed } =
+        crate::fileops::withdraw_consent(&ctx.pool, ctx.store.as_ref(), assay.id, &actor).await?;
     if failed > 0 {
         flash(
             &viewer.session,
@@ -237,7 +237,7 @@ pub async fn update(
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
     let (assay, study, _) = assay(&state, &viewer, path.into_inner()).await?;
     let id = assay.id;
-    state.db(move |conn| Ok(Assay::delete(conn, id)?)).await?;
+    state.db(move |conn| Ok(crate::deletion::delete_assay(conn, id)?)).await?;
     flash(&viewer.session, "info", format!("Assay “{}” deleted.", assay.title));
     Ok(see_other(&format!("/studies/{}", study.id)))
 }

@@ -1,45 +1,28 @@
 //! CSRF protection for every state-changing request (synchronizer token pattern).
 //!
-//! The token lives in the (encrypted, HttpOnly) session cookie and is embedded in each form.
+//! The token lives in the (encrypted, HttpOnly) session cookie (see `page::csrf_token`) and is
+//! embedded in each form.
 //! One middleware checks every non-GET/HEAD/OPTIONS request, so a new handler cannot forget
 //! it. The token is read from the `X-CSRF-Token` header, from the `csrf_token` field of a
 //! urlencoded body, or — for multipart uploads, whose bodies we must not buffer — from the
 //! `csrf_token` query parameter of the form's action.
 
-use actix_session::{Session, SessionExt};
+use actix_session::SessionExt;
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
-use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use super::error::AppError;
+use super::page::CSRF_SESSION_KEY;
 
-const SESSION_KEY: &str = "csrf";
 pub const FIELD: &str = "csrf_token";
 pub const HEADER: &str = "x-csrf-token";
 /// Urlencoded forms here are small; a bigger body is not a form of ours.
 const MAX_FORM_BYTES: usize = 256 * 1024;
-
-/// The session's token, created on first use.
-pub fn token(session: &Session) -> String {
-    if let Ok(Some(token)) = session.get::<String>(SESSION_KEY) {
-        return token;
-    }
-    rotate(session)
-}
-
-/// Replace the token (at login), so one captured before login is useless after it.
-pub fn rotate(session: &Session) -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = hex::encode(bytes);
-    let _ = session.insert(SESSION_KEY, &token);
-    token
-}
 
 pub async fn guard(
     mut req: ServiceRequest,
@@ -48,7 +31,7 @@ pub async fn guard(
     if req.method().is_safe() {
         return next.call(req).await;
     }
-    let expected = req.get_session().get::<String>(SESSION_KEY).ok().flatten();
+    let expected = req.get_session().get::<String>(CSRF_SESSION_KEY).ok().flatten();
     let presented = presented_token(&mut req).await?;
     let ok = match (expected, presented) {
         (Some(e), Some(p)) => e.as_bytes().ct_eq(p.as_bytes()).into(),

@@ -6,6 +6,8 @@ use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
 use super::page::Page;
+use crate::drafting::{DraftError, FileProblem, ProblemKind};
+use crate::telemetry::new_reference;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -54,9 +56,44 @@ impl From<diesel::r2d2::PoolError> for AppError {
     }
 }
 
-impl From<actix_web::error::BlockingError> for AppError {
-    fn from(err: actix_web::error::BlockingError) -> Self {
-        Self::Internal(anyhow::anyhow!("blocking task failed: {err}"))
+impl From<crate::db::Unavailable> for AppError {
+    fn from(err: crate::db::Unavailable) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+/// The status of a refused upload: 413 for sizes, 415 for types, 422 for the rest.
+pub fn problems_status(problems: &[FileProblem]) -> StatusCode {
+    let has = |kinds: &[ProblemKind]| problems.iter().any(|p| kinds.contains(&p.kind));
+    if has(&[ProblemKind::TooLarge, ProblemKind::TotalTooLarge]) {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else if has(&[ProblemKind::Unsupported, ProblemKind::WrongContent]) {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
+impl From<DraftError> for AppError {
+    fn from(err: DraftError) -> Self {
+        match err {
+            DraftError::Files(problems) => {
+                let listed: Vec<String> = problems
+                    .iter()
+                    .map(|p| if p.name.is_empty() { p.reason.clone() } else { format!("{}: {}", p.name, p.reason) })
+                    .collect();
+                let message = format!("Nothing was stored and nothing was started. {}", listed.join(" "));
+                Self::Rejected(problems_status(&problems), message)
+            }
+            DraftError::NotFound => Self::NotFound,
+            DraftError::Invalid(message) => Self::BadRequest(message),
+            DraftError::NoQuestionsChosen => Self::Rejected(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
+            DraftError::NeedsOverwrite | DraftError::AlreadyRunning | DraftError::AssayGone => {
+                Self::Rejected(StatusCode::CONFLICT, err.to_string())
+            }
+            DraftError::StorageUnavailable { reference } => Self::StorageUnavailable(reference),
+            DraftError::Internal(inner) => Self::Internal(inner),
+        }
     }
 }
 
@@ -118,11 +155,6 @@ impl ResponseError for AppError {
             .unwrap_or_else(|_| title.to_owned());
         HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body)
     }
-}
-
-/// A short id that ties a user-visible error to its log line.
-pub fn new_reference() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }
 
 pub fn urlencode(s: &str) -> String {

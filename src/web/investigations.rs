@@ -7,9 +7,9 @@ use askama_web::WebTemplate;
 use crate::db::models::{Assay, Investigation, Study};
 
 use super::error::AppResult;
-use super::extract::Viewer;
 use super::forms::{EntityFormPage, TitleForm};
 use super::page::{Page, flash};
+use super::viewer::Viewer;
 use super::{AppState, see_other};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -132,7 +132,7 @@ pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<
     let title = state
         .db(move |conn| {
             let inv = Investigation::find_for(conn, id, &person)?;
-            Investigation::delete(conn, inv.id)?;
+            crate::deletion::delete_investigation(conn, inv.id)?;
             Ok(inv.title)
         })
         .await?;

@@ -11,9 +11,9 @@ use crate::auth;
 use actix_web::http::StatusCode;
 
 use super::error::{AppError, AppResult};
-use super::extract::PERSON_KEY;
 use super::page::Page;
-use super::{AppState, csrf, see_other};
+use super::viewer::PERSON_KEY;
+use super::{AppState, see_other};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "login.html")]
@@ -94,7 +94,7 @@ pub async fn submit(
     // A new session id and a new CSRF token: nothing from before login carries over.
     session.renew();
     session.insert(PERSON_KEY, person.id).map_err(anyhow::Error::from)?;
-    csrf::rotate(&session);
+    super::page::rotate_csrf_token(&session);
     tracing::info!(person = person.id, "logged in");
     Ok(see_other(&safe_next(Some(&next))))
 }

@@ -1,14 +1,14 @@
 //! The HTTP side: the app factory, shared state and one module per resource.
 //!
-//! Handlers are thin: extract → authorise → call a plain function in `db`/domain modules →
-//! render a template. Database work runs on actix's blocking pool through `AppState::db`.
+//! Handlers are thin: extract → authorise → call a use case or a plain `db` function →
+//! render a template (or map a typed error). Database work runs on the blocking pool through
+//! `AppState::db`.
 
 pub mod admin;
 pub mod answers;
 pub mod assays;
 pub mod csrf;
 pub mod error;
-pub mod extract;
 pub mod forms;
 pub mod investigations;
 pub mod login;
@@ -19,6 +19,7 @@ pub mod static_files;
 pub mod studies;
 pub mod throttle;
 pub mod upload;
+pub mod viewer;
 
 use std::sync::Arc;
 
@@ -31,53 +32,43 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpResponse, web};
 
-use crate::config::Config;
-use crate::db::{DbConn, Pool};
-use crate::ingest::{ExtractLimits, Extractor};
-use crate::jobs::worker::WorkerContext;
-use crate::storage::Store;
+use crate::config::{Config, ExposeSecret};
+use crate::context::AppContext;
+use crate::db::DbConn;
 use error::{AppError, AppResult};
 
-/// Everything a handler may need, cheap to clone.
+/// What handlers share: the application context and what only the web needs.
 #[derive(Clone)]
 pub struct AppState {
-    pub pool: Pool,
-    pub store: Store,
-    pub workers: Arc<WorkerContext>,
-    pub extractor: Extractor,
+    pub ctx: AppContext,
     pub login_throttle: Arc<throttle::LoginThrottle>,
-    pub config: Arc<Config>,
     pub session_key: Key,
 }
 
 impl AppState {
-    pub fn new(pool: Pool, store: Store, workers: Arc<WorkerContext>, config: Config) -> Self {
-        let session_key = session_key(&config);
-        let exe =
-            config.extractor_exe.clone().or_else(|| std::env::current_exe().ok()).unwrap_or_else(|| "toxtemp".into());
-        let extractor = Extractor::new(exe, ExtractLimits::default());
-        Self { pool, store, workers, extractor, login_throttle: Arc::default(), config: Arc::new(config), session_key }
+    pub fn new(ctx: AppContext) -> Self {
+        let session_key = session_key(&ctx.config);
+        Self { ctx, login_throttle: Arc::default(), session_key }
     }
 
-    /// Run blocking database work off the async executor.
+    pub fn config(&self) -> &Config {
+        &self.ctx.config
+    }
+
+    /// Blocking database work off the async threads.
     pub async fn db<T, F>(&self, f: F) -> AppResult<T>
     where
         F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        web::block(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
-        })
-        .await?
+        self.ctx.db(f).await
     }
 }
 
 /// The session key from `SESSION_KEY`, or a random one with a loud warning.
 fn session_key(config: &Config) -> Key {
     match &config.session_key {
-        Some(secret) => Key::derive_from(secret.as_bytes()),
+        Some(secret) => Key::derive_from(secret.expose_secret().as_bytes()),
         None => {
             tracing::warn!(
                 "SESSION_KEY is not set: using a random key for this run. Everyone is logged \
@@ -108,7 +99,7 @@ pub fn app(
         .cookie_name("toxtemp_session".into())
         .cookie_http_only(true)
         .cookie_same_site(SameSite::Lax)
-        .cookie_secure(state.config.secure_cookies)
+        .cookie_secure(state.config().secure_cookies)
         .cookie_content_security(CookieContentSecurity::Private)
         .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::hours(12)))
         .build();

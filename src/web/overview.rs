@@ -9,8 +9,8 @@ use crate::db::models::assay::AssaySummary;
 
 use super::AppState;
 use super::error::AppResult;
-use super::extract::Viewer;
 use super::page::Page;
+use super::viewer::Viewer;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "overview.html")]

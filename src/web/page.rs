@@ -4,11 +4,13 @@
 use actix_session::Session;
 use serde::{Deserialize, Serialize};
 
+use rand::RngCore;
+
 use crate::db::models::Person;
 
-use super::csrf;
-
 const FLASH_KEY: &str = "flash";
+/// Where the session keeps its CSRF token (checked by the `csrf` middleware).
+pub const CSRF_SESSION_KEY: &str = "csrf";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Flash {
@@ -27,7 +29,7 @@ pub struct Page {
 impl Page {
     pub fn new(session: &Session, user: Option<Person>) -> Self {
         let flashes = session.remove_as::<Vec<Flash>>(FLASH_KEY).and_then(Result::ok).unwrap_or_default();
-        Self { user, csrf: csrf::token(session), flashes }
+        Self { user, csrf: csrf_token(session), flashes }
     }
 
     /// For error pages, which may be rendered outside a session.
@@ -45,4 +47,21 @@ pub fn flash(session: &Session, level: &str, message: impl Into<String>) {
     let mut list = session.get::<Vec<Flash>>(FLASH_KEY).ok().flatten().unwrap_or_default();
     list.push(Flash { level: level.into(), message: message.into() });
     let _ = session.insert(FLASH_KEY, list);
+}
+
+/// The session's CSRF token, created on first use.
+pub fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(token)) = session.get::<String>(CSRF_SESSION_KEY) {
+        return token;
+    }
+    rotate_csrf_token(session)
+}
+
+/// Replace the token (at login), so one captured before login is useless after it.
+pub fn rotate_csrf_token(session: &Session) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    let _ = session.insert(CSRF_SESSION_KEY, &token);
+    token
 }

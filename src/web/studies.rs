@@ -7,9 +7,9 @@ use askama_web::WebTemplate;
 use crate::db::models::{Assay, Investigation, Study};
 
 use super::error::AppResult;
-use super::extract::Viewer;
 use super::forms::{EntityFormPage, TitleForm};
 use super::page::{Page, flash};
+use super::viewer::Viewer;
 use super::{AppState, see_other};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -137,7 +137,7 @@ pub async fn update(
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
     let (study, inv) = study(&state, &viewer, path.into_inner()).await?;
     let id = study.id;
-    state.db(move |conn| Ok(Study::delete(conn, id)?)).await?;
+    state.db(move |conn| Ok(crate::deletion::delete_study(conn, id)?)).await?;
     flash(&viewer.session, "info", format!("Study “{}” and its assays deleted.", study.title));
     Ok(see_other(&format!("/investigations/{}", inv.id)))
 }

@@ -8,7 +8,7 @@ use toxtemp::db::schema::{file_assets, file_audit_events, jobs};
 use toxtemp::fileops::compute_sha256;
 
 use crate::docs;
-use crate::helpers::{TestApp, location, select_attr, select_texts};
+use crate::helpers::{TestApp, has_attr, location, select_attr, select_texts};
 
 fn files() -> Vec<(&'static str, Vec<u8>)> {
     vec![
@@ -63,7 +63,7 @@ async fn edits_and_accepts_persist_with_history_and_text_is_never_raw_html() {
     assert!(!body.contains("<script>alert"), "escaped");
     let page = scraper::Html::parse_document(&body);
     let card = format!("#q{q}");
-    assert_eq!(select_attr(&page, &format!("{card} input[name=accepted]"), "checked"), "");
+    assert!(has_attr(&page, &format!("{card} input[name=accepted]"), "checked"), "the accepted switch is on");
     assert!(
         select_texts(&page, &format!("{card} .answer-html")).join("").contains("<script>alert('x')</script> Checked")
     );
@@ -104,7 +104,7 @@ async fn regenerating_selected_questions_schedules_them_with_the_new_files() {
     assert_eq!(resp.status(), 303);
     let payloads: Vec<String> =
         jobs::table.order(jobs::id.desc()).select(jobs::payload).load(&mut *app.conn()).unwrap();
-    let job: toxtemp::llm::pipeline::ProcessAssay = serde_json::from_str(&payloads[0]).unwrap();
+    let job: toxtemp::drafting::DraftAssay = serde_json::from_str(&payloads[0]).unwrap();
     assert_eq!(job.question_ids, Some(vec![q1.parse().unwrap(), q2.parse().unwrap()]));
     assert_eq!(job.file_asset_ids.len(), 1);
     app.run_pending_jobs().await;
@@ -164,7 +164,7 @@ async fn another_users_answers_are_404() {
 
 #[actix_web::test]
 async fn staff_download_all_files_as_a_zip_and_each_download_is_logged() {
-    let mut app = TestApp::spawn_with_s3().await;
+    let mut app = TestApp::builder().s3().spawn().await;
     let assay = drafted(&app, "owner@example.org").await;
     app.new_browser();
     app.login_new("staff@example.org", true).await;
@@ -235,7 +235,7 @@ async fn the_file_list_marks_orphans() {
     let app = TestApp::spawn().await;
     let assay = drafted(&app, "owner@example.org").await;
     let mut conn = app.conn();
-    let stored = FileAsset::get_orphaned(&mut conn, 0).unwrap();
+    let stored = toxtemp::fileops::get_orphaned_file_assets(&mut conn, 0).unwrap();
     assert!(stored.is_empty(), "all linked");
     toxtemp::db::models::Assay::delete(&mut conn, assay).unwrap();
     diesel::update(file_assets::table)
@@ -252,7 +252,7 @@ async fn the_file_list_marks_orphans() {
 
 #[actix_web::test]
 async fn withdrawing_consent_deletes_the_stored_files_and_records_it() {
-    let app = TestApp::spawn_with_s3().await;
+    let app = TestApp::builder().s3().spawn().await;
     let assay = drafted(&app, "owner@example.org").await;
     let before: Vec<FileAsset> = file_assets::table.select(FileAsset::as_select()).load(&mut *app.conn()).unwrap();
     assert_eq!(before.len(), 2);
@@ -260,10 +260,13 @@ async fn withdrawing_consent_deletes_the_stored_files_and_records_it() {
     assert_eq!(select_texts(&page, "#withdraw-consent").len(), 1);
     let resp = app.post_form(&format!("/assays/{assay}/withdraw-consent"), &[]).await;
     assert_eq!(location(&resp), format!("/assays/{assay}"));
-    let store = app.state.store.clone();
+    let store = app.ctx.store.clone();
     let mut conn = app.conn();
     for asset in &before {
-        assert_eq!(FileAsset::find(&mut conn, &asset.id).unwrap().status, "deleted");
+        assert_eq!(
+            FileAsset::find(&mut conn, &asset.id).unwrap().status,
+            toxtemp::db::models::FileAssetStatus::Deleted
+        );
         assert!(matches!(store.head(&asset.object_key).await, Err(toxtemp::storage::StorageError::NotFound)));
     }
     let events: Vec<String> = file_audit_events::table.select(file_audit_events::event).load(&mut conn).unwrap();
@@ -272,7 +275,7 @@ async fn withdrawing_consent_deletes_the_stored_files_and_records_it() {
     let page = app.get_html(&format!("/assays/{assay}")).await;
     assert_eq!(select_texts(&page, "#stored-files"), vec!["none"]);
     assert!(
-        toxtemp::fileops::download_assay_files(&mut app.conn(), assay).unwrap().is_empty(),
+        toxtemp::fileops::plan_assay_zip(&mut app.conn(), assay).unwrap().is_empty(),
         "deleted files leave the ZIP"
     );
 }

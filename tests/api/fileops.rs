@@ -1,16 +1,16 @@
 //! The seed plan's file operations against a real database and a real S3 protocol.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use diesel::prelude::*;
-use toxtemp::db::models::{Answer, AnswerFile, FileAsset};
+use toxtemp::db::models::{Answer, AnswerFile, FileAsset, FileAssetId, FileAssetStatus};
 use toxtemp::db::schema::{answer_files, file_assets, file_audit_events};
 use toxtemp::db::{DbConn, Pool, now};
-use toxtemp::fileops::{self, UploadError, UploadMeta, compute_sha256};
-use toxtemp::storage::memory::MemoryStore;
-use toxtemp::storage::{ObjectStore, SourceStream, read_all};
+use toxtemp::fileops::{self, CleanupReport, FileAssetManager, UploadError, UploadMeta, compute_sha256};
+use toxtemp::storage::{ObjectStore, SourceStream, Store, read_all};
 
-use crate::helpers::{Fixture, fixture, test_pool};
+use crate::helpers::{Fixture, TestEnv};
 use crate::s3::TestS3;
 use crate::storage::{chunked, failing_after, sample_bytes};
 
@@ -44,12 +44,18 @@ async fn try_upload(
     fileops::upload_file(pool, store, body, meta).await
 }
 
+/// The FileAssetManager's cleanup of orphans older than 7 days, as the test user.
+async fn cleanup<S: ObjectStore + 'static>(pool: &Pool, store: Arc<S>) -> CleanupReport {
+    let manager = FileAssetManager { pool: pool.clone(), store: store as Store };
+    manager.cleanup_orphaned(7, "test").await.unwrap()
+}
+
 fn file_count(conn: &mut DbConn) -> i64 {
     file_assets::table.count().get_result(conn).unwrap()
 }
 
 /// Make an asset look `days` days old.
-fn age(conn: &mut DbConn, id: &str, days: i64) {
+fn age(conn: &mut DbConn, id: &FileAssetId, days: i64) {
     diesel::update(file_assets::table.find(id))
         .set(file_assets::created_at.eq(now() - chrono::Duration::days(days)))
         .execute(conn)
@@ -61,11 +67,11 @@ const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0
 
 #[tokio::test]
 async fn uploads_of_each_kind_are_stored_under_uuid_keys_with_their_hash() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let s3 = TestS3::start().await;
+    let env = TestEnv::new().with_s3().await;
+    let pool = env.pool();
+    let s3 = env.s3();
     let store = s3.store();
-    let f = fixture(&mut pool.get().unwrap());
+    let f = &env.f;
     let docx = b"PK\x03\x04 pretend this is word/document.xml".to_vec();
     let csv = b"compound,ec50\nrotenone,0.1\n".to_vec();
     let cases: [(&str, &str, &[u8]); 4] = [
@@ -75,9 +81,9 @@ async fn uploads_of_each_kind_are_stored_under_uuid_keys_with_their_hash() {
         ("plate.png", "image/png", PNG),
     ];
     for (name, ct, data) in cases {
-        let asset = upload(&pool, store.as_ref(), name, ct, data, &f).await;
+        let asset = upload(pool, store.as_ref(), name, ct, data, f).await;
         assert_eq!(asset.bucket, s3.config.bucket);
-        assert_eq!(asset.object_key, format!("fileassets/{}", uuid::Uuid::parse_str(&asset.id).unwrap().simple()));
+        assert_eq!(asset.object_key, format!("fileassets/{}", asset.id.uuid().unwrap().simple()));
         assert!(!asset.object_key.contains(name.split('.').next().unwrap()), "no user data in the key");
         assert_eq!(asset.original_filename, name);
         assert_eq!(asset.content_type, ct);
@@ -92,13 +98,13 @@ async fn uploads_of_each_kind_are_stored_under_uuid_keys_with_their_hash() {
 
 #[tokio::test]
 async fn a_file_larger_than_two_parts_round_trips_byte_for_byte() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let s3 = TestS3::start().await;
+    let env = TestEnv::new().with_s3().await;
+    let pool = env.pool();
+    let s3 = env.s3();
     let store = s3.store();
-    let f = fixture(&mut pool.get().unwrap());
+    let f = &env.f;
     let data = sample_bytes(2 * toxtemp::storage::s3::PART_SIZE + 999, 42);
-    let asset = upload(&pool, store.as_ref(), "big.pdf", "application/pdf", &data, &f).await;
+    let asset = upload(pool, store.as_ref(), "big.pdf", "application/pdf", &data, f).await;
     assert_eq!(asset.size_bytes, data.len() as i64);
     assert_eq!(asset.sha256, compute_sha256(&data[..]).unwrap());
     assert!(read_all(store.as_ref(), &asset.object_key).await.unwrap() == data);
@@ -106,17 +112,17 @@ async fn a_file_larger_than_two_parts_round_trips_byte_for_byte() {
 
 #[tokio::test]
 async fn a_failed_upload_leaves_neither_row_nor_object() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let s3 = TestS3::start().await;
+    let env = TestEnv::new().with_s3().await;
+    let pool = env.pool();
+    let s3 = env.s3();
     let store = s3.store();
-    let f = fixture(&mut pool.get().unwrap());
+    let f = &env.f;
     let before = s3.keys().await;
     let mut body = failing_after(toxtemp::storage::s3::PART_SIZE + 5);
     let body: &mut SourceStream<'_> = &mut body;
     let meta =
         UploadMeta { original_filename: "x.pdf", content_type: "application/pdf", uploaded_by: None, assay_id: None };
-    let err = fileops::upload_file(&pool, store.as_ref(), body, meta).await.unwrap_err();
+    let err = fileops::upload_file(pool, store.as_ref(), body, meta).await.unwrap_err();
     assert!(matches!(err, UploadError::Source(_)), "{err:?}");
     assert_eq!(file_count(&mut pool.get().unwrap()), 0);
     // The embedded server belongs to this test alone, so its listing is exact; a shared
@@ -129,12 +135,12 @@ async fn a_failed_upload_leaves_neither_row_nor_object() {
 
 #[tokio::test]
 async fn storage_being_down_records_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = MemoryStore::new();
+    let env = TestEnv::new();
+    let pool = env.pool();
+    let store = env.memory.clone();
     store.fail_puts.store(true, std::sync::atomic::Ordering::SeqCst);
-    let f = fixture(&mut pool.get().unwrap());
-    let err = try_upload(&pool, &store, "a.pdf", "application/pdf", PDF, &f).await.unwrap_err();
+    let f = &env.f;
+    let err = try_upload(pool, &*store, "a.pdf", "application/pdf", PDF, f).await.unwrap_err();
     assert!(matches!(err, UploadError::Storage(_)), "{err:?}");
     assert_eq!(file_count(&mut pool.get().unwrap()), 0);
     assert!(store.keys().is_empty());
@@ -142,10 +148,10 @@ async fn storage_being_down_records_nothing() {
 
 #[tokio::test]
 async fn a_database_failure_after_the_put_removes_the_object() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
+    let env = TestEnv::new();
+    let pool = env.pool();
+    let store = env.memory.clone();
+    let f = &env.f;
     {
         use diesel::connection::SimpleConnection;
         let mut conn = pool.get().unwrap();
@@ -160,20 +166,20 @@ async fn a_database_failure_after_the_put_removes_the_object() {
         };
         conn.batch_execute(sql).unwrap();
     }
-    let err = try_upload(&pool, &store, "a.pdf", "application/pdf", PDF, &f).await.unwrap_err();
+    let err = try_upload(pool, &*store, "a.pdf", "application/pdf", PDF, f).await.unwrap_err();
     assert!(matches!(err, UploadError::Database(_)), "{err:?}");
     assert!(store.keys().is_empty(), "the object went with the failed row");
 }
 
 #[tokio::test]
 async fn files_link_to_many_answers_and_answers_to_many_files_idempotently() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = MemoryStore::new();
+    let env = TestEnv::new();
+    let pool = env.pool();
+    let store = env.memory.clone();
     let mut conn = pool.get().unwrap();
-    let f = fixture(&mut conn);
-    let a = upload(&pool, &store, "a.pdf", "application/pdf", PDF, &f).await;
-    let b = upload(&pool, &store, "b.png", "image/png", PNG, &f).await;
+    let f = &env.f;
+    let a = upload(pool, &*store, "a.pdf", "application/pdf", PDF, f).await;
+    let b = upload(pool, &*store, "b.png", "image/png", PNG, f).await;
     let ids = vec![a.id.clone(), b.id.clone()];
     let answers: Vec<Answer> =
         f.question_ids[..3].iter().map(|q| Answer::save_draft(&mut conn, f.assay.id, *q, "x", &[]).unwrap()).collect();
@@ -196,19 +202,19 @@ async fn files_link_to_many_answers_and_answers_to_many_files_idempotently() {
 
 #[tokio::test]
 async fn a_missing_or_deleted_file_asset_is_skipped_when_linking() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = MemoryStore::new();
+    let env = TestEnv::new();
+    let pool = env.pool();
+    let store = env.memory.clone();
     let mut conn = pool.get().unwrap();
-    let f = fixture(&mut conn);
-    let kept = upload(&pool, &store, "kept.pdf", "application/pdf", PDF, &f).await;
-    let gone = upload(&pool, &store, "gone.pdf", "application/pdf", PDF, &f).await;
+    let f = &env.f;
+    let kept = upload(pool, &*store, "kept.pdf", "application/pdf", PDF, f).await;
+    let gone = upload(pool, &*store, "gone.pdf", "application/pdf", PDF, f).await;
     diesel::update(file_assets::table.find(&gone.id))
         .set(file_assets::status.eq("deleted"))
         .execute(&mut conn)
         .unwrap();
     let answer = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "x", &[]).unwrap();
-    let ids = vec![uuid::Uuid::new_v4().to_string(), gone.id.clone(), kept.id.clone()];
+    let ids = vec![FileAssetId::new(), gone.id.clone(), kept.id.clone()];
     let links = fileops::link_files_to_answer(&mut conn, answer.id, &ids).unwrap();
     assert_eq!(links.len(), 1);
     assert_eq!(links[0].file_id, kept.id);
@@ -216,15 +222,15 @@ async fn a_missing_or_deleted_file_asset_is_skipped_when_linking() {
 
 #[tokio::test]
 async fn orphans_are_old_and_unlinked_files_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = MemoryStore::new();
+    let env = TestEnv::new();
+    let pool = env.pool();
+    let store = env.memory.clone();
     let mut conn = pool.get().unwrap();
-    let f = fixture(&mut conn);
-    let old_unlinked = upload(&pool, &store, "old.pdf", "application/pdf", PDF, &f).await;
-    let new_unlinked = upload(&pool, &store, "new.pdf", "application/pdf", PDF, &f).await;
-    let old_linked = upload(&pool, &store, "linked.pdf", "application/pdf", PDF, &f).await;
-    let old_deleted = upload(&pool, &store, "withdrawn.pdf", "application/pdf", PDF, &f).await;
+    let f = &env.f;
+    let old_unlinked = upload(pool, &*store, "old.pdf", "application/pdf", PDF, f).await;
+    let new_unlinked = upload(pool, &*store, "new.pdf", "application/pdf", PDF, f).await;
+    let old_linked = upload(pool, &*store, "linked.pdf", "application/pdf", PDF, f).await;
+    let old_deleted = upload(pool, &*store, "withdrawn.pdf", "application/pdf", PDF, f).await;
     for id in [&old_unlinked.id, &old_linked.id, &old_deleted.id] {
         age(&mut conn, id, 8);
     }
@@ -234,17 +240,17 @@ async fn orphans_are_old_and_unlinked_files_only() {
         .execute(&mut conn)
         .unwrap();
     let answer = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "x", &[]).unwrap();
-    fileops::link_files_to_answer(&mut conn, answer.id, &[old_linked.id.clone()]).unwrap();
+    fileops::link_files_to_answer(&mut conn, answer.id, std::slice::from_ref(&old_linked.id)).unwrap();
 
     let ids = |v: Vec<FileAsset>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
     assert_eq!(ids(fileops::get_orphaned_file_assets(&mut conn, 7).unwrap()), vec![old_unlinked.id.clone()]);
     assert_eq!(
-        ids(FileAsset::get_orphaned(&mut conn, 5).unwrap()).len(),
+        ids(toxtemp::fileops::get_orphaned_file_assets(&mut conn, 5).unwrap()).len(),
         2,
         "a younger cut-off includes the 6-day-old"
     );
     // An assay deletion orphans its files (answers go, links go with them).
-    toxtemp::db::models::Assay::delete(&mut conn, f.assay.id).unwrap();
+    toxtemp::deletion::delete_assay(&mut conn, f.assay.id).unwrap();
     let mut orphans = ids(fileops::get_orphaned_file_assets(&mut conn, 7).unwrap());
     orphans.sort();
     let mut want = vec![old_unlinked.id, old_linked.id];
@@ -254,16 +260,16 @@ async fn orphans_are_old_and_unlinked_files_only() {
 
 #[tokio::test]
 async fn cleanup_deletes_objects_then_rows_and_keeps_an_audit_trail() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let s3 = TestS3::start().await;
+    let env = TestEnv::new().with_s3().await;
+    let pool = env.pool();
+    let s3 = env.s3();
     let store = s3.store();
-    let f = fixture(&mut pool.get().unwrap());
-    let orphan = upload(&pool, store.as_ref(), "orphan.pdf", "application/pdf", PDF, &f).await;
-    let young = upload(&pool, store.as_ref(), "young.pdf", "application/pdf", PDF, &f).await;
+    let f = &env.f;
+    let orphan = upload(pool, store.as_ref(), "orphan.pdf", "application/pdf", PDF, f).await;
+    let young = upload(pool, store.as_ref(), "young.pdf", "application/pdf", PDF, f).await;
     age(&mut pool.get().unwrap(), &orphan.id, 30);
 
-    let report = FileAsset::cleanup_orphaned(&pool, store.as_ref(), 7, "test").await.unwrap();
+    let report = cleanup(pool, store.clone()).await;
     let (count, errors) = report.summary();
     assert_eq!((count, errors.len()), (1, 0));
     assert!(matches!(store.head(&orphan.object_key).await, Err(toxtemp::storage::StorageError::NotFound)));
@@ -271,77 +277,77 @@ async fn cleanup_deletes_objects_then_rows_and_keeps_an_audit_trail() {
     assert!(FileAsset::find(&mut conn, &orphan.id).is_err(), "row deleted");
     assert!(FileAsset::find(&mut conn, &young.id).is_ok(), "young file kept");
     assert!(store.head(&young.object_key).await.is_ok());
-    let audit: Vec<(String, String, String)> = file_audit_events::table
+    let audit: Vec<(FileAssetId, String, String)> = file_audit_events::table
         .select((file_audit_events::file_id, file_audit_events::event, file_audit_events::actor))
         .load(&mut conn)
         .unwrap();
     assert_eq!(audit, vec![(orphan.id.clone(), "orphan_deleted".into(), "test".into())]);
 
     // Right after, a second run has nothing to do.
-    let again = FileAsset::cleanup_orphaned(&pool, store.as_ref(), 7, "test").await.unwrap();
+    let again = cleanup(pool, store.clone()).await;
     assert_eq!(again.summary().0, 0);
 }
 
 #[tokio::test]
 async fn a_failed_object_delete_keeps_the_row_and_is_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
-    let stuck = upload(&pool, &store, "stuck.pdf", "application/pdf", PDF, &f).await;
-    let fine = upload(&pool, &store, "fine.pdf", "application/pdf", PDF, &f).await;
+    let env = TestEnv::new();
+    let pool = env.pool();
+    let store = env.memory.clone();
+    let f = &env.f;
+    let stuck = upload(pool, &*store, "stuck.pdf", "application/pdf", PDF, f).await;
+    let fine = upload(pool, &*store, "fine.pdf", "application/pdf", PDF, f).await;
     for a in [&stuck, &fine] {
         age(&mut pool.get().unwrap(), &a.id, 10);
     }
     store.fail_deletes.lock().unwrap().insert(stuck.object_key.clone());
-    let report = FileAsset::cleanup_orphaned(&pool, &store, 7, "test").await.unwrap();
+    let report = cleanup(pool, store.clone()).await;
     assert_eq!(report.deleted.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), vec![fine.id.clone()]);
     assert!(report.errors.contains_key(&stuck.id), "{:?}", report.errors);
     let row = FileAsset::find(&mut pool.get().unwrap(), &stuck.id).unwrap();
-    assert_eq!(row.status, "available", "kept, and still linkable");
+    assert_eq!(row.status, FileAssetStatus::Available, "kept, and still linkable");
     assert!(store.keys().contains(&stuck.object_key));
 
     // Fixed storage: the next run finishes the job.
     store.fail_deletes.lock().unwrap().clear();
-    let report = FileAsset::cleanup_orphaned(&pool, &store, 7, "test").await.unwrap();
+    let report = cleanup(pool, store.clone()).await;
     assert_eq!(report.summary().0, 1);
     assert!(store.keys().is_empty());
 }
 
 #[tokio::test]
 async fn a_file_linked_after_listing_is_never_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = MemoryStore::new();
+    let env = TestEnv::new();
+    let pool = env.pool();
+    let store = env.memory.clone();
     let mut conn = pool.get().unwrap();
-    let f = fixture(&mut conn);
-    let asset = upload(&pool, &store, "late.pdf", "application/pdf", PDF, &f).await;
+    let f = &env.f;
+    let asset = upload(pool, &*store, "late.pdf", "application/pdf", PDF, f).await;
     age(&mut conn, &asset.id, 10);
     let listed = fileops::get_orphaned_file_assets(&mut conn, 7).unwrap();
     assert_eq!(listed.len(), 1);
     // The LLM run links it between listing and deleting.
     let answer = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "x", &[]).unwrap();
-    fileops::link_files_to_answer(&mut conn, answer.id, &[asset.id.clone()]).unwrap();
+    fileops::link_files_to_answer(&mut conn, answer.id, std::slice::from_ref(&asset.id)).unwrap();
     drop(conn);
 
-    let report = fileops::delete_orphaned_file_assets(&pool, &store, listed, "test").await.unwrap();
+    let report = fileops::delete_orphaned_file_assets(pool, &*store, listed, "test").await.unwrap();
     assert!(report.deleted.is_empty());
     assert_eq!(report.skipped, vec![asset.id.clone()]);
-    assert_eq!(FileAsset::find(&mut pool.get().unwrap(), &asset.id).unwrap().status, "available");
+    assert_eq!(FileAsset::find(&mut pool.get().unwrap(), &asset.id).unwrap().status, FileAssetStatus::Available);
     assert_eq!(store.keys(), vec![asset.object_key]);
 }
 
 #[tokio::test]
 async fn cleanup_of_many_orphans_uses_batched_deletes() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
+    let env = TestEnv::new();
+    let pool = env.pool();
+    let store = env.memory.clone();
+    let f = &env.f;
     for i in 0..1200 {
-        let a = upload(&pool, &store, &format!("o{i}.txt"), "text/plain", b"x", &f).await;
+        let a = upload(pool, &*store, &format!("o{i}.txt"), "text/plain", b"x", f).await;
         age(&mut pool.get().unwrap(), &a.id, 9);
     }
-    let report = FileAsset::cleanup_orphaned(&pool, &store, 7, "test").await.unwrap();
+    let report = cleanup(pool, store.clone()).await;
     assert_eq!(report.summary().0, 1200);
     assert!(store.keys().is_empty());
     // 500 per claim chunk → 3 chunks → 3 batch requests, not 1200.
@@ -360,20 +366,20 @@ fn entry(zip: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> Vec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_assay_zip_has_safe_unique_names_the_bytes_and_an_index_by_question() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let s3 = TestS3::start().await;
+    let env = TestEnv::new().with_s3().await;
+    let pool = env.pool();
+    let s3 = env.s3();
     let store = s3.store();
     let mut conn = pool.get().unwrap();
-    let f = fixture(&mut conn);
-    let other = fixture(&mut conn);
-    let a1 = upload(&pool, store.as_ref(), "report.pdf", "application/pdf", PDF, &f).await;
-    let a2 = upload(&pool, store.as_ref(), "Report.pdf", "application/pdf", b"%PDF-1.4 second", &f).await;
-    let evil1 = upload(&pool, store.as_ref(), "../../x", "text/plain", b"one", &f).await;
-    let evil2 = upload(&pool, store.as_ref(), "/etc/passwd", "text/plain", b"two", &f).await;
-    let evil3 = upload(&pool, store.as_ref(), "a\0b", "text/plain", b"three", &f).await;
-    let withdrawn = upload(&pool, store.as_ref(), "withdrawn.pdf", "application/pdf", PDF, &f).await;
-    let foreign = upload(&pool, store.as_ref(), "other-assay.pdf", "application/pdf", PDF, &other).await;
+    let f = &env.f;
+    let other = env.other_fixture();
+    let a1 = upload(pool, store.as_ref(), "report.pdf", "application/pdf", PDF, f).await;
+    let a2 = upload(pool, store.as_ref(), "Report.pdf", "application/pdf", b"%PDF-1.4 second", f).await;
+    let evil1 = upload(pool, store.as_ref(), "../../x", "text/plain", b"one", f).await;
+    let evil2 = upload(pool, store.as_ref(), "/etc/passwd", "text/plain", b"two", f).await;
+    let evil3 = upload(pool, store.as_ref(), "a\0b", "text/plain", b"three", f).await;
+    let withdrawn = upload(pool, store.as_ref(), "withdrawn.pdf", "application/pdf", PDF, f).await;
+    let foreign = upload(pool, store.as_ref(), "other-assay.pdf", "application/pdf", PDF, &other).await;
     diesel::update(file_assets::table.find(&withdrawn.id))
         .set(file_assets::status.eq("deleted"))
         .execute(&mut conn)
@@ -381,9 +387,9 @@ async fn the_assay_zip_has_safe_unique_names_the_bytes_and_an_index_by_question(
     let q1 = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "x", &[]).unwrap();
     let q2 = Answer::save_draft(&mut conn, f.assay.id, f.question_ids[1], "y", &[]).unwrap();
     fileops::link_files_to_answer(&mut conn, q1.id, &[a1.id.clone(), a2.id.clone(), withdrawn.id.clone()]).unwrap();
-    fileops::link_files_to_answer(&mut conn, q2.id, &[a1.id.clone()]).unwrap();
+    fileops::link_files_to_answer(&mut conn, q2.id, std::slice::from_ref(&a1.id)).unwrap();
 
-    let plan = fileops::download_assay_files(&mut conn, f.assay.id).unwrap();
+    let plan = fileops::plan_assay_zip(&mut conn, f.assay.id).unwrap();
     drop(conn);
     let names: Vec<&str> = plan.entries.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(names, vec!["files/report.pdf", "files/Report (2).pdf", "files/x", "files/passwd", "files/a_b"]);
@@ -445,9 +451,9 @@ async fn the_assay_zip_has_safe_unique_names_the_bytes_and_an_index_by_question(
 
 #[tokio::test]
 async fn an_assay_without_files_has_an_empty_plan() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
+    let env = TestEnv::new();
+    let pool = env.pool();
     let mut conn = pool.get().unwrap();
-    let f = fixture(&mut conn);
-    assert!(fileops::download_assay_files(&mut conn, f.assay.id).unwrap().is_empty());
+    let f = &env.f;
+    assert!(fileops::plan_assay_zip(&mut conn, f.assay.id).unwrap().is_empty());
 }

@@ -1,14 +1,16 @@
 //! Row round-trips: the same values come back on SQLite and PostgreSQL.
 
 use diesel::prelude::*;
-use toxtemp::db::models::{Answer, AnswerFile, Assay, AssayStatus, FileAsset, FileDownloadLog, Person};
+use toxtemp::db::models::{
+    Answer, AnswerFile, Assay, AssayStatus, FileAsset, FileAssetId, FileAssetStatus, FileDownloadLog, Person,
+};
 use toxtemp::db::schema::{answer_files, persons};
 use toxtemp::db::{DbConn, now};
 
 use crate::helpers::{fixture, test_conn};
 
 pub fn file_asset(person: &Person, name: &str) -> FileAsset {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = FileAssetId::new();
     FileAsset {
         object_key: format!("uploads/{id}"),
         id,
@@ -17,7 +19,7 @@ pub fn file_asset(person: &Person, name: &str) -> FileAsset {
         content_type: "application/pdf".into(),
         size_bytes: 5_000_000_000, // > 2^32: needs a real 64-bit column
         sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
-        status: "available".into(),
+        status: FileAssetStatus::Available,
         uploaded_by: Some(person.id),
         assay_id: None,
         created_at: now(),

@@ -8,113 +8,58 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use toxtemp::db::models::{Answer, AnswerFile, Assay, AssayStatus, FileAsset};
+use toxtemp::config::LlmConfig;
+use toxtemp::db::models::{Answer, AnswerFile, Assay, AssayStatus, FileAssetId};
 use toxtemp::db::schema::{file_assets, jobs as jobs_table};
 use toxtemp::db::{DbConn, Pool};
-use toxtemp::ingest::{ExtractLimits, Extractor};
-use toxtemp::jobs::{
-    self,
-    worker::{WorkerContext, run_pending_jobs},
-};
+use toxtemp::drafting::{DraftAssay, assay_subject};
+use toxtemp::jobs::{self, BackgroundJob};
 use toxtemp::llm::offline::OfflineProvider;
-use toxtemp::llm::pipeline::PipelineSettings;
-use toxtemp::llm::retry::RetryPolicy;
-use toxtemp::llm::{AnswerRequest, Completion, LlmConfig, LlmError, LlmProvider, openai::OpenAiCompatible};
-use toxtemp::storage::ObjectStore;
-use toxtemp::submission::{self, Submission, SubmitDeps, UploadLimits};
+use toxtemp::llm::{AnswerRequest, Completion, LlmError, LlmProvider, openai::OpenAiCompatible};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::docs;
-use crate::helpers::{Fixture, fixture, test_pool};
-use crate::s3::TestS3;
-
-fn worker(pool: &Pool, provider: Arc<dyn LlmProvider>) -> Arc<WorkerContext> {
-    let settings = PipelineSettings {
-        concurrency: 4,
-        retry: RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(1500),
-        },
-    };
-    Arc::new(WorkerContext::new(pool.clone(), provider, settings))
-}
-
-fn extractor() -> Extractor {
-    Extractor::new(PathBuf::from(env!("CARGO_BIN_EXE_toxtemp")), ExtractLimits::default())
-}
+use crate::helpers::TestEnv;
 
 /// Two documents: the seeding density is only in the PDF, the readout only in the DOCX.
-fn two_documents(dir: &std::path::Path) -> Vec<(String, PathBuf)> {
-    let pdf = dir.join("sop.pdf");
-    std::fs::write(&pdf, docs::pdf(&["LUHMES cells are seeded at 100000 cells per well on day 0."])).unwrap();
-    let docx = dir.join("paper.docx");
-    std::fs::write(
-        &docx,
-        docs::docx(&["Neurite outgrowth is quantified by automated high-content imaging of calcein stained neurons."]),
-    )
-    .unwrap();
-    vec![("sop.pdf".into(), pdf), ("paper.docx".into(), docx)]
-}
-
-async fn submit(
-    pool: &Pool,
-    store: &dyn ObjectStore,
-    ctx: &Arc<WorkerContext>,
-    f: &Fixture,
-    files: Vec<(String, PathBuf)>,
-    share: bool,
-    question_ids: Option<Vec<i32>>,
-) -> submission::Submitted {
-    let mut incoming = Vec::new();
-    for (name, path) in files {
-        incoming.push(toxtemp::process::incoming(path, name).await.unwrap());
-    }
-    let limits = UploadLimits::default();
-    let checked = submission::check_files(incoming, &limits).expect("valid files");
-    let ex = extractor();
-    let deps = SubmitDeps { pool, store, extractor: &ex, workers: ctx, limits: &limits };
-    let sub = Submission {
-        assay_id: f.assay.id,
-        uploader_id: f.person.id,
-        files: checked,
-        share_files_for_development: share,
-        extract_images: false,
-        overwrite: true,
-        question_ids,
-    };
-    submission::submit(&deps, sub).await.expect("submitted")
+fn two_documents(env: &TestEnv) -> Vec<(String, PathBuf)> {
+    vec![
+        env.file("sop.pdf", &docs::pdf(&["LUHMES cells are seeded at 100000 cells per well on day 0."])),
+        env.file(
+            "paper.docx",
+            &docs::docx(&[
+                "Neurite outgrowth is quantified by automated high-content imaging of calcein stained neurons.",
+            ]),
+        ),
+    ]
 }
 
 fn assay(conn: &mut DbConn, id: i32) -> Assay {
     Assay::find(conn, id).unwrap()
 }
 
-fn linked_files(conn: &mut DbConn, answer: &Answer) -> Vec<String> {
-    let mut ids: Vec<String> = AnswerFile::of_answer(conn, answer.id).unwrap().into_iter().map(|l| l.file_id).collect();
+fn linked_files(conn: &mut DbConn, answer: &Answer) -> Vec<FileAssetId> {
+    let mut ids: Vec<FileAssetId> =
+        AnswerFile::of_answer(conn, answer.id).unwrap().into_iter().map(|l| l.file_id).collect();
     ids.sort();
     ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_run_over_a_pdf_and_a_docx_links_both_files_to_all_77_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let s3 = TestS3::start().await;
-    let store = s3.store();
-    let f = fixture(&mut pool.get().unwrap());
-    let ctx = worker(&pool, Arc::new(OfflineProvider::default()));
-    let submitted = submit(&pool, store.as_ref(), &ctx, &f, two_documents(dir.path()), true, None).await;
+    let env = TestEnv::new().with_s3().await;
+    let f = &env.f;
+    let submitted = env.submit(two_documents(&env), true, None).await;
     assert_eq!(submitted.stored.len(), 2);
-    assert_eq!(assay(&mut pool.get().unwrap(), f.assay.id).status(), AssayStatus::Scheduled);
+    assert_eq!(assay(&mut env.conn(), f.assay.id).status(), AssayStatus::Scheduled);
 
-    assert_eq!(run_pending_jobs(&ctx).await.unwrap(), 1);
-    let mut conn = pool.get().unwrap();
+    assert_eq!(env.run_jobs().await, 1);
+    let mut conn = env.conn();
     assert_eq!(assay(&mut conn, f.assay.id).status(), AssayStatus::Done);
     let answers = Answer::of_assay(&mut conn, f.assay.id).unwrap();
     assert_eq!(answers.len(), 77);
-    let mut both: Vec<String> = submitted.stored.iter().map(|a| a.id.clone()).collect();
+    let mut both: Vec<FileAssetId> = submitted.stored.iter().map(|a| a.id.clone()).collect();
     both.sort();
     for answer in &answers {
         assert_eq!(linked_files(&mut conn, answer), both, "answer {} is linked to both files", answer.id);
@@ -127,23 +72,19 @@ async fn an_offline_run_over_a_pdf_and_a_docx_links_both_files_to_all_77_answers
         assert!(a.source_documents().contains(&"sop.pdf".to_owned()));
     }
     // Nothing is an orphan: every stored file is linked.
-    assert!(FileAsset::get_orphaned(&mut conn, 0).unwrap().is_empty());
+    assert!(toxtemp::fileops::get_orphaned_file_assets(&mut conn, 0).unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_consent_nothing_is_stored_but_the_run_happens() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = toxtemp::storage::memory::MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
-    let ctx = worker(&pool, Arc::new(OfflineProvider::default()));
-    let submitted = submit(&pool, &store, &ctx, &f, two_documents(dir.path()), false, None).await;
+    let env = TestEnv::new();
+    let submitted = env.submit(two_documents(&env), false, None).await;
     assert!(submitted.stored.is_empty());
-    run_pending_jobs(&ctx).await.unwrap();
-    let mut conn = pool.get().unwrap();
-    assert_eq!(assay(&mut conn, f.assay.id).status(), AssayStatus::Done);
-    assert_eq!(Answer::of_assay(&mut conn, f.assay.id).unwrap().len(), 77);
-    assert!(store.keys().is_empty());
+    env.run_jobs().await;
+    let mut conn = env.conn();
+    assert_eq!(assay(&mut conn, env.f.assay.id).status(), AssayStatus::Done);
+    assert_eq!(Answer::of_assay(&mut conn, env.f.assay.id).unwrap().len(), 77);
+    assert!(env.memory.keys().is_empty());
     let rows: i64 = file_assets::table.count().get_result(&mut conn).unwrap();
     assert_eq!(rows, 0);
 }
@@ -158,25 +99,19 @@ fn chat_reply(text: &str) -> ResponseTemplate {
 fn openai(server: &MockServer, timeout: Duration) -> Arc<dyn LlmProvider> {
     let config = LlmConfig {
         base_url: Some(format!("{}/v1", server.uri())),
-        api_key: Some("test-key".into()),
+        api_key: Some("test-key".to_owned().into()),
         timeout,
         ..LlmConfig::default()
     };
     Arc::new(OpenAiCompatible::new(&config).unwrap())
 }
 
-async fn run_against(
-    server: &MockServer,
-    timeout: Duration,
-) -> (Pool, Fixture, Arc<WorkerContext>, tempfile::TempDir, crate::helpers::TestDb) {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, pool) = test_pool(dir.path());
-    let store = toxtemp::storage::memory::MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
-    let ctx = worker(&pool, openai(server, timeout));
-    submit(&pool, &store, &ctx, &f, two_documents(dir.path()), true, None).await;
-    run_pending_jobs(&ctx).await.unwrap();
-    (pool, f, ctx, dir, db)
+/// A run with kept files against a fake OpenAI-compatible endpoint, to its end.
+async fn run_against(server: &MockServer, timeout: Duration) -> TestEnv {
+    let env = TestEnv::new().with_provider(openai(server, timeout));
+    env.submit(two_documents(&env), true, None).await;
+    env.run_jobs().await;
+    env
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,12 +122,12 @@ async fn a_fake_openai_endpoint_answers_every_question_and_usage_is_recorded() {
         .respond_with(chat_reply("Seeded at 100000 cells per well _(Source: sop.pdf)_."))
         .mount(&server)
         .await;
-    let (pool, f, _ctx, _dir, _db) = run_against(&server, Duration::from_secs(10)).await;
-    let mut conn = pool.get().unwrap();
-    let a = assay(&mut conn, f.assay.id);
+    let env = run_against(&server, Duration::from_secs(10)).await;
+    let mut conn = env.conn();
+    let a = assay(&mut conn, env.f.assay.id);
     assert_eq!(a.status(), AssayStatus::Done);
     assert_eq!((a.prompt_tokens, a.completion_tokens), (77 * 120, 77 * 8));
-    let answers = Answer::of_assay(&mut conn, f.assay.id).unwrap();
+    let answers = Answer::of_assay(&mut conn, env.f.assay.id).unwrap();
     assert_eq!(answers.len(), 77);
     assert!(answers.iter().all(|x| x.source_documents() == vec!["sop.pdf".to_owned()]));
     let requests = server.received_requests().await.unwrap();
@@ -220,10 +155,10 @@ async fn rate_limits_with_retry_after_are_honoured() {
         .with_priority(2)
         .mount(&server)
         .await;
-    let (pool, f, _ctx, _dir, _db) = run_against(&server, Duration::from_secs(10)).await;
-    let mut conn = pool.get().unwrap();
-    assert_eq!(assay(&mut conn, f.assay.id).status(), AssayStatus::Done);
-    assert_eq!(Answer::of_assay(&mut conn, f.assay.id).unwrap().len(), 77);
+    let env = run_against(&server, Duration::from_secs(10)).await;
+    let mut conn = env.conn();
+    assert_eq!(assay(&mut conn, env.f.assay.id).status(), AssayStatus::Done);
+    assert_eq!(Answer::of_assay(&mut conn, env.f.assay.id).unwrap().len(), 77);
     assert_eq!(server.received_requests().await.unwrap().len(), 77 + 2);
 }
 
@@ -247,10 +182,10 @@ async fn server_errors_and_timeouts_are_retried() {
         .with_priority(3)
         .mount(&server)
         .await;
-    let (pool, f, _ctx, _dir, _db) = run_against(&server, Duration::from_millis(500)).await;
-    let mut conn = pool.get().unwrap();
-    assert_eq!(assay(&mut conn, f.assay.id).status(), AssayStatus::Done);
-    let answers = Answer::of_assay(&mut conn, f.assay.id).unwrap();
+    let env = run_against(&server, Duration::from_millis(500)).await;
+    let mut conn = env.conn();
+    assert_eq!(assay(&mut conn, env.f.assay.id).status(), AssayStatus::Done);
+    let answers = Answer::of_assay(&mut conn, env.f.assay.id).unwrap();
     assert_eq!(answers.len(), 77);
     assert!(answers.iter().all(|a| a.text == "ok _(Source: paper.docx)_"), "the timed-out reply was not used");
     assert_eq!(server.received_requests().await.unwrap().len(), 77 + 3);
@@ -263,9 +198,8 @@ async fn a_refusing_endpoint_ends_in_error_with_a_plain_alert() {
         .respond_with(ResponseTemplate::new(401).set_body_string("invalid api key sk-secret"))
         .mount(&server)
         .await;
-    let (pool, f, _ctx, _dir, _db) = run_against(&server, Duration::from_secs(5)).await;
-    let mut conn = pool.get().unwrap();
-    let a = assay(&mut conn, f.assay.id);
+    let env = run_against(&server, Duration::from_secs(5)).await;
+    let a = assay(&mut env.conn(), env.f.assay.id);
     assert_eq!(a.status(), AssayStatus::Error);
     let alerts = a.alerts().join(" ");
     assert!(alerts.contains("77 of 77 answers could not be drafted"), "{alerts}");
@@ -275,23 +209,20 @@ async fn a_refusing_endpoint_ends_in_error_with_a_plain_alert() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_asset_deleted_during_processing_is_skipped_and_the_run_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = toxtemp::storage::memory::MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
-    let ctx = worker(&pool, Arc::new(OfflineProvider::default()));
-    let submitted = submit(&pool, &store, &ctx, &f, two_documents(dir.path()), true, None).await;
+    let env = TestEnv::new();
+    let submitted = env.submit(two_documents(&env), true, None).await;
     let (gone, kept) = (&submitted.stored[0], &submitted.stored[1]);
-    diesel::delete(file_assets::table.find(&gone.id)).execute(&mut pool.get().unwrap()).unwrap();
-    run_pending_jobs(&ctx).await.unwrap();
-    let mut conn = pool.get().unwrap();
-    assert_eq!(assay(&mut conn, f.assay.id).status(), AssayStatus::Done);
-    for answer in Answer::of_assay(&mut conn, f.assay.id).unwrap() {
+    diesel::delete(file_assets::table.find(&gone.id)).execute(&mut env.conn()).unwrap();
+    env.run_jobs().await;
+    let mut conn = env.conn();
+    assert_eq!(assay(&mut conn, env.f.assay.id).status(), AssayStatus::Done);
+    for answer in Answer::of_assay(&mut conn, env.f.assay.id).unwrap() {
         assert_eq!(linked_files(&mut conn, &answer), vec![kept.id.clone()]);
     }
 }
 
-/// Answers offline, and deletes the assay when the `at`-th question is asked.
+/// Answers offline, and deletes the assay (as its owner would) when the `at`-th question is
+/// asked; counts the questions asked after that.
 struct DeletesAssay {
     pool: Pool,
     assay_id: i32,
@@ -310,7 +241,9 @@ impl LlmProvider for DeletesAssay {
     async fn answer(&self, request: &AnswerRequest) -> Result<Completion, LlmError> {
         if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
             let (pool, id) = (self.pool.clone(), self.assay_id);
-            tokio::task::spawn_blocking(move || Assay::delete(&mut pool.get().unwrap(), id).unwrap()).await.unwrap();
+            tokio::task::spawn_blocking(move || toxtemp::deletion::delete_assay(&mut pool.get().unwrap(), id).unwrap())
+                .await
+                .unwrap();
         }
         OfflineProvider::default().answer(request).await
     }
@@ -318,53 +251,70 @@ impl LlmProvider for DeletesAssay {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_assay_mid_run_stops_the_job_and_nothing_comes_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = toxtemp::storage::memory::MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
+    let env = TestEnv::new();
+    let id = env.f.assay.id;
     let provider =
-        Arc::new(DeletesAssay { pool: pool.clone(), assay_id: f.assay.id, at: 10, calls: AtomicUsize::new(0) });
-    let ctx = worker(&pool, provider.clone());
-    submit(&pool, &store, &ctx, &f, two_documents(dir.path()), true, None).await;
-    run_pending_jobs(&ctx).await.unwrap();
-    let mut conn = pool.get().unwrap();
-    assert!(!Assay::exists(&mut conn, f.assay.id).unwrap(), "not resurrected");
-    assert!(Answer::of_assay(&mut conn, f.assay.id).unwrap().is_empty(), "no answers written after the deletion");
+        Arc::new(DeletesAssay { pool: env.pool().clone(), assay_id: id, at: 10, calls: AtomicUsize::new(0) });
+    let env = env.with_provider(provider.clone());
+    env.submit(two_documents(&env), true, None).await;
+    env.run_jobs().await;
+    let mut conn = env.conn();
+    assert!(!Assay::exists(&mut conn, id).unwrap(), "not resurrected");
+    assert!(Answer::of_assay(&mut conn, id).unwrap().is_empty(), "no answers written after the deletion");
     assert!(provider.calls.load(Ordering::SeqCst) < 77, "the job stopped early");
-    assert!(jobs::of_assay(&mut conn, f.assay.id).unwrap().is_empty(), "the job went with its assay");
+    assert!(jobs::about(&mut conn, &assay_subject(id)).unwrap().is_empty(), "the job went with its assay");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_server_died_is_picked_up_again_and_finishes() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = toxtemp::storage::memory::MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
-    let ctx = worker(&pool, Arc::new(OfflineProvider::default()));
-    let submitted = submit(&pool, &store, &ctx, &f, two_documents(dir.path()), true, None).await;
+    let env = TestEnv::new();
+    let f = &env.f;
+    let submitted = env.submit(two_documents(&env), true, None).await;
     {
         // A server claims the job, marks the assay busy, drafts one answer — and dies.
-        let mut conn = pool.get().unwrap();
-        let job = jobs::claim_next(&mut conn, "dead-server").unwrap().unwrap();
-        assert_eq!(job.id, submitted.job_id);
+        let mut conn = env.conn();
+        let claim = jobs::claim_next(&mut conn, "dead-server").unwrap().unwrap();
+        assert_eq!(claim.job.id, submitted.job_id);
         Assay::set_status(&mut conn, f.assay.id, AssayStatus::Busy).unwrap();
         Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "half", &[]).unwrap();
-        diesel::update(jobs_table::table.find(job.id))
+        diesel::update(jobs_table::table.find(claim.job.id))
             .set(jobs_table::heartbeat_at.eq(toxtemp::db::now() - chrono::Duration::minutes(10)))
             .execute(&mut conn)
             .unwrap();
     }
     // Nothing is ready while the job looks alive …
-    assert_eq!(run_pending_jobs(&ctx).await.unwrap(), 0);
+    assert_eq!(env.run_jobs().await, 0);
     // … until the sweep notices the silence, as a restarted server does.
-    assert_eq!(jobs::requeue_stale(&mut pool.get().unwrap(), ctx.stale_after).unwrap(), 1);
-    assert_eq!(run_pending_jobs(&ctx).await.unwrap(), 1);
-    let mut conn = pool.get().unwrap();
+    assert!(toxtemp::startup::job_runner(&env.ctx).sweep().await.unwrap() == 0, "requeued, not given up");
+    assert_eq!(env.run_jobs().await, 1);
+    let mut conn = env.conn();
     assert_eq!(assay(&mut conn, f.assay.id).status(), AssayStatus::Done);
     let answers = Answer::of_assay(&mut conn, f.assay.id).unwrap();
     assert_eq!(answers.len(), 77);
     assert!(answers.iter().all(|a| linked_files(&mut conn, a).len() == 2));
     assert_eq!(jobs::find(&mut conn, submitted.job_id).unwrap().attempts, 2);
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_its_claim_cannot_finish_or_fail_the_job() {
+    let env = TestEnv::new();
+    let mut conn = env.conn();
+    let id = jobs::enqueue_raw(&mut conn, "noop", "{}", None, 3).unwrap();
+    let slow = jobs::claim_next(&mut conn, "slow").unwrap().unwrap();
+    diesel::update(jobs_table::table.find(id))
+        .set(jobs_table::heartbeat_at.eq(toxtemp::db::now() - chrono::Duration::minutes(10)))
+        .execute(&mut conn)
+        .unwrap();
+    assert!(jobs::requeue_stale(&mut conn, Duration::from_secs(90)).unwrap().is_empty());
+    let fresh = jobs::claim_next(&mut conn, "fresh").unwrap().unwrap();
+    assert_eq!(fresh.job.id, id);
+    assert!(!jobs::heartbeat(&mut conn, &slow).unwrap(), "the old claim no longer beats");
+    assert!(!jobs::complete(&mut conn, &slow).unwrap(), "nor completes");
+    assert_eq!(jobs::fail(&mut conn, &slow, "late", Duration::ZERO).unwrap(), jobs::Failure::NotHeld);
+    assert_eq!(jobs::find(&mut conn, id).unwrap().status, jobs::RUNNING, "the new worker still has it");
+    assert!(jobs::complete(&mut conn, &fresh).unwrap());
+    assert_eq!(jobs::find(&mut conn, id).unwrap().status, jobs::DONE);
+    assert!(!jobs::complete(&mut conn, &fresh).unwrap(), "and only once");
 }
 
 /// Records what each request carried.
@@ -390,14 +340,10 @@ impl LlmProvider for Recording {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn later_rounds_see_the_answers_of_earlier_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = toxtemp::storage::memory::MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
     let recording = Arc::new(Recording::default());
-    let ctx = worker(&pool, recording.clone());
-    submit(&pool, &store, &ctx, &f, two_documents(dir.path()), false, None).await;
-    run_pending_jobs(&ctx).await.unwrap();
+    let env = TestEnv::new().with_provider(recording.clone());
+    env.submit(two_documents(&env), false, None).await;
+    env.run_jobs().await;
     let seen = recording.seen.lock().unwrap();
     assert_eq!(seen.len(), 77);
     let abstract_q = seen.iter().position(|(q, _, _)| q.starts_with("Please write an abstract")).unwrap();
@@ -413,37 +359,27 @@ async fn later_rounds_see_the_answers_of_earlier_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warnings_added_before_the_run_are_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = toxtemp::storage::memory::MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
-    let ctx = worker(&pool, Arc::new(OfflineProvider::default()));
-    let mut files = two_documents(dir.path());
-    let scan = dir.path().join("scan.pdf");
-    std::fs::write(&scan, docs::pdf(&[])).unwrap();
-    files.push(("scan.pdf".into(), scan));
-    let submitted = submit(&pool, &store, &ctx, &f, files, false, None).await;
+    let env = TestEnv::new();
+    let mut files = two_documents(&env);
+    files.push(env.file("scan.pdf", &docs::pdf(&[])));
+    let submitted = env.submit(files, false, None).await;
     assert_eq!(submitted.warnings.len(), 1, "{:?}", submitted.warnings);
-    run_pending_jobs(&ctx).await.unwrap();
-    let a = assay(&mut pool.get().unwrap(), f.assay.id);
+    env.run_jobs().await;
+    let a = assay(&mut env.conn(), env.f.assay.id);
     assert_eq!(a.status(), AssayStatus::Done);
     assert_eq!(a.alerts(), vec!["scan.pdf: no text could be found in this file (is it a scan?).".to_owned()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_regenerate_run_links_its_new_files_to_the_answers_it_redrafts() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = toxtemp::storage::memory::MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
-    let ctx = worker(&pool, Arc::new(OfflineProvider::default()));
-    let first = submit(&pool, &store, &ctx, &f, two_documents(dir.path())[..1].to_vec(), true, None).await;
-    run_pending_jobs(&ctx).await.unwrap();
+    let env = TestEnv::new();
+    let f = &env.f;
+    let first = env.submit(two_documents(&env)[..1].to_vec(), true, None).await;
+    env.run_jobs().await;
     let redo = vec![f.question_ids[0], f.question_ids[5]];
-    let second =
-        submit(&pool, &store, &ctx, &f, two_documents(dir.path())[1..].to_vec(), true, Some(redo.clone())).await;
-    run_pending_jobs(&ctx).await.unwrap();
-    let mut conn = pool.get().unwrap();
+    let second = env.submit(two_documents(&env)[1..].to_vec(), true, Some(redo.clone())).await;
+    env.run_jobs().await;
+    let mut conn = env.conn();
     assert_eq!(assay(&mut conn, f.assay.id).status(), AssayStatus::Done);
     let mut both = vec![first.stored[0].id.clone(), second.stored[0].id.clone()];
     both.sort();
@@ -454,40 +390,49 @@ async fn a_regenerate_run_links_its_new_files_to_the_answers_it_redrafts() {
 }
 
 #[tokio::test]
-async fn failed_jobs_are_kept_with_their_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let f = fixture(&mut pool.get().unwrap());
-    let ctx = worker(&pool, Arc::new(OfflineProvider::default()));
-    let id = jobs::enqueue(&mut pool.get().unwrap(), "no_such_kind", &serde_json::json!({}), Some(f.assay.id)).unwrap();
-    diesel::update(jobs_table::table.find(id))
-        .set(jobs_table::max_attempts.eq(1))
-        .execute(&mut pool.get().unwrap())
-        .unwrap();
-    run_pending_jobs(&ctx).await.unwrap();
-    let mut conn = pool.get().unwrap();
+async fn a_drafting_job_that_fails_for_good_is_kept_with_its_error_and_marks_its_assay() {
+    let env = TestEnv::new();
+    let f = &env.f;
+    // A payload the drafting job cannot read fails on every attempt.
+    let subject = assay_subject(f.assay.id);
+    let id = jobs::enqueue_raw(&mut env.conn(), DraftAssay::JOB_NAME, "{}", Some(&subject), 1).unwrap();
+    env.run_jobs().await;
+    let mut conn = env.conn();
+    let failed = jobs::failed(&mut conn).unwrap();
+    assert_eq!(failed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![id]);
+    assert!(failed[0].last_error.contains("unreadable process_assay payload"), "{}", failed[0].last_error);
+    let a = assay(&mut conn, f.assay.id);
+    assert_eq!(a.status(), AssayStatus::Error);
+    assert!(a.alerts()[0].starts_with("Drafting the answers failed"), "{:?}", a.alerts());
+    assert!(!a.alerts()[0].contains("unreadable"), "no internal text for people");
+}
+
+#[tokio::test]
+async fn a_job_of_an_unknown_kind_fails_with_its_error_and_touches_nothing_else() {
+    let env = TestEnv::new();
+    let subject = assay_subject(env.f.assay.id);
+    jobs::enqueue_raw(&mut env.conn(), "no_such_kind", "{}", Some(&subject), 1).unwrap();
+    env.run_jobs().await;
+    let mut conn = env.conn();
     let failed = jobs::failed(&mut conn).unwrap();
     assert_eq!(failed.len(), 1);
     assert!(failed[0].last_error.contains("unknown job kind"), "{}", failed[0].last_error);
-    let a = assay(&mut conn, f.assay.id);
-    assert_eq!(a.status(), AssayStatus::Error);
-    assert!(a.alerts()[0].starts_with("Drafting the answers failed"));
+    assert_eq!(assay(&mut conn, env.f.assay.id).status(), AssayStatus::None, "the queue does not know assays");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_workers_claim_each_job_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
+    let env = TestEnv::new();
     for i in 0..30 {
-        jobs::enqueue(&mut pool.get().unwrap(), "noop", &serde_json::json!({ "i": i }), None).unwrap();
+        jobs::enqueue_raw(&mut env.conn(), "noop", &format!("{{\"i\":{i}}}"), None, 3).unwrap();
     }
     let mut handles = Vec::new();
     for w in 0..4 {
-        let pool = pool.clone();
+        let pool = env.pool().clone();
         handles.push(tokio::task::spawn_blocking(move || {
             let mut mine = Vec::new();
-            while let Some(job) = jobs::claim_next(&mut pool.get().unwrap(), &format!("w{w}")).unwrap() {
-                mine.push(job.id);
+            while let Some(claim) = jobs::claim_next(&mut pool.get().unwrap(), &format!("w{w}")).unwrap() {
+                mine.push(claim.job.id);
             }
             mine
         }));
@@ -517,30 +462,12 @@ async fn with_extract_images_a_vision_model_describes_uploaded_images() {
         .with_priority(2)
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = toxtemp::storage::memory::MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
     let config =
         LlmConfig { base_url: Some(format!("{}/v1", server.uri())), supports_images: true, ..LlmConfig::default() };
-    let ctx = worker(&pool, Arc::new(OpenAiCompatible::new(&config).unwrap()));
-    let png = dir.path().join("plate.png");
-    std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01").unwrap();
-    let incoming = vec![toxtemp::process::incoming(png, "plate.png".into()).await.unwrap()];
-    let limits = UploadLimits::default();
-    let ex = extractor();
-    let deps = SubmitDeps { pool: &pool, store: &store, extractor: &ex, workers: &ctx, limits: &limits };
-    let sub = Submission {
-        assay_id: f.assay.id,
-        uploader_id: f.person.id,
-        files: submission::check_files(incoming, &limits).unwrap(),
-        share_files_for_development: false,
-        extract_images: true,
-        overwrite: true,
-        question_ids: None,
-    };
-    submission::submit(&deps, sub).await.unwrap();
-    run_pending_jobs(&ctx).await.unwrap();
+    let env = TestEnv::new().with_provider(Arc::new(OpenAiCompatible::new(&config).unwrap()));
+    let png = env.file("plate.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01");
+    env.try_submit(vec![png], false, None, true).await.unwrap();
+    env.run_jobs().await;
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1 + 77);
     let first: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
@@ -549,24 +476,20 @@ async fn with_extract_images_a_vision_model_describes_uploaded_images() {
     );
     let later = String::from_utf8_lossy(&requests[1].body).into_owned();
     assert!(later.contains("calcein-stained neurons"), "the description became a document");
-    assert_eq!(assay(&mut pool.get().unwrap(), f.assay.id).status(), AssayStatus::Done);
+    assert_eq!(assay(&mut env.conn(), env.f.assay.id).status(), AssayStatus::Done);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finished_jobs_keep_no_document_text_and_go_with_their_assay() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = toxtemp::storage::memory::MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
-    let ctx = worker(&pool, Arc::new(OfflineProvider::default()));
-    let submitted = submit(&pool, &store, &ctx, &f, two_documents(dir.path()), false, None).await;
-    let queued = jobs::find(&mut pool.get().unwrap(), submitted.job_id).unwrap();
+    let env = TestEnv::new();
+    let submitted = env.submit(two_documents(&env), false, None).await;
+    let queued = jobs::find(&mut env.conn(), submitted.job_id).unwrap();
     assert!(queued.payload.contains("LUHMES"), "the queued job carries the texts");
-    run_pending_jobs(&ctx).await.unwrap();
-    let done = jobs::find(&mut pool.get().unwrap(), submitted.job_id).unwrap();
+    env.run_jobs().await;
+    let done = jobs::find(&mut env.conn(), submitted.job_id).unwrap();
     assert_eq!((done.status.as_str(), done.payload.as_str()), (jobs::DONE, "{}"));
-    Assay::delete(&mut pool.get().unwrap(), f.assay.id).unwrap();
-    assert!(jobs::find(&mut pool.get().unwrap(), submitted.job_id).is_err(), "deleted with the assay");
+    toxtemp::deletion::delete_assay(&mut env.conn(), env.f.assay.id).unwrap();
+    assert!(jobs::find(&mut env.conn(), submitted.job_id).is_err(), "deleted with the assay");
 }
 
 /// A provider that panics (a bug in a dependency, say).
@@ -587,33 +510,38 @@ impl LlmProvider for Panics {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_job_is_a_failed_job_not_a_stuck_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let store = toxtemp::storage::memory::MemoryStore::new();
-    let f = fixture(&mut pool.get().unwrap());
-    let ctx = worker(&pool, Arc::new(Panics));
-    let submitted = submit(&pool, &store, &ctx, &f, two_documents(dir.path()), false, None).await;
-    run_pending_jobs(&ctx).await.unwrap();
-    let job = jobs::find(&mut pool.get().unwrap(), submitted.job_id).unwrap();
+    let env = TestEnv::new().with_provider(Arc::new(Panics));
+    let submitted = env.submit(two_documents(&env), false, None).await;
+    env.run_jobs().await;
+    let job = jobs::find(&mut env.conn(), submitted.job_id).unwrap();
     assert_eq!(job.status, jobs::QUEUED, "retried later, not left running");
     assert!(job.last_error.contains("panicked"), "{}", job.last_error);
 }
 
 #[tokio::test]
 async fn a_job_that_keeps_killing_its_server_is_given_up_with_an_alert() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, pool) = test_pool(dir.path());
-    let f = fixture(&mut pool.get().unwrap());
-    let mut conn = pool.get().unwrap();
-    let id = jobs::enqueue(&mut conn, "process_assay", &serde_json::json!({}), Some(f.assay.id)).unwrap();
+    let env = TestEnv::new();
+    let f = &env.f;
+    let mut conn = env.conn();
+    let job = DraftAssay {
+        assay_id: f.assay.id,
+        documents: vec![],
+        file_asset_ids: vec![],
+        question_ids: None,
+        images: vec![],
+    };
+    let id = jobs::enqueue(&mut conn, &job).unwrap();
+    let runner = toxtemp::startup::job_runner(&env.ctx);
+    let mut given_up = 0;
     for _ in 0..3 {
         jobs::claim_next(&mut conn, "doomed").unwrap().unwrap();
         diesel::update(jobs_table::table.find(id))
             .set(jobs_table::heartbeat_at.eq(toxtemp::db::now() - chrono::Duration::minutes(10)))
             .execute(&mut conn)
             .unwrap();
-        jobs::requeue_stale(&mut conn, Duration::from_secs(90)).unwrap();
+        given_up += runner.sweep().await.unwrap();
     }
+    assert_eq!(given_up, 1, "given up on the third silence");
     let job = jobs::find(&mut conn, id).unwrap();
     assert_eq!(job.status, jobs::FAILED);
     let a = assay(&mut conn, f.assay.id);

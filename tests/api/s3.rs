@@ -40,7 +40,7 @@ impl TestS3 {
                 endpoint: Some(var("TEST_S3_ENDPOINT_URL")),
                 bucket: var("TEST_S3_BUCKET"),
                 access_key_id: var("TEST_S3_ACCESS_KEY_ID"),
-                secret_access_key: var("TEST_S3_SECRET_ACCESS_KEY"),
+                secret_access_key: var("TEST_S3_SECRET_ACCESS_KEY").into(),
                 region: std::env::var("TEST_S3_REGION").unwrap_or_else(|_| "garage".into()),
             };
             return TestS3 { config, _dir: None, server: None };
@@ -68,7 +68,7 @@ impl TestS3 {
             endpoint: Some(format!("http://127.0.0.1:{port}")),
             bucket: bucket.into(),
             access_key_id: ACCESS_KEY.into(),
-            secret_access_key: SECRET_KEY.into(),
+            secret_access_key: SECRET_KEY.to_owned().into(),
             region: "us-east-1".into(),
         };
         TestS3 { config, _dir: Some(dir), server: Some(server) }

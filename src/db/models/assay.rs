@@ -93,6 +93,13 @@ pub struct AssaySummary {
     pub total: i64,
 }
 
+/// A part of the Investigation → Study → Assay tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Within {
+    Study(i32),
+    Investigation(i32),
+}
+
 /// Fields a person edits.
 pub struct AssayFields<'a> {
     pub title: &'a str,
@@ -172,10 +179,22 @@ impl Assay {
         diesel::update(assays::table.find(id)).set(assays::alerts.eq(json)).execute(conn)
     }
 
-    /// Deletes its answers (cascade) and its jobs, whose payloads hold its documents.
+    /// Deletes the row and its answers (cascade). To delete an assay as a person does, with
+    /// its queued work, use `crate::deletion`.
     pub fn delete(conn: &mut DbConn, id: i32) -> QueryResult<usize> {
-        crate::jobs::delete_for_assay(conn, id)?;
         diesel::delete(assays::table.find(id)).execute(conn)
+    }
+
+    /// The ids of the assays below a study or an investigation.
+    pub fn ids_in(conn: &mut DbConn, within: Within) -> QueryResult<Vec<i32>> {
+        match within {
+            Within::Study(id) => assays::table.filter(assays::study_id.eq(id)).select(assays::id).load(conn),
+            Within::Investigation(id) => assays::table
+                .inner_join(studies::table)
+                .filter(studies::investigation_id.eq(id))
+                .select(assays::id)
+                .load(conn),
+        }
     }
 
     /// The person who owns the assay (through its study and investigation).

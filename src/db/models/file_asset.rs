@@ -1,17 +1,78 @@
 //! Stored documents (FileAsset), their links to answers (AnswerFile) and the audit trail of
 //! downloads (FileDownloadLog).
+//!
+//! A FileAsset's life: `available` → (claimed for deletion) `deleting` → `deleted` (consent
+//! withdrawn: the row stays for the audit trail) or gone (an orphan: the row is removed).
+//! Every transition is a function here and only here, each guarded by the status it starts
+//! from, so that two actors (say the orphan cleanup and a drafting run linking the file) can
+//! never both win for one file.
 
 use std::fmt;
 use std::str::FromStr;
 
+use diesel::dsl::{exists, not};
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 
-use crate::db::schema::{answer_files, file_assets, file_download_logs};
+use crate::db::schema::{answer_files, answers, file_assets, file_download_logs};
 use crate::db::{DbConn, now};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The id of a FileAsset: a UUID, stored as text on both backends.
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(transparent)]
+pub struct FileAssetId(String);
+
+impl FileAssetId {
+    pub fn new() -> Self {
+        uuid::Uuid::new_v4().into()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn uuid(&self) -> Option<uuid::Uuid> {
+        uuid::Uuid::parse_str(&self.0).ok()
+    }
+}
+
+impl Default for FileAssetId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl From<uuid::Uuid> for FileAssetId {
+    fn from(id: uuid::Uuid) -> Self {
+        Self(id.to_string())
+    }
+}
+
+impl fmt::Display for FileAssetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for FileAssetId {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+super::text_sql_type!(FileAssetId);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum FileAssetStatus {
     Available,
+    /// Claimed by a deletion (orphan cleanup, consent withdrawal) that has not finished yet:
+    /// linking refuses it; a crashed deletion is finished by the next one.
+    Deleting,
     Deleted,
 }
 
@@ -19,6 +80,7 @@ impl FileAssetStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Available => "available",
+            Self::Deleting => "deleting",
             Self::Deleted => "deleted",
         }
     }
@@ -29,6 +91,7 @@ impl FromStr for FileAssetStatus {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "available" => Ok(Self::Available),
+            "deleting" => Ok(Self::Deleting),
             "deleted" => Ok(Self::Deleted),
             other => Err(format!("unknown file status {other:?}")),
         }
@@ -41,19 +104,21 @@ impl fmt::Display for FileAssetStatus {
     }
 }
 
+super::text_sql_type!(FileAssetStatus);
+
 /// A document kept (with consent) in object storage. The original filename lives only here,
 /// never in the object key.
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable, Insertable, PartialEq)]
 #[diesel(table_name = file_assets)]
 pub struct FileAsset {
-    pub id: String,
+    pub id: FileAssetId,
     pub bucket: String,
     pub object_key: String,
     pub original_filename: String,
     pub content_type: String,
     pub size_bytes: i64,
     pub sha256: String,
-    pub status: String,
+    pub status: FileAssetStatus,
     pub uploaded_by: Option<i32>,
     pub assay_id: Option<i32>,
     pub created_at: chrono::NaiveDateTime,
@@ -64,7 +129,7 @@ pub struct FileAsset {
 pub struct AnswerFile {
     pub id: i32,
     pub answer_id: i32,
-    pub file_id: String,
+    pub file_id: FileAssetId,
     pub label: Option<String>,
     pub created_at: chrono::NaiveDateTime,
 }
@@ -73,7 +138,7 @@ pub struct AnswerFile {
 #[diesel(table_name = file_download_logs)]
 pub struct FileDownloadLog {
     pub id: i32,
-    pub file_id: String,
+    pub file_id: FileAssetId,
     pub original_filename: String,
     pub person_id: Option<i32>,
     pub person_email: String,
@@ -81,37 +146,135 @@ pub struct FileDownloadLog {
     pub downloaded_at: chrono::NaiveDateTime,
 }
 
+/// Which of an assay's files to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// Those still kept.
+    Available,
+    /// Every file it has or had, deleted ones included.
+    All,
+}
+
+use FileAssetStatus::{Available, Deleted, Deleting};
+
 impl FileAsset {
     pub fn insert(conn: &mut DbConn, asset: &FileAsset) -> QueryResult<usize> {
         diesel::insert_into(file_assets::table).values(asset).execute(conn)
     }
 
-    pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<FileAsset> {
+    pub fn find(conn: &mut DbConn, id: &FileAssetId) -> QueryResult<FileAsset> {
         file_assets::table.find(id).select(Self::as_select()).first(conn)
     }
 
-    pub fn status(&self) -> FileAssetStatus {
-        self.status.parse().unwrap_or(FileAssetStatus::Deleted)
+    pub fn is_available(&self) -> bool {
+        self.status == Available
     }
 
-    /// The FileAssetManager role: orphans older than `days` days.
-    pub fn get_orphaned(conn: &mut DbConn, days: u32) -> QueryResult<Vec<FileAsset>> {
-        crate::fileops::get_orphaned_file_assets(conn, days)
+    /// The files of an assay, oldest first: uploaded for it (so that files not linked yet are
+    /// found) or linked to any of its answers.
+    pub fn of_assay(conn: &mut DbConn, assay_id: i32, which: Which) -> QueryResult<Vec<FileAsset>> {
+        let linked = answer_files::table
+            .inner_join(answers::table)
+            .filter(answers::assay_id.eq(assay_id))
+            .select(answer_files::file_id);
+        let mut query = file_assets::table
+            .filter(file_assets::assay_id.eq(assay_id).or(file_assets::id.eq_any(linked)))
+            .order((file_assets::created_at, file_assets::id))
+            .select(Self::as_select())
+            .into_boxed();
+        if which == Which::Available {
+            query = query.filter(file_assets::status.eq(Available));
+        }
+        query.load(conn)
     }
 
-    /// The FileAssetManager role: delete the orphans older than `days` days, objects first.
-    pub async fn cleanup_orphaned(
-        pool: &crate::db::Pool,
-        store: &dyn crate::storage::ObjectStore,
-        days: u32,
-        actor: &str,
-    ) -> anyhow::Result<crate::fileops::CleanupReport> {
-        let pool2 = pool.clone();
-        let orphans = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<FileAsset>> {
-            Ok(Self::get_orphaned(&mut *pool2.get()?, days)?)
-        })
-        .await??;
-        crate::fileops::delete_orphaned_file_assets(pool, store, orphans, actor).await
+    /// Take the row lock of an available file (an UPDATE that changes nothing) and say whether
+    /// it is still available. Linking does this first; deletions claim with the same kind of
+    /// update, so the two are serialised per file.
+    pub fn lock_if_available(conn: &mut DbConn, id: &FileAssetId) -> QueryResult<bool> {
+        let locked = diesel::update(file_assets::table.find(id).filter(file_assets::status.eq(Available)))
+            .set(file_assets::status.eq(Available))
+            .execute(conn)?;
+        Ok(locked == 1)
+    }
+
+    /// Claim files for deletion (`available` → `deleting`); returns the ids claimed. Files in
+    /// `deleting` already (a deletion that crashed half-way) are claimed again.
+    pub fn claim_for_deletion(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<Vec<FileAssetId>> {
+        diesel::update(
+            file_assets::table
+                .filter(file_assets::id.eq_any(ids))
+                .filter(file_assets::status.eq_any([Available, Deleting])),
+        )
+        .set(file_assets::status.eq(Deleting))
+        .returning(file_assets::id)
+        .get_results(conn)
+    }
+
+    /// Like [`Self::claim_for_deletion`], but only files that no answer links to (orphans).
+    /// Call inside a transaction. A link committed while the claim waited for a row lock may
+    /// be invisible to the claim's own check (PostgreSQL re-checks the row, not the sub-select),
+    /// so the links are looked up again afterwards and those files given back.
+    pub fn claim_unlinked_for_deletion(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<Vec<FileAssetId>> {
+        let claimed: Vec<FileAssetId> = diesel::update(
+            file_assets::table
+                .filter(file_assets::id.eq_any(ids))
+                .filter(file_assets::status.eq_any([Available, Deleting]))
+                .filter(not(exists(answer_files::table.filter(answer_files::file_id.eq(file_assets::id))))),
+        )
+        .set(file_assets::status.eq(Deleting))
+        .returning(file_assets::id)
+        .get_results(conn)?;
+        let linked: Vec<FileAssetId> = answer_files::table
+            .filter(answer_files::file_id.eq_any(&claimed))
+            .select(answer_files::file_id)
+            .distinct()
+            .load(conn)?;
+        if linked.is_empty() {
+            return Ok(claimed);
+        }
+        diesel::update(file_assets::table.filter(file_assets::id.eq_any(&linked)))
+            .set(file_assets::status.eq(Available))
+            .execute(conn)?;
+        Ok(claimed.into_iter().filter(|id| !linked.contains(id)).collect())
+    }
+
+    /// Give claimed files back (`deleting` → `available`): their objects could not be deleted.
+    pub fn release(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<usize> {
+        diesel::update(file_assets::table.filter(file_assets::id.eq_any(ids)).filter(file_assets::status.eq(Deleting)))
+            .set(file_assets::status.eq(Available))
+            .execute(conn)
+    }
+
+    /// Claimed files whose objects are gone: `deleting` → `deleted`; the rows stay.
+    pub fn mark_deleted(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<usize> {
+        diesel::update(file_assets::table.filter(file_assets::id.eq_any(ids)).filter(file_assets::status.eq(Deleting)))
+            .set(file_assets::status.eq(Deleted))
+            .execute(conn)
+    }
+
+    /// Claimed files whose objects are gone and whose rows go too (orphans).
+    pub fn remove_claimed(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<usize> {
+        diesel::delete(file_assets::table.filter(file_assets::id.eq_any(ids)).filter(file_assets::status.eq(Deleting)))
+            .execute(conn)
+    }
+
+    /// Files a failed submission stored but could not remove again: detached from the assay
+    /// and left `deleting`, so the orphan cleanup retries the object delete.
+    pub fn abandon(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<usize> {
+        diesel::update(file_assets::table.filter(file_assets::id.eq_any(ids)))
+            .set((file_assets::status.eq(Deleting), file_assets::assay_id.eq(None::<i32>)))
+            .execute(conn)
+    }
+
+    /// Rows of a submission that failed before anything linked them (their objects are gone).
+    pub fn delete_unlinked_rows(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<usize> {
+        diesel::delete(
+            file_assets::table
+                .filter(file_assets::id.eq_any(ids))
+                .filter(not(exists(answer_files::table.filter(answer_files::file_id.eq(file_assets::id))))),
+        )
+        .execute(conn)
     }
 }
 
@@ -122,6 +285,28 @@ impl AnswerFile {
             .order(answer_files::id)
             .select(Self::as_select())
             .load(conn)
+    }
+
+    /// Link a file to an answer unless it is linked already; returns the link either way.
+    pub fn ensure(conn: &mut DbConn, answer_id: i32, file_id: &FileAssetId) -> QueryResult<AnswerFile> {
+        let existing = answer_files::table
+            .filter(answer_files::answer_id.eq(answer_id))
+            .filter(answer_files::file_id.eq(file_id))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()?;
+        if let Some(link) = existing {
+            return Ok(link);
+        }
+        let id: i32 = diesel::insert_into(answer_files::table)
+            .values((
+                answer_files::answer_id.eq(answer_id),
+                answer_files::file_id.eq(file_id),
+                answer_files::created_at.eq(now()),
+            ))
+            .returning(answer_files::id)
+            .get_result(conn)?;
+        answer_files::table.find(id).select(Self::as_select()).first(conn)
     }
 }
 

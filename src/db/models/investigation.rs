@@ -55,15 +55,8 @@ impl Investigation {
             .execute(conn)
     }
 
-    /// Deletes its studies, assays and answers too (foreign keys cascade).
+    /// Deletes the row, its studies, assays and answers (cascade); see `crate::deletion`.
     pub fn delete(conn: &mut DbConn, id: i32) -> QueryResult<usize> {
-        use crate::db::schema::{assays, studies};
-        let assay_ids: Vec<i32> = assays::table
-            .inner_join(studies::table)
-            .filter(studies::investigation_id.eq(id))
-            .select(assays::id)
-            .load(conn)?;
-        crate::jobs::delete_for_assays(conn, &assay_ids)?;
         diesel::delete(investigations::table.find(id)).execute(conn)
     }
 }

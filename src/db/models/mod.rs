@@ -3,6 +3,7 @@
 pub mod answer;
 pub mod assay;
 pub mod file_asset;
+pub mod file_audit;
 pub mod investigation;
 pub mod person;
 pub mod question;
@@ -10,8 +11,37 @@ pub mod study;
 
 pub use answer::{Answer, AnswerEdit};
 pub use assay::{Assay, AssayStatus};
-pub use file_asset::{AnswerFile, FileAsset, FileAssetStatus, FileDownloadLog};
+pub use file_asset::{AnswerFile, FileAsset, FileAssetId, FileAssetStatus, FileDownloadLog, Which};
+pub use file_audit::{FileAuditEvent, FileEvent};
 pub use investigation::Investigation;
 pub use person::Person;
 pub use question::{Question, QuestionSet, Section, Subsection};
 pub use study::Study;
+
+/// Store a Rust type in a `Text` column on both backends, through its `as_str()` and its
+/// `FromStr` implementation.
+macro_rules! text_sql_type {
+    ($ty:ty) => {
+        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $ty
+        where
+            DB: diesel::backend::Backend,
+            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, DB>) -> diesel::serialize::Result {
+                self.as_str().to_sql(out)
+            }
+        }
+
+        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $ty
+        where
+            DB: diesel::backend::Backend,
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = <String as diesel::deserialize::FromSql<diesel::sql_types::Text, DB>>::from_sql(bytes)?;
+                text.parse::<$ty>().map_err(|e| e.to_string().into())
+            }
+        }
+    };
+}
+pub(crate) use text_sql_type;

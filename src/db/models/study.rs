@@ -60,13 +60,8 @@ impl Study {
             .execute(conn)
     }
 
-    /// Deletes its assays too (cascade), and their jobs.
+    /// Deletes the row, its assays and their answers (cascade); see `crate::deletion`.
     pub fn delete(conn: &mut DbConn, id: i32) -> QueryResult<usize> {
-        let assay_ids: Vec<i32> = crate::db::schema::assays::table
-            .filter(crate::db::schema::assays::study_id.eq(id))
-            .select(crate::db::schema::assays::id)
-            .load(conn)?;
-        crate::jobs::delete_for_assays(conn, &assay_ids)?;
         diesel::delete(studies::table.find(id)).execute(conn)
     }
 }

@@ -1,4 +1,5 @@
-//! Request extractors: the logged-in person (`Viewer`) and the staff-only variant (`Staff`).
+//! Who is asking: the logged-in person (`Viewer`) and the staff-only variant (`Staff`), as
+//! actix request extractors.
 
 use std::future::Future;
 use std::pin::Pin;

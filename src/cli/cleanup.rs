@@ -3,26 +3,16 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::db::Pool;
+use crate::context::AppContext;
 use crate::db::models::FileAsset;
-use crate::fileops;
-use crate::storage::ObjectStore;
+use crate::fileops::{self, FileAssetManager};
 
 pub const ACTOR: &str = "cleanup-orphaned-files";
 
 /// Run one cleanup and print a table of what was (or would be) deleted.
-pub async fn run(
-    pool: &Pool,
-    store: &dyn ObjectStore,
-    days: u32,
-    dry_run: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<ExitCode> {
-    let list_pool = pool.clone();
-    let orphans = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<FileAsset>> {
-        Ok(FileAsset::get_orphaned(&mut *list_pool.get()?, days)?)
-    })
-    .await??;
+pub async fn run(ctx: &AppContext, days: u32, dry_run: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let manager = FileAssetManager { pool: ctx.pool.clone(), store: ctx.store.clone() };
+    let orphans = manager.get_orphaned(days).await?;
     if orphans.is_empty() {
         writeln!(out, "no orphaned files older than {days} days")?;
         return Ok(ExitCode::SUCCESS);
@@ -32,11 +22,12 @@ pub async fn run(
         write_table(out, &orphans)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let report = fileops::delete_orphaned_file_assets(pool, store, orphans, ACTOR).await?;
+    let report = fileops::delete_orphaned_file_assets(&ctx.pool, ctx.store.as_ref(), orphans, ACTOR).await?;
     writeln!(out, "deleted {} orphaned file(s) older than {days} days:", report.deleted.len())?;
     write_table(out, &report.deleted)?;
     if !report.skipped.is_empty() {
-        writeln!(out, "left alone (linked meanwhile or already gone): {}", report.skipped.join(", "))?;
+        let skipped: Vec<&str> = report.skipped.iter().map(|id| id.as_str()).collect();
+        writeln!(out, "left alone (linked meanwhile or already gone): {}", skipped.join(", "))?;
     }
     if report.errors.is_empty() {
         return Ok(ExitCode::SUCCESS);

@@ -1,70 +1,56 @@
-//! The processing job (the seed's `process_llm_async` role): draft every question of an
-//! assay from its documents, round by round, several questions at a time, and link the
-//! run's stored files to each saved answer.
+//! The drafting run (the seed's `process_llm_async` role), i.e. what the `DraftAssay` job
+//! does: draft every question of an assay from its documents, round by round, several
+//! questions at a time, and link the run's kept files to each saved answer. Each save checks,
+//! in its transaction, that the assay still exists: a deleted assay stops the run and nothing
+//! is written back. A job given up marks its assay failed, in words for people.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use diesel::prelude::*;
+use async_trait::async_trait;
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 
-use super::retry::{RetryPolicy, answer_with_retries};
-use super::{AnswerRequest, Document, NOT_FOUND, prompt};
-use crate::db::models::{Answer, Assay, AssayStatus};
-use crate::db::schema::{answers, question_context_subsections, questions, sections, subsections};
-use crate::db::{DbConn, write_transaction};
+use super::job::{DraftAssay, ImageInput, PROCESS_ASSAY, assay_subject};
+use super::questions::{self, EarlierAnswers, QuestionInfo};
+use crate::context::AppContext;
+use crate::db::models::{Answer, Assay, AssayStatus, FileAssetId};
+use crate::db::write_transaction;
 use crate::fileops::link_files_to_answer;
-use crate::jobs::worker::WorkerContext;
+use crate::jobs::{BackgroundJob, GiveUp};
+use crate::llm::retry::answer_with_retries;
+use crate::llm::{AnswerRequest, Document, NOT_FOUND, prompt};
 
-pub const PROCESS_ASSAY: &str = "process_assay";
+#[async_trait]
+impl BackgroundJob for DraftAssay {
+    const JOB_NAME: &'static str = PROCESS_ASSAY;
+    type Context = AppContext;
 
-/// The job's payload: the documents' text and the stored files of this run.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ProcessAssay {
-    pub assay_id: i32,
-    pub documents: Vec<Document>,
-    #[serde(default)]
-    pub file_asset_ids: Vec<String>,
-    /// Regenerate only these questions; `None` answers all of them.
-    #[serde(default)]
-    pub question_ids: Option<Vec<i32>>,
-    /// Images to be described by the model first (`extract_images`), base64.
-    #[serde(default)]
-    pub images: Vec<ImageInput>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ImageInput {
-    pub name: String,
-    pub mime: String,
-    pub base64: String,
-}
-
-#[derive(Clone, Debug)]
-pub struct PipelineSettings {
-    pub concurrency: usize,
-    pub retry: RetryPolicy,
-}
-
-impl Default for PipelineSettings {
-    fn default() -> Self {
-        Self { concurrency: 4, retry: RetryPolicy::default() }
+    fn subject(&self) -> Option<String> {
+        Some(assay_subject(self.assay_id))
     }
-}
 
-#[derive(Clone, Debug)]
-struct QuestionInfo {
-    id: i32,
-    subsection: String,
-    guidance: String,
-    text: String,
-    round: i32,
-    only_context: bool,
-    additional: String,
-    only_additional: bool,
-    context_subsections: Vec<i32>,
+    async fn run(self, ctx: &AppContext) -> anyhow::Result<()> {
+        draft(ctx, self).await
+    }
+
+    /// The assay says it failed, in words for people (the detail is in the log).
+    async fn given_up(ctx: &AppContext, subject: Option<&str>, why: &GiveUp) -> anyhow::Result<()> {
+        let Some(assay_id) = super::assay_of(subject) else { return Ok(()) };
+        let alert = match why {
+            GiveUp::Failed { attempts, reference } => format!(
+                "Drafting the answers failed and was given up after {attempts} attempts. Please try again; if it keeps failing, quote reference {reference}."
+            ),
+            GiveUp::Stalled => "Drafting the answers stopped unexpectedly several times and was given up. Please try again with fewer or smaller documents.".to_owned(),
+        };
+        ctx.db(move |c| {
+            if Assay::exists(c, assay_id)? {
+                Assay::set_status(c, assay_id, AssayStatus::Error)?;
+                Assay::push_alert(c, assay_id, &alert)?;
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+        .await
+    }
 }
 
 /// The assay was deleted while the job ran: stop, write nothing more.
@@ -72,7 +58,7 @@ struct QuestionInfo {
 #[error("the assay was deleted")]
 struct AssayGone;
 
-pub async fn process_assay(ctx: &WorkerContext, job: ProcessAssay) -> anyhow::Result<()> {
+async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
     let assay_id = job.assay_id;
     let started = ctx
         .db(move |c| {
@@ -83,7 +69,7 @@ pub async fn process_assay(ctx: &WorkerContext, job: ProcessAssay) -> anyhow::Re
                 Assay::set_status(c, assay_id, AssayStatus::Busy)?;
                 Assay::log(c, assay_id, "processing started")?;
                 let assay = Assay::find(c, assay_id)?;
-                let questions = load_questions(c, &assay)?;
+                let questions = questions::load(c, &assay)?;
                 Ok::<_, anyhow::Error>(Some((assay, questions)))
             })
         })
@@ -93,13 +79,13 @@ pub async fn process_assay(ctx: &WorkerContext, job: ProcessAssay) -> anyhow::Re
         return Ok(());
     };
     if let Some(only) = &job.question_ids {
-        questions.retain(|q| only.contains(&q.id));
+        questions.retain(|q| only.contains(&q.row.id));
     }
     let mut all_documents = job.documents.clone();
     all_documents.extend(describe_images(ctx, assay_id, &job.images).await?);
     let (documents, cut) = fit_context(all_documents, ctx.provider.context_chars());
     if let Some(note) = cut {
-        ctx.db(move |c| Ok(Assay::push_alert(c, assay_id, &note)?)).await?;
+        ctx.db(move |c| Ok::<_, anyhow::Error>(Assay::push_alert(c, assay_id, &note)?)).await?;
     }
     let documents = Arc::new(documents);
     let files = Arc::new(job.file_asset_ids.clone());
@@ -107,22 +93,23 @@ pub async fn process_assay(ctx: &WorkerContext, job: ProcessAssay) -> anyhow::Re
     let mut failed = Vec::new();
     let total = questions.len();
     for round in 1..=3 {
-        let batch: Vec<QuestionInfo> = questions.iter().filter(|q| q.round == round).cloned().collect();
+        let batch: Vec<QuestionInfo> = questions.iter().filter(|q| q.row.round == round).cloned().collect();
         if batch.is_empty() {
             continue;
         }
-        let earlier = Arc::new(ctx.db(move |c| Ok(earlier_answers(c, assay_id)?)).await?);
+        let earlier =
+            Arc::new(ctx.db(move |c| Ok::<_, anyhow::Error>(questions::earlier_answers(c, assay_id)?)).await?);
         let results: Vec<(i32, anyhow::Result<()>)> = futures_util::stream::iter(batch)
             .map(|q| {
                 let (documents, earlier, files, gone) =
                     (documents.clone(), earlier.clone(), files.clone(), gone.clone());
                 let assay = &assay;
                 async move {
-                    let id = q.id;
+                    let id = q.row.id;
                     (id, answer_one(ctx, assay, q, documents, &earlier, files, gone).await)
                 }
             })
-            .buffer_unordered(ctx.settings.concurrency.max(1))
+            .buffer_unordered(ctx.config.pipeline.concurrency.max(1))
             .collect()
             .await;
         if gone.load(Ordering::SeqCst) {
@@ -139,7 +126,7 @@ pub async fn process_assay(ctx: &WorkerContext, job: ProcessAssay) -> anyhow::Re
     finish(ctx, assay_id, total, failed).await
 }
 
-async fn finish(ctx: &WorkerContext, assay_id: i32, total: usize, failed: Vec<i32>) -> anyhow::Result<()> {
+async fn finish(ctx: &AppContext, assay_id: i32, total: usize, failed: Vec<i32>) -> anyhow::Result<()> {
     ctx.db(move |c| {
         write_transaction(c, |c| {
             if !Assay::exists(c, assay_id)? {
@@ -168,12 +155,12 @@ async fn finish(ctx: &WorkerContext, assay_id: i32, total: usize, failed: Vec<i3
 }
 
 async fn answer_one(
-    ctx: &WorkerContext,
+    ctx: &AppContext,
     assay: &Assay,
     q: QuestionInfo,
     documents: Arc<Vec<Document>>,
-    earlier: &HashMap<i32, Vec<(i32, String, String)>>,
-    files: Arc<Vec<String>>,
+    earlier: &EarlierAnswers,
+    files: Arc<Vec<FileAssetId>>,
     gone: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     if gone.load(Ordering::SeqCst) {
@@ -183,9 +170,10 @@ async fn answer_one(
         .context_subsections
         .iter()
         .flat_map(|s| earlier.get(s).into_iter().flatten())
-        .filter(|(qid, _, text)| *qid != q.id && !text.is_empty())
-        .map(|(_, title, text)| (title.clone(), text.clone()))
+        .filter(|a| a.question_id != q.row.id && !a.text.is_empty())
+        .map(|a| (a.subsection_title.clone(), a.text.clone()))
         .collect();
+    let q = &q.row;
     let question = if q.only_additional && !q.additional.is_empty() { q.additional.clone() } else { q.text.clone() };
     let request = AnswerRequest {
         assay_title: assay.title.clone(),
@@ -197,7 +185,7 @@ async fn answer_one(
         documents: if q.only_context { Arc::new(Vec::new()) } else { documents.clone() },
         earlier_answers,
     };
-    let completion = answer_with_retries(ctx.provider.as_ref(), &request, &ctx.settings.retry).await?;
+    let completion = answer_with_retries(ctx.provider.as_ref(), &request, &ctx.config.pipeline.retry).await?;
     // Citations may reach a question through earlier answers, so match against every
     // document of the run; without citations, the documents it was given are its sources.
     let names: Vec<String> = documents.iter().map(|d| d.name.clone()).collect();
@@ -231,7 +219,7 @@ async fn answer_one(
 }
 
 /// Turn images into text documents through the model, when it can read images.
-async fn describe_images(ctx: &WorkerContext, assay_id: i32, images: &[ImageInput]) -> anyhow::Result<Vec<Document>> {
+async fn describe_images(ctx: &AppContext, assay_id: i32, images: &[ImageInput]) -> anyhow::Result<Vec<Document>> {
     use base64::Engine;
     let mut out = Vec::new();
     let mut unread = Vec::new();
@@ -252,13 +240,13 @@ async fn describe_images(ctx: &WorkerContext, assay_id: i32, images: &[ImageInpu
             "These images could not be described by the language model and were left out: {}.",
             unread.join(", ")
         );
-        ctx.db(move |c| Ok(Assay::push_alert(c, assay_id, &note)?)).await?;
+        ctx.db(move |c| Ok::<_, anyhow::Error>(Assay::push_alert(c, assay_id, &note)?)).await?;
     }
     Ok(out)
 }
 
 /// Cut the documents to the model's budget, in order; the note says what was left out.
-fn fit_context(documents: Vec<Document>, budget: usize) -> (Vec<Document>, Option<String>) {
+pub fn fit_context(documents: Vec<Document>, budget: usize) -> (Vec<Document>, Option<String>) {
     let total: usize = documents.iter().map(|d| d.text.chars().count()).sum();
     if total <= budget {
         return (documents, None);
@@ -283,61 +271,6 @@ fn fit_context(documents: Vec<Document>, budget: usize) -> (Vec<Document>, Optio
         cut_names.join(", ")
     );
     (fitted, Some(note))
-}
-
-fn load_questions(c: &mut DbConn, assay: &Assay) -> QueryResult<Vec<QuestionInfo>> {
-    let Some(set_id) = assay.question_set_id else { return Ok(Vec::new()) };
-    let rows: Vec<(i32, i32, String, String, String, i32, bool, String, bool)> = questions::table
-        .inner_join(subsections::table.inner_join(sections::table))
-        .filter(sections::question_set_id.eq(set_id))
-        .order((sections::position, subsections::position, questions::position))
-        .select((
-            questions::id,
-            subsections::id,
-            subsections::title,
-            subsections::guidance,
-            questions::text,
-            questions::answering_round,
-            questions::only_subsections_for_context,
-            questions::additional_llm_instruction,
-            questions::only_additional_llm_instruction,
-        ))
-        .load(c)?;
-    let ids: Vec<i32> = rows.iter().map(|r| r.0).collect();
-    let links: Vec<(i32, i32)> = question_context_subsections::table
-        .filter(question_context_subsections::question_id.eq_any(&ids))
-        .select((question_context_subsections::question_id, question_context_subsections::subsection_id))
-        .load(c)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, _subsection_id, subsection, guidance, text, round, only_context, additional, only_additional)| {
-            QuestionInfo {
-                context_subsections: links.iter().filter(|(q, _)| *q == id).map(|(_, s)| *s).collect(),
-                id,
-                subsection,
-                guidance,
-                text,
-                round,
-                only_context,
-                additional,
-                only_additional,
-            }
-        })
-        .collect())
-}
-
-/// The assay's answers so far, by subsection: (question id, subsection title, text).
-fn earlier_answers(c: &mut DbConn, assay_id: i32) -> QueryResult<HashMap<i32, Vec<(i32, String, String)>>> {
-    let rows: Vec<(i32, i32, String, String)> = answers::table
-        .inner_join(questions::table.inner_join(subsections::table))
-        .filter(answers::assay_id.eq(assay_id))
-        .select((subsections::id, questions::id, subsections::title, answers::text))
-        .load(c)?;
-    let mut map: HashMap<i32, Vec<(i32, String, String)>> = HashMap::new();
-    for (sub, q, title, text) in rows {
-        map.entry(sub).or_default().push((q, title, text));
-    }
-    Ok(map)
 }
 
 #[cfg(test)]

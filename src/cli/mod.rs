@@ -1,4 +1,9 @@
-//! The command line: `serve` (default), `migrate`, `create-user`, `import-questions`.
+//! The command line: `serve` (default) and the operator's commands. Each command builds the
+//! application context the same way the server does and calls the same use cases.
+
+pub mod bench;
+pub mod cleanup;
+pub mod process;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,9 +11,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{self, Config, ExposeSecret};
+use crate::context::AppContext;
 use crate::db::models::person::PersonSpec;
-use crate::{auth, cleanup, db, questions, server, storage};
+use crate::{auth, questions, startup};
 
 #[derive(Parser, Debug)]
 #[command(name = "toxtemp", version, about = "ToxTempAssistant: draft ToxTemp answers from your documents")]
@@ -88,7 +94,7 @@ pub enum Command {
         path: PathBuf,
     },
     /// Measure upload, ZIP and cleanup throughput against the configured storage (see README).
-    Bench(crate::bench::BenchArgs),
+    Bench(bench::BenchArgs),
     /// Load a question template (ToxTemp JSON format) under a new label.
     ImportQuestions {
         /// The JSON file.
@@ -109,61 +115,47 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = Config::from_env()?;
+    let runtime = tokio::runtime::Runtime::new()?;
     match command {
         Command::ExtractText { .. } => unreachable!("handled above"),
         Command::Serve => {
-            let state = server::prepare(config)?;
-            actix_web::rt::System::new().block_on(server::serve(state))?;
+            let ctx = startup::prepare(config)?;
+            actix_web::rt::System::new().block_on(startup::serve(ctx))?;
         }
         Command::Migrate => {
-            let pool = db::connect(&config.database)?;
-            db::run_migrations(&mut *pool.get()?)?;
+            AppContext::build(config)?;
             println!("database is up to date");
         }
         Command::CreateUser { email, name, staff, superuser } => {
-            let pool = db::connect(&config.database)?;
-            let mut conn = pool.get()?;
-            db::run_migrations(&mut conn)?;
+            let ctx = AppContext::build(config)?;
             let password = read_password()?;
             let spec = PersonSpec { email: &email, display_name: &name, is_staff: staff, is_superuser: superuser };
-            let person = auth::create_account(&mut conn, &spec, &password)?;
-            let role = if person.is_superuser {
-                "superuser"
-            } else if person.is_staff {
-                "staff"
-            } else {
-                "user"
+            let person = auth::create_account(&mut *ctx.pool.get()?, &spec, password.expose_secret())?;
+            let role = match (person.is_superuser, person.is_staff) {
+                (true, _) => "superuser",
+                (false, true) => "staff",
+                (false, false) => "user",
             };
             println!("created {role} account {}", person.email);
         }
         Command::CleanupOrphanedFiles { days, dry_run } => {
-            let pool = db::connect(&config.database)?;
-            db::run_migrations(&mut *pool.get()?)?;
-            let store = storage::from_config(&config.storage)?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            return runtime.block_on(cleanup::run(&pool, store.as_ref(), days, dry_run, &mut std::io::stdout()));
+            let ctx = AppContext::build(config)?;
+            return runtime.block_on(cleanup::run(&ctx, days, dry_run, &mut std::io::stdout()));
         }
         Command::Process { assay, share_files, overwrite, extract_images, files } => {
-            let state = server::prepare(config)?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            let options = crate::process::Options { share_files, overwrite, extract_images };
-            return runtime.block_on(crate::process::run(&state, assay, &files, options, &mut std::io::stdout()));
+            let ctx = startup::prepare(config)?;
+            let options = process::Options { share_files, overwrite, extract_images };
+            return runtime.block_on(process::run(&ctx, assay, &files, options, &mut std::io::stdout()));
         }
         Command::BenchLlm { latency_ms } => {
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(crate::bench::llm(&config, std::time::Duration::from_millis(latency_ms)))?;
+            runtime.block_on(bench::llm(&config, std::time::Duration::from_millis(latency_ms)))?;
         }
-        Command::Bench(args) => {
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(crate::bench::run(&config, args))?;
-        }
+        Command::Bench(args) => runtime.block_on(bench::run(&config, args))?,
         Command::ImportQuestions { path, label, name } => {
             let json = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let pool = db::connect(&config.database)?;
-            let mut conn = pool.get()?;
-            db::run_migrations(&mut conn)?;
+            let ctx = AppContext::build(config)?;
             let display = name.unwrap_or_else(|| label.clone());
-            let summary = questions::import(&mut conn, &json, &label, &display)?;
+            let summary = questions::import(&mut *ctx.pool.get()?, &json, &label, &display)?;
             println!(
                 "imported question set {label:?}: {} sections, {} subsections, {} questions",
                 summary.sections, summary.subsections, summary.questions
@@ -174,13 +166,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// TOXTEMP_PASSWORD, or ask twice on the terminal.
-fn read_password() -> anyhow::Result<String> {
-    if let Ok(pw) = std::env::var("TOXTEMP_PASSWORD") {
+fn read_password() -> anyhow::Result<config::SecretString> {
+    if let Some(pw) = config::password_from_env() {
         return Ok(pw);
     }
     let first =
         rpassword::prompt_password("Password: ").context("no terminal to ask for a password: set TOXTEMP_PASSWORD")?;
     let second = rpassword::prompt_password("Password (again): ")?;
     anyhow::ensure!(first == second, "the passwords differ");
-    Ok(first)
+    Ok(first.into())
 }

@@ -15,10 +15,11 @@ use futures_util::{StreamExt, TryStreamExt};
 use tokio_util::io::ReaderStream;
 
 use crate::config::{Config, DatabaseUrl, StorageConfig};
-use crate::db::models::{FileAsset, FileAssetStatus};
+use crate::context::AppContext;
+use crate::db::models::{FileAsset, FileAssetId, FileAssetStatus};
 use crate::db::schema::file_assets;
 use crate::db::{self, Pool, write_transaction};
-use crate::fileops::{self, UploadMeta};
+use crate::fileops::{self, FileAssetManager, UploadMeta};
 use crate::storage::s3::S3Store;
 use crate::storage::{ObjectStore, SourceStream, new_object_key};
 
@@ -46,8 +47,8 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let store = Arc::new(S3Store::with_request_counter(s3, requests.clone())?);
     store.ensure_ready().await?;
     let dir = tempfile::tempdir()?;
-    let pool = db::connect(&DatabaseUrl::Sqlite(dir.path().join("bench.sqlite3")))?;
-    db::run_migrations(&mut *pool.get()?)?;
+    let ctx = throwaway_context(config, dir.path())?.with_store(store.clone());
+    let pool = ctx.pool.clone();
     println!("storage: S3 bucket {:?} at {}", s3.bucket, s3.endpoint.as_deref().unwrap_or("AWS"));
     println!("{:<34} {:>10} {:>10} {:>7} {:>12}", "phase", "ours MB/s", "raw MB/s", "ratio", "peak RSS MiB");
 
@@ -84,7 +85,15 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn zip_phase(pool: &Pool, store: &Arc<S3Store>, ids: &[String]) -> anyhow::Result<()> {
+/// The configured app on a throw-away SQLite database in `dir`.
+fn throwaway_context(config: &Config, dir: &Path) -> anyhow::Result<AppContext> {
+    let mut config = config.clone();
+    config.data_dir = dir.to_path_buf();
+    config.database = DatabaseUrl::Sqlite(dir.join("bench.sqlite3"));
+    AppContext::build(config)
+}
+
+async fn zip_phase(pool: &Pool, store: &Arc<S3Store>, ids: &[FileAssetId]) -> anyhow::Result<()> {
     let assets: Vec<FileAsset> = {
         let mut conn = pool.get()?;
         file_assets::table.filter(file_assets::id.eq_any(ids)).select(FileAsset::as_select()).load(&mut conn)?
@@ -136,20 +145,20 @@ async fn zip_phase(pool: &Pool, store: &Arc<S3Store>, ids: &[String]) -> anyhow:
     Ok(())
 }
 
-async fn cleanup_phase(pool: &Pool, store: &S3Store, count: usize, requests: &AtomicUsize) -> anyhow::Result<()> {
+async fn cleanup_phase(pool: &Pool, store: &Arc<S3Store>, count: usize, requests: &AtomicUsize) -> anyhow::Result<()> {
     let old = db::now() - chrono::Duration::days(30);
     let assets: Vec<FileAsset> = (0..count)
         .map(|i| {
             let id = uuid::Uuid::new_v4();
             FileAsset {
-                id: id.to_string(),
+                id: id.into(),
                 bucket: store.bucket().to_owned(),
                 object_key: new_object_key(&id),
                 original_filename: format!("orphan-{i}.txt"),
                 content_type: "text/plain".into(),
                 size_bytes: 16,
                 sha256: String::new(),
-                status: FileAssetStatus::Available.as_str().into(),
+                status: FileAssetStatus::Available,
                 uploaded_by: None,
                 assay_id: None,
                 created_at: old,
@@ -181,7 +190,8 @@ async fn cleanup_phase(pool: &Pool, store: &S3Store, count: usize, requests: &At
     }
     let before = requests.load(Ordering::Relaxed);
     let started = Instant::now();
-    let report = FileAsset::cleanup_orphaned(pool, store, 7, "bench").await?;
+    let manager = FileAssetManager { pool: pool.clone(), store: store.clone() };
+    let report = manager.cleanup_orphaned(7, "bench").await?;
     let took = started.elapsed();
     let used = requests.load(Ordering::Relaxed) - before;
     anyhow::ensure!(
@@ -285,19 +295,21 @@ pub async fn llm(config: &Config, latency: Duration) -> anyhow::Result<()> {
     use crate::db::models::assay::AssayFields;
     use crate::db::models::person::{self, PersonSpec};
     use crate::db::models::{Assay, Investigation, QuestionSet, Study};
-    use crate::jobs::worker::{WorkerContext, run_pending_jobs};
-    use crate::llm::pipeline::{PROCESS_ASSAY, PipelineSettings, ProcessAssay};
-    use crate::llm::{Document, LlmConfig, openai::OpenAiCompatible, retry::RetryPolicy};
+    use crate::drafting::DraftAssay;
+    use crate::llm::Document;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}/v1", listener.local_addr()?);
     tokio::spawn(fake_chat_server(listener, latency));
 
     let dir = tempfile::tempdir()?;
-    let pool = db::connect(&DatabaseUrl::Sqlite(dir.path().join("bench.sqlite3")))?;
+    let mut config = config.clone();
+    config.llm.base_url = Some(endpoint);
+    config.llm.api_key = Some("bench".to_owned().into());
+    config.storage = StorageConfig::Local { root: dir.path().join("objects"), bucket: "bench".into() };
+    let ctx = throwaway_context(&config, dir.path())?;
     let (assay_id, rounds) = {
-        let mut conn = pool.get()?;
-        db::run_migrations(&mut conn)?;
+        let mut conn = ctx.pool.get()?;
         let summary = crate::questions::ensure_default(&mut conn)?.context("questions")?;
         let spec = PersonSpec { email: "bench@example.org", display_name: "", is_staff: false, is_superuser: false };
         let who = person::create(&mut conn, &spec, "x")?;
@@ -307,28 +319,22 @@ pub async fn llm(config: &Config, latency: Duration) -> anyhow::Result<()> {
         let assay = Assay::create(&mut conn, study.id, &fields)?;
         let questions = QuestionSet::questions(&mut conn, summary.question_set_id)?;
         let rounds: Vec<usize> = (1..=3).map(|r| questions.iter().filter(|q| q.answering_round == r).count()).collect();
-        let payload = ProcessAssay {
+        let document = Document { name: "sop.pdf".into(), text: "LUHMES cells are differentiated for 6 days.".into() };
+        let job = DraftAssay {
             assay_id: assay.id,
-            documents: vec![Document {
-                name: "sop.pdf".into(),
-                text: "LUHMES cells are differentiated for 6 days.".into(),
-            }],
+            documents: vec![document],
             file_asset_ids: vec![],
             question_ids: None,
             images: vec![],
         };
-        crate::jobs::enqueue(&mut conn, PROCESS_ASSAY, &payload, Some(assay.id))?;
+        crate::jobs::enqueue(&mut conn, &job)?;
         (assay.id, rounds)
     };
-    let llm_config = LlmConfig { base_url: Some(endpoint), api_key: Some("bench".into()), ..config.llm.clone() };
-    let provider = Arc::new(OpenAiCompatible::new(&llm_config)?);
-    let settings = PipelineSettings { concurrency: llm_config.concurrency, retry: RetryPolicy::default() };
-    let ctx = WorkerContext::new(pool.clone(), provider, settings);
     let started = Instant::now();
-    run_pending_jobs(&ctx).await?;
+    crate::startup::run_pending_jobs(&ctx).await?;
     let wall = started.elapsed();
-    let answers = crate::db::models::Answer::of_assay(&mut *pool.get()?, assay_id)?.len();
-    let c = llm_config.concurrency;
+    let answers = crate::db::models::Answer::of_assay(&mut *ctx.pool.get()?, assay_id)?.len();
+    let c = ctx.config.pipeline.concurrency;
     let ideal = latency * rounds.iter().map(|n| n.div_ceil(c) as u32).sum::<u32>();
     println!(
         "{answers} questions (rounds {rounds:?}), concurrency {c}, latency {} ms: wall {:.2} s, ideal {:.2} s, ratio ideal/wall {:.2}",

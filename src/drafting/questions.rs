@@ -1,0 +1,91 @@
+//! What a drafting run needs to know about the questions of an assay, and about the answers
+//! later rounds build on.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::models::Assay;
+use crate::db::schema::{answers, question_context_subsections, questions, sections, subsections};
+
+/// A question as the run asks it.
+#[derive(Clone, Debug, Queryable)]
+pub(super) struct QuestionRow {
+    pub id: i32,
+    pub subsection: String,
+    pub guidance: String,
+    pub text: String,
+    /// 1, 2 or 3: later rounds may use the answers of earlier ones.
+    pub round: i32,
+    /// Answer from the earlier answers of the context subsections only, not the documents.
+    pub only_context: bool,
+    pub additional: String,
+    /// Ask the additional instruction instead of the question text.
+    pub only_additional: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct QuestionInfo {
+    pub row: QuestionRow,
+    /// The subsections whose answers this question builds on.
+    pub context_subsections: Vec<i32>,
+}
+
+/// An answer already saved, as context for a later round.
+#[derive(Clone, Debug, Queryable)]
+pub(super) struct EarlierAnswer {
+    pub subsection_id: i32,
+    pub question_id: i32,
+    pub subsection_title: String,
+    pub text: String,
+}
+
+/// Earlier answers by subsection id.
+pub(super) type EarlierAnswers = HashMap<i32, Vec<EarlierAnswer>>;
+
+/// The questions of the assay's question set, in template order.
+pub(super) fn load(c: &mut DbConn, assay: &Assay) -> QueryResult<Vec<QuestionInfo>> {
+    let Some(set_id) = assay.question_set_id else { return Ok(Vec::new()) };
+    let rows: Vec<QuestionRow> = questions::table
+        .inner_join(subsections::table.inner_join(sections::table))
+        .filter(sections::question_set_id.eq(set_id))
+        .order((sections::position, subsections::position, questions::position))
+        .select((
+            questions::id,
+            subsections::title,
+            subsections::guidance,
+            questions::text,
+            questions::answering_round,
+            questions::only_subsections_for_context,
+            questions::additional_llm_instruction,
+            questions::only_additional_llm_instruction,
+        ))
+        .load(c)?;
+    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+    let links: Vec<(i32, i32)> = question_context_subsections::table
+        .filter(question_context_subsections::question_id.eq_any(&ids))
+        .select((question_context_subsections::question_id, question_context_subsections::subsection_id))
+        .load(c)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| QuestionInfo {
+            context_subsections: links.iter().filter(|(q, _)| *q == row.id).map(|(_, s)| *s).collect(),
+            row,
+        })
+        .collect())
+}
+
+/// The assay's answers so far, by subsection.
+pub(super) fn earlier_answers(c: &mut DbConn, assay_id: i32) -> QueryResult<EarlierAnswers> {
+    let rows: Vec<EarlierAnswer> = answers::table
+        .inner_join(questions::table.inner_join(subsections::table))
+        .filter(answers::assay_id.eq(assay_id))
+        .select((subsections::id, questions::id, subsections::title, answers::text))
+        .load(c)?;
+    let mut map = EarlierAnswers::new();
+    for answer in rows {
+        map.entry(answer.subsection_id).or_default().push(answer);
+    }
+    Ok(map)
+}
