@@ -7,28 +7,28 @@ use crate::db::models::{Assay, Investigation, Study};
 use crate::db::{DbConn, write_transaction};
 use crate::drafting;
 
-pub fn delete_assay(conn: &mut DbConn, id: i32) -> diesel::QueryResult<()> {
-    write_transaction(conn, |c| {
-        drafting::forget_assays(c, &[id])?;
-        Assay::delete(c, id)?;
-        Ok(())
-    })
+/// What is being deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Item {
+    Assay(i32),
+    Study(i32),
+    Investigation(i32),
 }
 
-pub fn delete_study(conn: &mut DbConn, id: i32) -> diesel::QueryResult<()> {
+/// Delete `item` with everything below it, in one transaction.
+pub fn delete(conn: &mut DbConn, item: Item) -> diesel::QueryResult<()> {
     write_transaction(conn, |c| {
-        let assays = Assay::ids_in(c, Within::Study(id))?;
+        let assays = match item {
+            Item::Assay(id) => vec![id],
+            Item::Study(id) => Assay::ids_in(c, Within::Study(id))?,
+            Item::Investigation(id) => Assay::ids_in(c, Within::Investigation(id))?,
+        };
         drafting::forget_assays(c, &assays)?;
-        Study::delete(c, id)?;
-        Ok(())
-    })
-}
-
-pub fn delete_investigation(conn: &mut DbConn, id: i32) -> diesel::QueryResult<()> {
-    write_transaction(conn, |c| {
-        let assays = Assay::ids_in(c, Within::Investigation(id))?;
-        drafting::forget_assays(c, &assays)?;
-        Investigation::delete(c, id)?;
+        match item {
+            Item::Assay(id) => Assay::delete(c, id),
+            Item::Study(id) => Study::delete(c, id),
+            Item::Investigation(id) => Investigation::delete(c, id),
+        }?;
         Ok(())
     })
 }

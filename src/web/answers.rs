@@ -119,9 +119,7 @@ pub async fn regenerate(
     payload: Multipart,
 ) -> AppResult<HttpResponse> {
     let assay_id = path.into_inner();
-    // Authorise before reading the upload.
-    let person = viewer.person.clone();
-    state.db(move |c| Ok(Assay::find_for(c, assay_id, &person)?)).await?;
+    viewer.assay(&state, assay_id).await?; // authorise before reading the upload
     let form = spool(payload, "files", &state.config().upload_limits, &state.config().spool_dir()).await?;
     let question_ids: Vec<i32> = form.all("question_ids").iter().filter_map(|q| q.parse().ok()).collect();
     let count = question_ids.len();

@@ -9,7 +9,7 @@ use crate::db::models::assay::AssayFields;
 use crate::db::models::{Answer, Assay, FileAsset, Investigation, QuestionSet, Study, Which};
 
 use super::error::AppResult;
-use super::forms::TitleForm;
+use super::forms::{FormTarget, TitleForm};
 use super::page::{Page, flash};
 use super::viewer::Viewer;
 use super::{AppState, see_other};
@@ -36,9 +36,7 @@ pub struct AssayForm {
 #[template(path = "assay_form.html")]
 pub struct AssayFormPage {
     page: Page,
-    heading: String,
-    action: String,
-    cancel: String,
+    target: FormTarget,
     form: AssayForm,
     question_sets: Vec<QuestionSet>,
     error: Option<String>,
@@ -77,47 +75,27 @@ async fn question_sets(state: &AppState) -> AppResult<Vec<QuestionSet>> {
     state.db(|conn| Ok(QuestionSet::all(conn)?)).await
 }
 
-async fn assay(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<(Assay, Study, Investigation)> {
-    let person = viewer.person.clone();
-    state.db(move |conn| Ok(Assay::find_for(conn, id, &person)?)).await
+fn new_target(study: &Study) -> FormTarget {
+    FormTarget::new(
+        format!("New assay in “{}”", study.title),
+        format!("/studies/{}/assays/new", study.id),
+        format!("/studies/{}", study.id),
+    )
 }
 
-/// Where an assay form posts to and returns to.
-struct FormTarget {
-    heading: String,
-    action: String,
-    cancel: String,
+fn edit_target(id: i32) -> FormTarget {
+    FormTarget::new("Edit assay", format!("/assays/{id}/edit"), format!("/assays/{id}"))
 }
 
-impl FormTarget {
-    fn new_in(study: &Study) -> Self {
-        Self {
-            heading: format!("New assay in “{}”", study.title),
-            action: format!("/studies/{}/assays/new", study.id),
-            cancel: format!("/studies/{}", study.id),
-        }
-    }
-
-    fn edit(id: i32) -> Self {
-        Self { heading: "Edit assay".into(), action: format!("/assays/{id}/edit"), cancel: format!("/assays/{id}") }
-    }
-
-    fn page(
-        self,
+impl AssayFormPage {
+    fn new(
+        target: FormTarget,
         viewer: &Viewer,
         form: AssayForm,
         question_sets: Vec<QuestionSet>,
         error: Option<String>,
-    ) -> AssayFormPage {
-        AssayFormPage {
-            page: viewer.page(),
-            heading: self.heading,
-            action: self.action,
-            cancel: self.cancel,
-            form,
-            question_sets,
-            error,
-        }
+    ) -> Self {
+        Self { page: viewer.page(), target, form, question_sets, error }
     }
 }
 
@@ -127,14 +105,9 @@ impl ParsedAssay {
     }
 }
 
-async fn study(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<Study> {
-    let person = viewer.person.clone();
-    Ok(state.db(move |conn| Ok(Study::find_for(conn, id, &person)?)).await?.0)
-}
-
 pub async fn new_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayFormPage> {
-    let study = study(&state, &viewer, path.into_inner()).await?;
-    Ok(FormTarget::new_in(&study).page(&viewer, AssayForm::default(), question_sets(&state).await?, None))
+    let (study, _) = viewer.study(&state, path.into_inner()).await?;
+    Ok(AssayFormPage::new(new_target(&study), &viewer, AssayForm::default(), question_sets(&state).await?, None))
 }
 
 pub async fn create(
@@ -143,12 +116,14 @@ pub async fn create(
     path: web::Path<i32>,
     form: web::Form<AssayForm>,
 ) -> AppResult<HttpResponse> {
-    let study = study(&state, &viewer, path.into_inner()).await?;
+    let (study, _) = viewer.study(&state, path.into_inner()).await?;
     let sets = question_sets(&state).await?;
     let form = form.into_inner();
     let parsed = match parse(&form, &sets) {
         Ok(parsed) => parsed,
-        Err(msg) => return super::unprocessable(FormTarget::new_in(&study).page(&viewer, form, sets, Some(msg))),
+        Err(msg) => {
+            return super::unprocessable(AssayFormPage::new(new_target(&study), &viewer, form, sets, Some(msg)));
+        }
     };
     let study_id = study.id;
     let assay = state.db(move |conn| Ok(Assay::create(conn, study_id, &parsed.fields())?)).await?;
@@ -170,7 +145,7 @@ pub struct AssayPage {
 }
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayPage> {
-    let (assay, study, investigation) = assay(&state, &viewer, path.into_inner()).await?;
+    let (assay, study, investigation) = viewer.assay(&state, path.into_inner()).await?;
     let (assay_id, set_id) = (assay.id, assay.question_set_id);
     let (question_set, answers, stored_files) = state
         .db(move |conn| {
@@ -189,7 +164,7 @@ pub async fn withdraw_consent(
     viewer: Viewer,
     path: web::Path<i32>,
 ) -> AppResult<HttpResponse> {
-    let (assay, _, _) = assay(&state, &viewer, path.into_inner()).await?;
+    let (assay, _, _) = viewer.assay(&state, path.into_inner()).await?;
     let actor = format!("person {} ({})", viewer.person.id, viewer.person.email);
     let ctx = &state.ctx;
     let crate::fileops::Withdrawn { deleted, failed } =
@@ -207,12 +182,12 @@ pub async fn withdraw_consent(
 }
 
 pub async fn edit_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayFormPage> {
-    let (assay, _, _) = assay(&state, &viewer, path.into_inner()).await?;
+    let (assay, _, _) = viewer.assay(&state, path.into_inner()).await?;
     let form = AssayForm {
         text: TitleForm { title: assay.title, description: assay.description },
         question_set_id: assay.question_set_id.map(|i| i.to_string()).unwrap_or_default(),
     };
-    Ok(FormTarget::edit(assay.id).page(&viewer, form, question_sets(&state).await?, None))
+    Ok(AssayFormPage::new(edit_target(assay.id), &viewer, form, question_sets(&state).await?, None))
 }
 
 pub async fn update(
@@ -221,13 +196,13 @@ pub async fn update(
     path: web::Path<i32>,
     form: web::Form<AssayForm>,
 ) -> AppResult<HttpResponse> {
-    let (assay, _, _) = assay(&state, &viewer, path.into_inner()).await?;
+    let (assay, _, _) = viewer.assay(&state, path.into_inner()).await?;
     let id = assay.id;
     let sets = question_sets(&state).await?;
     let form = form.into_inner();
     let parsed = match parse(&form, &sets) {
         Ok(parsed) => parsed,
-        Err(msg) => return super::unprocessable(FormTarget::edit(id).page(&viewer, form, sets, Some(msg))),
+        Err(msg) => return super::unprocessable(AssayFormPage::new(edit_target(id), &viewer, form, sets, Some(msg))),
     };
     state.db(move |conn| Ok(Assay::update(conn, id, &parsed.fields())?)).await?;
     flash(&viewer.session, "success", "Assay saved.");
@@ -235,9 +210,9 @@ pub async fn update(
 }
 
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let (assay, study, _) = assay(&state, &viewer, path.into_inner()).await?;
+    let (assay, study, _) = viewer.assay(&state, path.into_inner()).await?;
     let id = assay.id;
-    state.db(move |conn| Ok(crate::deletion::delete_assay(conn, id)?)).await?;
+    state.db(move |conn| Ok(crate::deletion::delete(conn, crate::deletion::Item::Assay(id))?)).await?;
     flash(&viewer.session, "info", format!("Assay “{}” deleted.", assay.title));
     Ok(see_other(&format!("/studies/{}", study.id)))
 }

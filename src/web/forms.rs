@@ -6,6 +6,7 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::page::Page;
+use super::viewer::Viewer;
 
 pub const MAX_TITLE: usize = 200;
 pub const MAX_DESCRIPTION: usize = 20_000;
@@ -46,14 +47,46 @@ impl TitleForm {
     }
 }
 
+/// Where a create/edit form posts to and returns to, and its heading.
+pub struct FormTarget {
+    pub heading: String,
+    pub action: String,
+    pub cancel: String,
+}
+
+impl FormTarget {
+    pub fn new(heading: impl Into<String>, action: impl Into<String>, cancel: impl Into<String>) -> Self {
+        Self { heading: heading.into(), action: action.into(), cancel: cancel.into() }
+    }
+
+    /// The title + description form for this target.
+    pub fn entity_page(
+        self,
+        viewer: &Viewer,
+        form: TitleForm,
+        error: Option<String>,
+        description_help: &'static str,
+    ) -> EntityFormPage {
+        EntityFormPage { page: viewer.page(), target: self, form, error, description_help }
+    }
+
+    /// The submitted title + description, or this form again with the reason.
+    pub fn parse(
+        self,
+        viewer: &Viewer,
+        form: TitleForm,
+        description_help: &'static str,
+    ) -> Result<Titled, Box<EntityFormPage>> {
+        form.parse().map_err(|msg| Box::new(self.entity_page(viewer, form, Some(msg), description_help)))
+    }
+}
+
 /// The create/edit page for investigations and studies.
 #[derive(Template, WebTemplate)]
 #[template(path = "entity_form.html")]
 pub struct EntityFormPage {
     pub page: Page,
-    pub heading: String,
-    pub action: String,
-    pub cancel: String,
+    pub target: FormTarget,
     pub form: TitleForm,
     pub error: Option<String>,
     pub description_help: &'static str,

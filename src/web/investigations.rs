@@ -7,7 +7,7 @@ use askama_web::WebTemplate;
 use crate::db::models::{Assay, Investigation, Study};
 
 use super::error::AppResult;
-use super::forms::{EntityFormPage, TitleForm};
+use super::forms::{EntityFormPage, FormTarget, TitleForm};
 use super::page::{Page, flash};
 use super::viewer::Viewer;
 use super::{AppState, see_other};
@@ -21,39 +21,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/investigations/{id}/delete", web::post().to(delete));
 }
 
-const DESCRIPTION_HELP: &str = "What the investigation is about (optional).";
+const HELP: &str = "What the investigation is about (optional).";
 
-fn form_page(
-    viewer: &Viewer,
-    heading: &str,
-    action: String,
-    cancel: &str,
-    form: TitleForm,
-    error: Option<String>,
-) -> EntityFormPage {
-    EntityFormPage {
-        page: viewer.page(),
-        heading: heading.into(),
-        action,
-        cancel: cancel.into(),
-        form,
-        error,
-        description_help: DESCRIPTION_HELP,
-    }
+fn new_target() -> FormTarget {
+    FormTarget::new("New investigation", "/investigations/new", "/")
+}
+
+fn edit_target(id: i32) -> FormTarget {
+    FormTarget::new("Edit investigation", format!("/investigations/{id}/edit"), format!("/investigations/{id}"))
 }
 
 pub async fn new_form(viewer: Viewer) -> EntityFormPage {
-    form_page(&viewer, "New investigation", "/investigations/new".into(), "/", TitleForm::default(), None)
+    new_target().entity_page(&viewer, TitleForm::default(), None, HELP)
 }
 
 pub async fn create(state: web::Data<AppState>, viewer: Viewer, form: web::Form<TitleForm>) -> AppResult<HttpResponse> {
-    let form = form.into_inner();
-    let fields = match form.parse() {
+    let fields = match new_target().parse(&viewer, form.into_inner(), HELP) {
         Ok(fields) => fields,
-        Err(msg) => {
-            let page = form_page(&viewer, "New investigation", "/investigations/new".into(), "/", form, Some(msg));
-            return super::unprocessable(page);
-        }
+        Err(page) => return super::unprocessable(*page),
     };
     let owner = viewer.person.clone();
     let inv =
@@ -88,12 +73,9 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i3
 }
 
 pub async fn edit_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<EntityFormPage> {
-    let id = path.into_inner();
-    let person = viewer.person.clone();
-    let inv = state.db(move |conn| Ok(Investigation::find_for(conn, id, &person)?)).await?;
+    let inv = viewer.investigation(&state, path.into_inner()).await?;
     let form = TitleForm { title: inv.title, description: inv.description };
-    let cancel = format!("/investigations/{id}");
-    Ok(form_page(&viewer, "Edit investigation", format!("/investigations/{id}/edit"), &cancel, form, None))
+    Ok(edit_target(inv.id).entity_page(&viewer, form, None, HELP))
 }
 
 pub async fn update(
@@ -102,24 +84,10 @@ pub async fn update(
     path: web::Path<i32>,
     form: web::Form<TitleForm>,
 ) -> AppResult<HttpResponse> {
-    let id = path.into_inner();
-    let person = viewer.person.clone();
-    state.db(move |conn| Ok(Investigation::find_for(conn, id, &person)?)).await?;
-    let form = form.into_inner();
-    let fields = match form.parse() {
+    let id = viewer.investigation(&state, path.into_inner()).await?.id;
+    let fields = match edit_target(id).parse(&viewer, form.into_inner(), HELP) {
         Ok(fields) => fields,
-        Err(msg) => {
-            let cancel = format!("/investigations/{id}");
-            let page = form_page(
-                &viewer,
-                "Edit investigation",
-                format!("/investigations/{id}/edit"),
-                &cancel,
-                form,
-                Some(msg),
-            );
-            return super::unprocessable(page);
-        }
+        Err(page) => return super::unprocessable(*page),
     };
     state.db(move |conn| Ok(Investigation::update(conn, id, &fields.title, &fields.description)?)).await?;
     flash(&viewer.session, "success", "Investigation saved.");
@@ -132,7 +100,7 @@ pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<
     let title = state
         .db(move |conn| {
             let inv = Investigation::find_for(conn, id, &person)?;
-            crate::deletion::delete_investigation(conn, inv.id)?;
+            crate::deletion::delete(conn, crate::deletion::Item::Investigation(inv.id))?;
             Ok(inv.title)
         })
         .await?;

@@ -7,7 +7,7 @@ use askama_web::WebTemplate;
 use crate::db::models::{Assay, Investigation, Study};
 
 use super::error::AppResult;
-use super::forms::{EntityFormPage, TitleForm};
+use super::forms::{EntityFormPage, FormTarget, TitleForm};
 use super::page::{Page, flash};
 use super::viewer::Viewer;
 use super::{AppState, see_other};
@@ -21,39 +21,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/studies/{id}/delete", web::post().to(delete));
 }
 
-const DESCRIPTION_HELP: &str = "What the study covers (optional).";
+const HELP: &str = "What the study covers (optional).";
 
-fn form_page(
-    viewer: &Viewer,
-    heading: String,
-    action: String,
-    cancel: String,
-    form: TitleForm,
-    error: Option<String>,
-) -> EntityFormPage {
-    EntityFormPage { page: viewer.page(), heading, action, cancel, form, error, description_help: DESCRIPTION_HELP }
-}
-
-async fn investigation(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<Investigation> {
-    let person = viewer.person.clone();
-    state.db(move |conn| Ok(Investigation::find_for(conn, id, &person)?)).await
-}
-
-async fn study(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<(Study, Investigation)> {
-    let person = viewer.person.clone();
-    state.db(move |conn| Ok(Study::find_for(conn, id, &person)?)).await
-}
-
-pub async fn new_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<EntityFormPage> {
-    let inv = investigation(&state, &viewer, path.into_inner()).await?;
-    Ok(form_page(
-        &viewer,
+fn new_target(inv: &Investigation) -> FormTarget {
+    FormTarget::new(
         format!("New study in “{}”", inv.title),
         format!("/investigations/{}/studies/new", inv.id),
         format!("/investigations/{}", inv.id),
-        TitleForm::default(),
-        None,
-    ))
+    )
+}
+
+fn edit_target(id: i32) -> FormTarget {
+    FormTarget::new("Edit study", format!("/studies/{id}/edit"), format!("/studies/{id}"))
+}
+
+pub async fn new_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<EntityFormPage> {
+    let inv = viewer.investigation(&state, path.into_inner()).await?;
+    Ok(new_target(&inv).entity_page(&viewer, TitleForm::default(), None, HELP))
 }
 
 pub async fn create(
@@ -62,21 +46,10 @@ pub async fn create(
     path: web::Path<i32>,
     form: web::Form<TitleForm>,
 ) -> AppResult<HttpResponse> {
-    let inv = investigation(&state, &viewer, path.into_inner()).await?;
-    let form = form.into_inner();
-    let fields = match form.parse() {
+    let inv = viewer.investigation(&state, path.into_inner()).await?;
+    let fields = match new_target(&inv).parse(&viewer, form.into_inner(), HELP) {
         Ok(fields) => fields,
-        Err(msg) => {
-            let page = form_page(
-                &viewer,
-                format!("New study in “{}”", inv.title),
-                format!("/investigations/{}/studies/new", inv.id),
-                format!("/investigations/{}", inv.id),
-                form,
-                Some(msg),
-            );
-            return super::unprocessable(page);
-        }
+        Err(page) => return super::unprocessable(*page),
     };
     let study = state.db(move |conn| Ok(Study::create(conn, inv.id, &fields.title, &fields.description)?)).await?;
     flash(&viewer.session, "success", format!("Study “{}” created.", study.title));
@@ -93,17 +66,16 @@ pub struct StudyPage {
 }
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<StudyPage> {
-    let (study, investigation) = study(&state, &viewer, path.into_inner()).await?;
+    let (study, investigation) = viewer.study(&state, path.into_inner()).await?;
     let study_id = study.id;
     let assays = state.db(move |conn| Ok(Assay::of_study(conn, study_id)?)).await?;
     Ok(StudyPage { page: viewer.page(), study, investigation, assays })
 }
 
 pub async fn edit_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<EntityFormPage> {
-    let (study, _) = study(&state, &viewer, path.into_inner()).await?;
-    let id = study.id;
+    let (study, _) = viewer.study(&state, path.into_inner()).await?;
     let form = TitleForm { title: study.title, description: study.description };
-    Ok(form_page(&viewer, "Edit study".into(), format!("/studies/{id}/edit"), format!("/studies/{id}"), form, None))
+    Ok(edit_target(study.id).entity_page(&viewer, form, None, HELP))
 }
 
 pub async fn update(
@@ -112,22 +84,10 @@ pub async fn update(
     path: web::Path<i32>,
     form: web::Form<TitleForm>,
 ) -> AppResult<HttpResponse> {
-    let (study, _) = study(&state, &viewer, path.into_inner()).await?;
-    let id = study.id;
-    let form = form.into_inner();
-    let fields = match form.parse() {
+    let id = viewer.study(&state, path.into_inner()).await?.0.id;
+    let fields = match edit_target(id).parse(&viewer, form.into_inner(), HELP) {
         Ok(fields) => fields,
-        Err(msg) => {
-            let page = form_page(
-                &viewer,
-                "Edit study".into(),
-                format!("/studies/{id}/edit"),
-                format!("/studies/{id}"),
-                form,
-                Some(msg),
-            );
-            return super::unprocessable(page);
-        }
+        Err(page) => return super::unprocessable(*page),
     };
     state.db(move |conn| Ok(Study::update(conn, id, &fields.title, &fields.description)?)).await?;
     flash(&viewer.session, "success", "Study saved.");
@@ -135,9 +95,9 @@ pub async fn update(
 }
 
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let (study, inv) = study(&state, &viewer, path.into_inner()).await?;
+    let (study, inv) = viewer.study(&state, path.into_inner()).await?;
     let id = study.id;
-    state.db(move |conn| Ok(crate::deletion::delete_study(conn, id)?)).await?;
+    state.db(move |conn| Ok(crate::deletion::delete(conn, crate::deletion::Item::Study(id))?)).await?;
     flash(&viewer.session, "info", format!("Study “{}” and its assays deleted.", study.title));
     Ok(see_other(&format!("/investigations/{}", inv.id)))
 }

@@ -8,10 +8,10 @@ use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 
-use crate::db::models::Person;
+use crate::db::models::{Assay, Investigation, Person, Study};
 
 use super::AppState;
-use super::error::AppError;
+use super::error::{AppError, AppResult};
 use super::page::Page;
 
 pub const PERSON_KEY: &str = "person_id";
@@ -25,6 +25,25 @@ pub struct Viewer {
 impl Viewer {
     pub fn page(&self) -> Page {
         Page::new(&self.session, Some(self.person.clone()))
+    }
+
+    /// The investigation if this person may see it; someone else's answers 404 (its id is
+    /// not confirmed to exist).
+    pub async fn investigation(&self, state: &AppState, id: i32) -> AppResult<Investigation> {
+        let person = self.person.clone();
+        state.db(move |c| Ok(Investigation::find_for(c, id, &person)?)).await
+    }
+
+    /// The study and its investigation, if this person may see them (else 404).
+    pub async fn study(&self, state: &AppState, id: i32) -> AppResult<(Study, Investigation)> {
+        let person = self.person.clone();
+        state.db(move |c| Ok(Study::find_for(c, id, &person)?)).await
+    }
+
+    /// The assay, its study and investigation, if this person may see them (else 404).
+    pub async fn assay(&self, state: &AppState, id: i32) -> AppResult<(Assay, Study, Investigation)> {
+        let person = self.person.clone();
+        state.db(move |c| Ok(Assay::find_for(c, id, &person)?)).await
     }
 }
 

@@ -14,24 +14,17 @@ use crate::helpers::{Fixture, TestEnv};
 use crate::s3::TestS3;
 use crate::storage::{chunked, failing_after, sample_bytes};
 
-async fn upload(
-    pool: &Pool,
-    store: &dyn ObjectStore,
-    name: &str,
-    content_type: &str,
-    data: &[u8],
-    f: &Fixture,
-) -> FileAsset {
-    try_upload(pool, store, name, content_type, data, f).await.expect("upload")
+/// Store `data` for the fixture's assay through the environment's storage.
+async fn upload(env: &TestEnv, name: &str, content_type: &str, data: &[u8]) -> FileAsset {
+    try_upload(env, &env.f, name, content_type, data).await.expect("upload")
 }
 
 async fn try_upload(
-    pool: &Pool,
-    store: &dyn ObjectStore,
+    env: &TestEnv,
+    f: &Fixture,
     name: &str,
     content_type: &str,
     data: &[u8],
-    f: &Fixture,
 ) -> Result<FileAsset, UploadError> {
     let mut body = chunked(data);
     let body: &mut SourceStream<'_> = &mut body;
@@ -41,7 +34,7 @@ async fn try_upload(
         uploaded_by: Some(f.person.id),
         assay_id: Some(f.assay.id),
     };
-    fileops::upload_file(pool, store, body, meta).await
+    fileops::upload_file(env.pool(), env.ctx.store.as_ref(), body, meta).await
 }
 
 /// The FileAssetManager's cleanup of orphans older than 7 days, as the test user.
@@ -81,7 +74,7 @@ async fn uploads_of_each_kind_are_stored_under_uuid_keys_with_their_hash() {
         ("plate.png", "image/png", PNG),
     ];
     for (name, ct, data) in cases {
-        let asset = upload(pool, store.as_ref(), name, ct, data, f).await;
+        let asset = upload(&env, name, ct, data).await;
         assert_eq!(asset.bucket, s3.config.bucket);
         assert_eq!(asset.object_key, format!("fileassets/{}", asset.id.uuid().unwrap().simple()));
         assert!(!asset.object_key.contains(name.split('.').next().unwrap()), "no user data in the key");
@@ -99,12 +92,10 @@ async fn uploads_of_each_kind_are_stored_under_uuid_keys_with_their_hash() {
 #[tokio::test]
 async fn a_file_larger_than_two_parts_round_trips_byte_for_byte() {
     let env = TestEnv::new().with_s3().await;
-    let pool = env.pool();
     let s3 = env.s3();
     let store = s3.store();
-    let f = &env.f;
     let data = sample_bytes(2 * toxtemp::storage::s3::PART_SIZE + 999, 42);
-    let asset = upload(pool, store.as_ref(), "big.pdf", "application/pdf", &data, f).await;
+    let asset = upload(&env, "big.pdf", "application/pdf", &data).await;
     assert_eq!(asset.size_bytes, data.len() as i64);
     assert_eq!(asset.sha256, compute_sha256(&data[..]).unwrap());
     assert!(read_all(store.as_ref(), &asset.object_key).await.unwrap() == data);
@@ -139,8 +130,7 @@ async fn storage_being_down_records_nothing() {
     let pool = env.pool();
     let store = env.memory.clone();
     store.fail_puts.store(true, std::sync::atomic::Ordering::SeqCst);
-    let f = &env.f;
-    let err = try_upload(pool, &*store, "a.pdf", "application/pdf", PDF, f).await.unwrap_err();
+    let err = try_upload(&env, &env.f, "a.pdf", "application/pdf", PDF).await.unwrap_err();
     assert!(matches!(err, UploadError::Storage(_)), "{err:?}");
     assert_eq!(file_count(&mut pool.get().unwrap()), 0);
     assert!(store.keys().is_empty());
@@ -151,7 +141,6 @@ async fn a_database_failure_after_the_put_removes_the_object() {
     let env = TestEnv::new();
     let pool = env.pool();
     let store = env.memory.clone();
-    let f = &env.f;
     {
         use diesel::connection::SimpleConnection;
         let mut conn = pool.get().unwrap();
@@ -166,7 +155,7 @@ async fn a_database_failure_after_the_put_removes_the_object() {
         };
         conn.batch_execute(sql).unwrap();
     }
-    let err = try_upload(pool, &*store, "a.pdf", "application/pdf", PDF, f).await.unwrap_err();
+    let err = try_upload(&env, &env.f, "a.pdf", "application/pdf", PDF).await.unwrap_err();
     assert!(matches!(err, UploadError::Database(_)), "{err:?}");
     assert!(store.keys().is_empty(), "the object went with the failed row");
 }
@@ -175,11 +164,10 @@ async fn a_database_failure_after_the_put_removes_the_object() {
 async fn files_link_to_many_answers_and_answers_to_many_files_idempotently() {
     let env = TestEnv::new();
     let pool = env.pool();
-    let store = env.memory.clone();
     let mut conn = pool.get().unwrap();
     let f = &env.f;
-    let a = upload(pool, &*store, "a.pdf", "application/pdf", PDF, f).await;
-    let b = upload(pool, &*store, "b.png", "image/png", PNG, f).await;
+    let a = upload(&env, "a.pdf", "application/pdf", PDF).await;
+    let b = upload(&env, "b.png", "image/png", PNG).await;
     let ids = vec![a.id.clone(), b.id.clone()];
     let answers: Vec<Answer> =
         f.question_ids[..3].iter().map(|q| Answer::save_draft(&mut conn, f.assay.id, *q, "x", &[]).unwrap()).collect();
@@ -204,11 +192,10 @@ async fn files_link_to_many_answers_and_answers_to_many_files_idempotently() {
 async fn a_missing_or_deleted_file_asset_is_skipped_when_linking() {
     let env = TestEnv::new();
     let pool = env.pool();
-    let store = env.memory.clone();
     let mut conn = pool.get().unwrap();
     let f = &env.f;
-    let kept = upload(pool, &*store, "kept.pdf", "application/pdf", PDF, f).await;
-    let gone = upload(pool, &*store, "gone.pdf", "application/pdf", PDF, f).await;
+    let kept = upload(&env, "kept.pdf", "application/pdf", PDF).await;
+    let gone = upload(&env, "gone.pdf", "application/pdf", PDF).await;
     diesel::update(file_assets::table.find(&gone.id))
         .set(file_assets::status.eq("deleted"))
         .execute(&mut conn)
@@ -224,13 +211,12 @@ async fn a_missing_or_deleted_file_asset_is_skipped_when_linking() {
 async fn orphans_are_old_and_unlinked_files_only() {
     let env = TestEnv::new();
     let pool = env.pool();
-    let store = env.memory.clone();
     let mut conn = pool.get().unwrap();
     let f = &env.f;
-    let old_unlinked = upload(pool, &*store, "old.pdf", "application/pdf", PDF, f).await;
-    let new_unlinked = upload(pool, &*store, "new.pdf", "application/pdf", PDF, f).await;
-    let old_linked = upload(pool, &*store, "linked.pdf", "application/pdf", PDF, f).await;
-    let old_deleted = upload(pool, &*store, "withdrawn.pdf", "application/pdf", PDF, f).await;
+    let old_unlinked = upload(&env, "old.pdf", "application/pdf", PDF).await;
+    let new_unlinked = upload(&env, "new.pdf", "application/pdf", PDF).await;
+    let old_linked = upload(&env, "linked.pdf", "application/pdf", PDF).await;
+    let old_deleted = upload(&env, "withdrawn.pdf", "application/pdf", PDF).await;
     for id in [&old_unlinked.id, &old_linked.id, &old_deleted.id] {
         age(&mut conn, id, 8);
     }
@@ -250,7 +236,7 @@ async fn orphans_are_old_and_unlinked_files_only() {
         "a younger cut-off includes the 6-day-old"
     );
     // An assay deletion orphans its files (answers go, links go with them).
-    toxtemp::deletion::delete_assay(&mut conn, f.assay.id).unwrap();
+    toxtemp::deletion::delete(&mut conn, toxtemp::deletion::Item::Assay(f.assay.id)).unwrap();
     let mut orphans = ids(fileops::get_orphaned_file_assets(&mut conn, 7).unwrap());
     orphans.sort();
     let mut want = vec![old_unlinked.id, old_linked.id];
@@ -264,9 +250,8 @@ async fn cleanup_deletes_objects_then_rows_and_keeps_an_audit_trail() {
     let pool = env.pool();
     let s3 = env.s3();
     let store = s3.store();
-    let f = &env.f;
-    let orphan = upload(pool, store.as_ref(), "orphan.pdf", "application/pdf", PDF, f).await;
-    let young = upload(pool, store.as_ref(), "young.pdf", "application/pdf", PDF, f).await;
+    let orphan = upload(&env, "orphan.pdf", "application/pdf", PDF).await;
+    let young = upload(&env, "young.pdf", "application/pdf", PDF).await;
     age(&mut pool.get().unwrap(), &orphan.id, 30);
 
     let report = cleanup(pool, store.clone()).await;
@@ -293,9 +278,8 @@ async fn a_failed_object_delete_keeps_the_row_and_is_reported() {
     let env = TestEnv::new();
     let pool = env.pool();
     let store = env.memory.clone();
-    let f = &env.f;
-    let stuck = upload(pool, &*store, "stuck.pdf", "application/pdf", PDF, f).await;
-    let fine = upload(pool, &*store, "fine.pdf", "application/pdf", PDF, f).await;
+    let stuck = upload(&env, "stuck.pdf", "application/pdf", PDF).await;
+    let fine = upload(&env, "fine.pdf", "application/pdf", PDF).await;
     for a in [&stuck, &fine] {
         age(&mut pool.get().unwrap(), &a.id, 10);
     }
@@ -321,7 +305,7 @@ async fn a_file_linked_after_listing_is_never_deleted() {
     let store = env.memory.clone();
     let mut conn = pool.get().unwrap();
     let f = &env.f;
-    let asset = upload(pool, &*store, "late.pdf", "application/pdf", PDF, f).await;
+    let asset = upload(&env, "late.pdf", "application/pdf", PDF).await;
     age(&mut conn, &asset.id, 10);
     let listed = fileops::get_orphaned_file_assets(&mut conn, 7).unwrap();
     assert_eq!(listed.len(), 1);
@@ -342,9 +326,8 @@ async fn cleanup_of_many_orphans_uses_batched_deletes() {
     let env = TestEnv::new();
     let pool = env.pool();
     let store = env.memory.clone();
-    let f = &env.f;
     for i in 0..1200 {
-        let a = upload(pool, &*store, &format!("o{i}.txt"), "text/plain", b"x", f).await;
+        let a = upload(&env, &format!("o{i}.txt"), "text/plain", b"x").await;
         age(&mut pool.get().unwrap(), &a.id, 9);
     }
     let report = cleanup(pool, store.clone()).await;
@@ -373,13 +356,13 @@ async fn the_assay_zip_has_safe_unique_names_the_bytes_and_an_index_by_question(
     let mut conn = pool.get().unwrap();
     let f = &env.f;
     let other = env.other_fixture();
-    let a1 = upload(pool, store.as_ref(), "report.pdf", "application/pdf", PDF, f).await;
-    let a2 = upload(pool, store.as_ref(), "Report.pdf", "application/pdf", b"%PDF-1.4 second", f).await;
-    let evil1 = upload(pool, store.as_ref(), "../../x", "text/plain", b"one", f).await;
-    let evil2 = upload(pool, store.as_ref(), "/etc/passwd", "text/plain", b"two", f).await;
-    let evil3 = upload(pool, store.as_ref(), "a\0b", "text/plain", b"three", f).await;
-    let withdrawn = upload(pool, store.as_ref(), "withdrawn.pdf", "application/pdf", PDF, f).await;
-    let foreign = upload(pool, store.as_ref(), "other-assay.pdf", "application/pdf", PDF, &other).await;
+    let a1 = upload(&env, "report.pdf", "application/pdf", PDF).await;
+    let a2 = upload(&env, "Report.pdf", "application/pdf", b"%PDF-1.4 second").await;
+    let evil1 = upload(&env, "../../x", "text/plain", b"one").await;
+    let evil2 = upload(&env, "/etc/passwd", "text/plain", b"two").await;
+    let evil3 = upload(&env, "a\0b", "text/plain", b"three").await;
+    let withdrawn = upload(&env, "withdrawn.pdf", "application/pdf", PDF).await;
+    let foreign = try_upload(&env, &other, "other-assay.pdf", "application/pdf", PDF).await.unwrap();
     diesel::update(file_assets::table.find(&withdrawn.id))
         .set(file_assets::status.eq("deleted"))
         .execute(&mut conn)

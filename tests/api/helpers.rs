@@ -79,13 +79,22 @@ fn test_config(dir: &std::path::Path, db: &TestDb) -> Config {
     config
 }
 
-/// A plain migrated database, empty (no question set): for the model and import tests.
-pub fn test_conn(dir: &std::path::Path) -> (TestDb, DbConn) {
-    use diesel::r2d2::ManageConnection;
-    let db = TestDb::new(dir);
-    let mut conn = toxtemp::db::ConnectionManager::new(db.url.clone()).connect().expect("connect");
-    toxtemp::db::run_migrations(&mut conn).expect("migrations");
-    (db, conn)
+/// A migrated database with nothing in it (no question set): for the import tests.
+pub struct EmptyDb {
+    pub conn: DbConn,
+    _db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+impl EmptyDb {
+    pub fn new() -> Self {
+        use diesel::r2d2::ManageConnection;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = TestDb::new(dir.path());
+        let mut conn = toxtemp::db::ConnectionManager::new(db.url.clone()).connect().expect("connect");
+        toxtemp::db::run_migrations(&mut conn).expect("migrations");
+        Self { conn, _db: db, _dir: dir }
+    }
 }
 
 /// A person with an assay on the ToxTemp v1 questions.

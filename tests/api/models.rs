@@ -7,7 +7,7 @@ use toxtemp::db::models::{
 use toxtemp::db::schema::{answer_files, persons};
 use toxtemp::db::{DbConn, now};
 
-use crate::helpers::{fixture, test_conn};
+use crate::helpers::{EmptyDb, TestEnv};
 
 pub fn file_asset(person: &Person, name: &str) -> FileAsset {
     let id = FileAssetId::new();
@@ -28,9 +28,8 @@ pub fn file_asset(person: &Person, name: &str) -> FileAsset {
 
 #[test]
 fn people_round_trip_with_lower_cased_email_booleans_and_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, mut conn) = test_conn(dir.path());
-    let f = fixture(&mut conn);
+    let env = TestEnv::new();
+    let (mut conn, f) = (env.conn(), &env.f);
     let back = Person::find(&mut conn, f.person.id).unwrap();
     assert_eq!(back, f.person);
     assert!(back.email.ends_with("@trip.org"));
@@ -40,9 +39,8 @@ fn people_round_trip_with_lower_cased_email_booleans_and_time() {
 
 #[test]
 fn assays_round_trip_with_status_and_alerts() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, mut conn) = test_conn(dir.path());
-    let f = fixture(&mut conn);
+    let env = TestEnv::new();
+    let (mut conn, f) = (env.conn(), &env.f);
     assert_eq!(Assay::find(&mut conn, f.assay.id).unwrap(), f.assay);
     Assay::set_status(&mut conn, f.assay.id, AssayStatus::Scheduled).unwrap();
     Assay::push_alert(&mut conn, f.assay.id, "notes.pdf gave no text").unwrap();
@@ -54,9 +52,8 @@ fn assays_round_trip_with_status_and_alerts() {
 
 #[test]
 fn one_answer_per_assay_and_question_with_edit_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, mut conn) = test_conn(dir.path());
-    let f = fixture(&mut conn);
+    let env = TestEnv::new();
+    let (mut conn, f) = (env.conn(), &env.f);
     let q = f.question_ids[0];
     let first = Answer::save_draft(&mut conn, f.assay.id, q, "draft 1", &["a.pdf".into()]).unwrap();
     let second = Answer::save_draft(&mut conn, f.assay.id, q, "draft 2", &["b.docx".into()]).unwrap();
@@ -87,9 +84,8 @@ fn one_answer_per_assay_and_question_with_edit_history() {
 
 #[test]
 fn file_assets_and_links_round_trip_and_links_are_unique() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, mut conn) = test_conn(dir.path());
-    let f = fixture(&mut conn);
+    let env = TestEnv::new();
+    let (mut conn, f) = (env.conn(), &env.f);
     let asset = file_asset(&f.person, "protocol.pdf");
     FileAsset::insert(&mut conn, &asset).unwrap();
     assert_eq!(FileAsset::find(&mut conn, &asset.id).unwrap(), asset);
@@ -110,9 +106,8 @@ fn file_assets_and_links_round_trip_and_links_are_unique() {
 
 #[test]
 fn download_logs_survive_the_deletion_of_the_account() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, mut conn) = test_conn(dir.path());
-    let f = fixture(&mut conn);
+    let env = TestEnv::new();
+    let (mut conn, f) = (env.conn(), &env.f);
     let asset = file_asset(&f.person, "sop.docx");
     FileAsset::insert(&mut conn, &asset).unwrap();
     FileDownloadLog::record(&mut conn, &asset, Some(f.person.id), &f.person.email, "127.0.0.1").unwrap();
@@ -131,9 +126,8 @@ fn download_logs_survive_the_deletion_of_the_account() {
 #[test]
 fn timestamps_compare_the_same_on_both_backends() {
     use toxtemp::db::schema::file_assets;
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, mut conn) = test_conn(dir.path());
-    let f = fixture(&mut conn);
+    let env = TestEnv::new();
+    let (mut conn, f) = (env.conn(), &env.f);
     let mut old = file_asset(&f.person, "old.pdf");
     old.created_at = now() - chrono::Duration::days(8);
     let new = file_asset(&f.person, "new.pdf");
@@ -150,8 +144,8 @@ fn timestamps_compare_the_same_on_both_backends() {
 
 #[test]
 fn the_suite_runs_on_the_backend_it_was_asked_for() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, conn) = test_conn(dir.path());
+    let db = EmptyDb::new();
+    let conn = &db.conn;
     let want_pg = std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty());
     assert_eq!(matches!(conn, DbConn::Postgres(_)), want_pg);
 }

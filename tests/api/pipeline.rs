@@ -241,9 +241,11 @@ impl LlmProvider for DeletesAssay {
     async fn answer(&self, request: &AnswerRequest) -> Result<Completion, LlmError> {
         if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
             let (pool, id) = (self.pool.clone(), self.assay_id);
-            tokio::task::spawn_blocking(move || toxtemp::deletion::delete_assay(&mut pool.get().unwrap(), id).unwrap())
-                .await
-                .unwrap();
+            tokio::task::spawn_blocking(move || {
+                toxtemp::deletion::delete(&mut pool.get().unwrap(), toxtemp::deletion::Item::Assay(id)).unwrap()
+            })
+            .await
+            .unwrap();
         }
         OfflineProvider::default().answer(request).await
     }
@@ -488,7 +490,7 @@ async fn finished_jobs_keep_no_document_text_and_go_with_their_assay() {
     env.run_jobs().await;
     let done = jobs::find(&mut env.conn(), submitted.job_id).unwrap();
     assert_eq!((done.status.as_str(), done.payload.as_str()), (jobs::DONE, "{}"));
-    toxtemp::deletion::delete_assay(&mut env.conn(), env.f.assay.id).unwrap();
+    toxtemp::deletion::delete(&mut env.conn(), toxtemp::deletion::Item::Assay(env.f.assay.id)).unwrap();
     assert!(jobs::find(&mut env.conn(), submitted.job_id).is_err(), "deleted with the assay");
 }
 
