@@ -115,7 +115,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = Config::from_env()?;
-    let runtime = tokio::runtime::Runtime::new()?;
     match command {
         Command::ExtractText { .. } => unreachable!("handled above"),
         Command::Serve => {
@@ -140,17 +139,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::CleanupOrphanedFiles { days, dry_run } => {
             let ctx = AppContext::build(config)?;
-            return runtime.block_on(cleanup::run(&ctx, days, dry_run, &mut std::io::stdout()));
+            return block_on(cleanup::run(&ctx, days, dry_run, &mut std::io::stdout()))?;
         }
         Command::Process { assay, share_files, overwrite, extract_images, files } => {
             let ctx = startup::prepare(config)?;
             let options = process::Options { share_files, overwrite, extract_images };
-            return runtime.block_on(process::run(&ctx, assay, &files, options, &mut std::io::stdout()));
+            return block_on(process::run(&ctx, assay, &files, options, &mut std::io::stdout()))?;
         }
         Command::BenchLlm { latency_ms } => {
-            runtime.block_on(bench::llm(&config, std::time::Duration::from_millis(latency_ms)))?;
+            block_on(bench::llm(&config, std::time::Duration::from_millis(latency_ms)))??;
         }
-        Command::Bench(args) => runtime.block_on(bench::run(&config, args))?,
+        Command::Bench(args) => block_on(bench::run(&config, args))??,
         Command::ImportQuestions { path, label, name } => {
             let json = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             let ctx = AppContext::build(config)?;
@@ -163,6 +162,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Run an async command on a fresh runtime.
+fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    Ok(tokio::runtime::Runtime::new()?.block_on(future))
 }
 
 /// TOXTEMP_PASSWORD, or ask twice on the terminal.
