@@ -7,10 +7,8 @@ use chrono::Duration;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
-use crate::db::models::{Assay, FileAsset, FileAssetId, FileDownloadLog, Which};
-use crate::db::schema::{
-    answer_files, answers, assays, file_assets, investigations, persons, questions, studies, subsections,
-};
+use crate::db::models::{Assay, FileAsset, FileAssetId, FileDownloadLog, LinkLabel, Which};
+use crate::db::schema::{answer_files, answers, assays, file_assets, investigations, persons, studies};
 use crate::db::{DbConn, now};
 
 #[derive(Clone, Debug)]
@@ -50,9 +48,17 @@ pub fn assay_list(conn: &mut DbConn, search: &str) -> QueryResult<Vec<AssayRow>>
 pub struct FileRow {
     pub asset: FileAsset,
     pub uploader: String,
-    /// Subsection titles of the questions whose answers link the file.
-    pub linked: Vec<String>,
+    /// Answers that cite a passage of the file.
+    pub cited_by: usize,
+    /// Answers the file was only context for (part of their run, not cited).
+    pub context_for: usize,
     pub orphan: bool,
+}
+
+impl FileRow {
+    pub fn linked(&self) -> usize {
+        self.cited_by + self.context_for
+    }
 }
 
 fn uploaders(conn: &mut DbConn, assets: &[FileAsset]) -> QueryResult<HashMap<i32, String>> {
@@ -67,16 +73,18 @@ fn uploaders(conn: &mut DbConn, assets: &[FileAsset]) -> QueryResult<HashMap<i32
 
 fn rows(conn: &mut DbConn, assets: Vec<FileAsset>, orphan_days: i64) -> QueryResult<Vec<FileRow>> {
     let ids: Vec<FileAssetId> = assets.iter().map(|a| a.id.clone()).collect();
-    let links: Vec<(FileAssetId, String)> = answer_files::table
-        .inner_join(answers::table.inner_join(questions::table.inner_join(subsections::table)))
+    let links: Vec<(FileAssetId, Option<String>)> = answer_files::table
         .filter(answer_files::file_id.eq_any(&ids))
-        .select((answer_files::file_id, subsections::title))
+        .select((answer_files::file_id, answer_files::label))
         .load(conn)?;
-    let mut by_file: HashMap<FileAssetId, Vec<String>> = HashMap::new();
-    for (file, title) in links {
-        let list = by_file.entry(file).or_default();
-        if !list.contains(&title) {
-            list.push(title);
+    // (cited, context) answers per file.
+    let mut by_file: HashMap<FileAssetId, (usize, usize)> = HashMap::new();
+    for (file, label) in links {
+        let counts = by_file.entry(file).or_default();
+        if label.as_deref() == Some(LinkLabel::Cited.as_str()) {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
         }
     }
     let who = uploaders(conn, &assets)?;
@@ -84,11 +92,12 @@ fn rows(conn: &mut DbConn, assets: Vec<FileAsset>, orphan_days: i64) -> QueryRes
     Ok(assets
         .into_iter()
         .map(|asset| {
-            let linked = by_file.remove(&asset.id).unwrap_or_default();
+            let (cited_by, context_for) = by_file.remove(&asset.id).unwrap_or_default();
             FileRow {
-                orphan: linked.is_empty() && asset.is_available() && asset.created_at < cutoff,
+                orphan: cited_by + context_for == 0 && asset.is_available() && asset.created_at < cutoff,
                 uploader: asset.uploaded_by.and_then(|id| who.get(&id).cloned()).unwrap_or_else(|| "—".into()),
-                linked,
+                cited_by,
+                context_for,
                 asset,
             }
         })

@@ -1,9 +1,13 @@
-//! Deleting an investigation, study or assay as a person does: the rows go (answers with
-//! them, by cascade), and so does the queued drafting work of every assay inside — its
-//! payload holds the documents' text, and a job must not draft a deleted assay again.
+//! Deleting an investigation, study or assay as a person does. Everything below it goes:
+//! the rows (answers with them, by cascade), the queued drafting work of every assay inside
+//! (its payload holds the documents' text, and a job must not draft a deleted assay again),
+//! and the documents kept with consent — at once, like a consent withdrawal: their objects,
+//! their stored passages, their rows marked deleted with an audit event each. An object that
+//! cannot be deleted right now stays claimed (`deleting`), and the orphan cleanup finishes it.
 
+use crate::context::AppContext;
 use crate::db::models::assay::Within;
-use crate::db::models::{Assay, Investigation, Study};
+use crate::db::models::{Assay, FileAsset, FileAuditEvent, FileEvent, Investigation, Study, Which};
 use crate::db::{DbConn, write_transaction};
 use crate::drafting;
 
@@ -15,20 +19,78 @@ pub enum Item {
     Investigation(i32),
 }
 
-/// Delete `item` with everything below it, in one transaction.
-pub fn delete(conn: &mut DbConn, item: Item) -> diesel::QueryResult<()> {
+/// What a deletion did with the kept documents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Deleted {
+    pub files: usize,
+    /// Objects that could not be deleted yet (the cleanup retries them).
+    pub pending: usize,
+}
+
+/// Delete `item` with everything below it; `actor` is recorded on the kept files' audit trail.
+pub async fn delete(ctx: &AppContext, item: Item, actor: &str) -> anyhow::Result<Deleted> {
+    let files = ctx.db(move |c| Ok::<_, anyhow::Error>(delete_rows(c, item)?)).await?;
+    let keys: Vec<String> = files.iter().map(|f| f.object_key.clone()).collect();
+    let results = ctx.store.delete_many(&keys).await;
+    let gone: Vec<FileAsset> = files.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(f, _)| f.clone()).collect();
+    let outcome = Deleted { files: gone.len(), pending: files.len() - gone.len() };
+    let actor = actor.to_owned();
+    ctx.db(move |c| {
+        write_transaction(c, |c| {
+            let ids: Vec<_> = gone.iter().map(|f| f.id.clone()).collect();
+            FileAsset::mark_deleted(c, &ids)?;
+            for file in &gone {
+                FileAuditEvent::record(c, file, FileEvent::OwnerDeleted, &actor)?;
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+    })
+    .await?;
+    if outcome.pending > 0 {
+        tracing::warn!(
+            pending = outcome.pending,
+            "kept files of a deleted item could not be deleted yet; the cleanup retries"
+        );
+    }
+    Ok(outcome)
+}
+
+/// In one transaction: claim the kept files of every assay inside, forget their jobs and
+/// delete the rows. Returns the claimed files.
+fn delete_rows(conn: &mut DbConn, item: Item) -> diesel::QueryResult<Vec<FileAsset>> {
     write_transaction(conn, |c| {
         let assays = match item {
             Item::Assay(id) => vec![id],
             Item::Study(id) => Assay::ids_in(c, Within::Study(id))?,
             Item::Investigation(id) => Assay::ids_in(c, Within::Investigation(id))?,
         };
+        let mut files = Vec::new();
+        for assay in &assays {
+            files.extend(FileAsset::of_assay(c, *assay, Which::Available)?);
+        }
+        let ids: Vec<_> = files.iter().map(|f| f.id.clone()).collect();
+        let claimed = FileAsset::claim_for_deletion(c, &ids)?;
+        files.retain(|f| claimed.contains(&f.id));
         drafting::forget_assays(c, &assays)?;
         match item {
             Item::Assay(id) => Assay::delete(c, id),
             Item::Study(id) => Study::delete(c, id),
             Item::Investigation(id) => Investigation::delete(c, id),
         }?;
-        Ok(())
+        Ok(files)
     })
+}
+
+/// How many kept documents deleting `item` would delete (for the confirmation).
+pub fn kept_files(conn: &mut DbConn, item: Item) -> diesel::QueryResult<usize> {
+    let assays = match item {
+        Item::Assay(id) => vec![id],
+        Item::Study(id) => Assay::ids_in(conn, Within::Study(id))?,
+        Item::Investigation(id) => Assay::ids_in(conn, Within::Investigation(id))?,
+    };
+    let mut n = 0;
+    for assay in assays {
+        n += FileAsset::of_assay(conn, assay, Which::Available)?.len();
+    }
+    Ok(n)
 }

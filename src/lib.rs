@@ -26,6 +26,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod llm;
 pub mod questions;
+pub mod quotes;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

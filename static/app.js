@@ -80,3 +80,14 @@ document.addEventListener("submit", (event) => {
   };
   if (active()) window.setTimeout(refresh, 2000);
 })();
+
+// Answer page: a citation badge opens its evidence (the passage with the quote marked).
+document.addEventListener("click", (event) => {
+  const badge = event.target.closest && event.target.closest("a[data-evidence]");
+  if (!badge) return;
+  const details = document.getElementById(badge.dataset.evidence);
+  if (!details) return;
+  event.preventDefault();
+  details.open = true;
+  details.scrollIntoView({ block: "nearest" });
+});

@@ -23,16 +23,23 @@ const STAFF = { email: "admin@example.org", password: "admin password 1" };
 let server, base, browser, work, fakeLlm;
 
 // An OpenAI-compatible stand-in that answers slowly enough for the overview to be seen
-// following a running assay.
+// following a running assay. It cites the first passage it is given, quoting its first words
+// (so the citation verifies), and adds one fabricated quote (which must not).
 function startFakeLlm() {
   return new Promise((resolve) => {
     const srv = createServer((req, res) => {
-      req.resume();
+      let body = "";
+      req.on("data", (chunk) => (body += chunk));
       req.on("end", () =>
         setTimeout(() => {
+          const user = JSON.parse(body).messages[1].content;
+          const m = /<passage id="(D\d+\.P\d+)"[^>]*>\n([^\n]+)/.exec(user);
+          const content = m
+            ? `${m[2]} _(Source: ${m[1]} "${m[2].split(/\s+/).slice(0, 8).join(" ")}")_ and it glows _(Source: ${m[1]} "the cells glow in the dark every night")_.`
+            : "Answer not found in documents.";
           res.writeHead(200, { "content-type": "application/json" });
           res.end(JSON.stringify({
-            choices: [{ message: { role: "assistant", content: "LUHMES cells are seeded at 100000 cells per well _(Source: sop.pdf)_." } }],
+            choices: [{ message: { role: "assistant", content } }],
             usage: { prompt_tokens: 100, completion_tokens: 12 },
           }));
         }, 120));
@@ -132,8 +139,22 @@ test("a user drafts an assay from a PDF and a DOCX, edits and accepts; staff dow
   assert.equal(await page.locator(".question").count(), 77);
   assert.ok((await page.locator(".answer-html .citation").count()) > 0, "answers carry citations");
   const kept = await page.locator(".kept-file").allTextContents();
-  assert.ok(kept.includes("sop.pdf") && kept.includes("paper.docx"), "the files each answer was drafted from");
+  assert.ok(kept.includes("sop.pdf (cited)") && kept.includes("paper.docx (context)"), `the files each answer used: ${kept}`);
   await page.screenshot({ path: path.join(shots, "answers.png") });
+
+  // A citation opens its evidence: the passage with the quote marked; the fabricated one is flagged.
+  const cited = page.locator(".question").first();
+  assert.match(await cited.locator(".unverified-flag").textContent(), /1 citation could not be verified/);
+  const badge = cited.locator(".answer-html a.citation").first();
+  const evidence = page.locator("#" + (await badge.getAttribute("data-evidence")));
+  assert.equal(await evidence.evaluate((d) => d.open), false, "closed until the badge is clicked");
+  await badge.click();
+  assert.equal(await evidence.evaluate((d) => d.open), true, "the badge opens the evidence");
+  const marked = (await evidence.locator("mark").textContent()).trim();
+  assert.ok(marked.length >= 10, `the quote is highlighted: ${marked}`);
+  assert.ok((await evidence.locator(".evidence-passage").textContent()).includes(marked));
+  await evidence.screenshot({ path: path.join(shots, "answer-evidence.png") });
+  await cited.screenshot({ path: path.join(shots, "answer-with-evidence.png") });
 
   const first = page.locator(".question").first();
   const qid = await first.getAttribute("data-question-id");

@@ -319,7 +319,8 @@ pub async fn llm(config: &Config, latency: Duration) -> anyhow::Result<()> {
         let assay = Assay::create(&mut conn, study.id, &fields)?;
         let questions = QuestionSet::questions(&mut conn, summary.question_set_id)?;
         let rounds: Vec<usize> = (1..=3).map(|r| questions.iter().filter(|q| q.answering_round == r).count()).collect();
-        let document = Document { name: "sop.pdf".into(), text: "LUHMES cells are differentiated for 6 days.".into() };
+        let document = Document::from_text("sop.pdf", "LUHMES cells are differentiated for 6 days.");
+        let document = crate::drafting::RunDocument { document, file_asset_id: None };
         let job = DraftAssay {
             assay_id: assay.id,
             documents: vec![document],
@@ -380,7 +381,7 @@ async fn fake_chat_server(listener: tokio::net::TcpListener, latency: Duration) 
                 }
                 buf.drain(..header_end + length);
                 tokio::time::sleep(latency).await;
-                let body = r#"{"choices":[{"message":{"role":"assistant","content":"Differentiated for 6 days _(Source: sop.pdf)_."}}],"usage":{"prompt_tokens":100,"completion_tokens":10}}"#;
+                let body = r#"{"choices":[{"message":{"role":"assistant","content":"Differentiated for 6 days _(Source: D1.P1 \"LUHMES cells are differentiated for 6 days\")_."}}],"usage":{"prompt_tokens":100,"completion_tokens":10}}"#;
                 let response = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
                     body.len()

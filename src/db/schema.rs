@@ -195,6 +195,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    file_passages (id) {
+        id -> Integer,
+        file_id -> Text,
+        position -> Integer,
+        location -> Text,
+        char_start -> Integer,
+        char_end -> Integer,
+        text -> Text,
+    }
+}
+
+diesel::table! {
+    answer_citations (id) {
+        id -> Integer,
+        answer_id -> Integer,
+        number -> Integer,
+        file_id -> Nullable<Text>,
+        document_name -> Text,
+        passage_position -> Nullable<Integer>,
+        location -> Text,
+        quote -> Text,
+        verified -> Bool,
+        char_start -> Nullable<Integer>,
+        char_end -> Nullable<Integer>,
+    }
+}
+
 diesel::joinable!(sections -> question_sets (question_set_id));
 diesel::joinable!(subsections -> sections (section_id));
 diesel::joinable!(questions -> subsections (subsection_id));
@@ -209,6 +237,9 @@ diesel::joinable!(answer_edits -> persons (editor_id));
 diesel::joinable!(answer_files -> answers (answer_id));
 diesel::joinable!(answer_files -> file_assets (file_id));
 diesel::joinable!(file_assets -> persons (uploaded_by));
+diesel::joinable!(file_passages -> file_assets (file_id));
+diesel::joinable!(answer_citations -> answers (answer_id));
+diesel::joinable!(answer_citations -> file_assets (file_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     persons,
@@ -227,4 +258,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     file_download_logs,
     file_audit_events,
     jobs,
+    file_passages,
+    answer_citations,
 );

@@ -4,10 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::evidence::RunDocument;
 use crate::db::DbConn;
 use crate::db::models::FileAssetId;
 use crate::jobs;
-use crate::llm::Document;
 
 /// The job's name in the queue (kept from the first release: queued jobs must stay readable).
 pub const PROCESS_ASSAY: &str = "process_assay";
@@ -17,7 +17,8 @@ pub const PROCESS_ASSAY: &str = "process_assay";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DraftAssay {
     pub assay_id: i32,
-    pub documents: Vec<Document>,
+    /// The documents' passages; a kept document names its FileAsset.
+    pub documents: Vec<RunDocument>,
     /// The FileAssets kept for this run (with consent), linked to every answer it saves.
     #[serde(default)]
     pub file_asset_ids: Vec<FileAssetId>,
@@ -34,6 +35,9 @@ pub struct ImageInput {
     pub name: String,
     pub mime: String,
     pub base64: String,
+    /// The image's FileAsset, when it was kept.
+    #[serde(default)]
+    pub file_asset_id: Option<FileAssetId>,
 }
 
 /// The queue subject of an assay's drafting jobs.

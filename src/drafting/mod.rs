@@ -9,6 +9,7 @@
 //! ```
 //! The job queue knows nothing of this: `DraftAssay` is one job type among (future) others.
 
+mod evidence;
 mod job;
 mod pipeline;
 mod questions;
@@ -16,6 +17,7 @@ mod submit;
 mod target;
 mod upload;
 
+pub use evidence::{Evidence, RunDocument, quote_is_in, read_citations};
 pub use job::{DraftAssay, ImageInput, PROCESS_ASSAY, assay_of, assay_subject, forget_assays};
 pub use pipeline::fit_context;
 pub use submit::{DraftRequest, Scope, Submitted, submit};

@@ -10,15 +10,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 
+use super::evidence::{self, Evidence, RunDocument};
 use super::job::{DraftAssay, ImageInput, PROCESS_ASSAY, assay_subject};
 use super::questions::{self, EarlierAnswers, QuestionInfo};
 use crate::context::AppContext;
-use crate::db::models::{Answer, Assay, AssayStatus, FileAssetId};
+use crate::db::models::{Answer, AnswerCitation, Assay, AssayStatus, FileAssetId, NewCitation};
 use crate::db::write_transaction;
 use crate::fileops::link_files_to_answer;
 use crate::jobs::{BackgroundJob, GiveUp};
 use crate::llm::retry::answer_with_retries;
-use crate::llm::{AnswerRequest, Document, NOT_FOUND, prompt};
+use crate::llm::{AnswerRequest, Document, EarlierAnswer, PassageId, Usage};
 
 #[async_trait]
 impl BackgroundJob for DraftAssay {
@@ -81,15 +82,20 @@ async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
     if let Some(only) = &job.question_ids {
         questions.retain(|q| only.contains(&q.row.id));
     }
-    let mut all_documents = job.documents.clone();
-    all_documents.extend(describe_images(ctx, assay_id, &job.images).await?);
-    let (documents, cut) = fit_context(all_documents, ctx.provider.context_chars());
+    let mut documents = job.documents.clone();
+    documents.extend(describe_images(ctx, assay_id, &job.images).await?);
+    let (documents, cut) = fit_context(documents, ctx.provider.context_chars());
     if let Some(note) = cut {
         ctx.db(move |c| Ok::<_, anyhow::Error>(Assay::push_alert(c, assay_id, &note)?)).await?;
     }
-    let documents = Arc::new(documents);
-    let files = Arc::new(job.file_asset_ids.clone());
-    let gone = Arc::new(AtomicBool::new(false));
+    let run = Run {
+        ctx,
+        for_model: Arc::new(documents.iter().map(|d| d.document.clone()).collect()),
+        documents,
+        files: job.file_asset_ids.clone(),
+        gone: AtomicBool::new(false),
+        assay,
+    };
     let mut failed = Vec::new();
     let total = questions.len();
     for round in 1..=3 {
@@ -97,22 +103,16 @@ async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
         if batch.is_empty() {
             continue;
         }
-        let earlier =
-            Arc::new(ctx.db(move |c| Ok::<_, anyhow::Error>(questions::earlier_answers(c, assay_id)?)).await?);
+        let earlier = ctx.db(move |c| Ok::<_, anyhow::Error>(questions::earlier_answers(c, assay_id)?)).await?;
         let results: Vec<(i32, anyhow::Result<()>)> = futures_util::stream::iter(batch)
             .map(|q| {
-                let (documents, earlier, files, gone) =
-                    (documents.clone(), earlier.clone(), files.clone(), gone.clone());
-                let assay = &assay;
-                async move {
-                    let id = q.row.id;
-                    (id, answer_one(ctx, assay, q, documents, &earlier, files, gone).await)
-                }
+                let (run, earlier) = (&run, &earlier);
+                async move { (q.row.id, run.answer(q, earlier).await) }
             })
             .buffer_unordered(ctx.config.pipeline.concurrency.max(1))
             .collect()
             .await;
-        if gone.load(Ordering::SeqCst) {
+        if run.gone.load(Ordering::SeqCst) {
             tracing::info!(assay = assay_id, "assay deleted during processing; stopped");
             return Ok(());
         }
@@ -154,72 +154,134 @@ async fn finish(ctx: &AppContext, assay_id: i32, total: usize, failed: Vec<i32>)
     .await
 }
 
-async fn answer_one(
-    ctx: &AppContext,
-    assay: &Assay,
-    q: QuestionInfo,
-    documents: Arc<Vec<Document>>,
-    earlier: &EarlierAnswers,
-    files: Arc<Vec<FileAssetId>>,
-    gone: Arc<AtomicBool>,
-) -> anyhow::Result<()> {
-    if gone.load(Ordering::SeqCst) {
-        return Ok(());
-    }
-    let earlier_answers: Vec<(String, String)> = q
-        .context_subsections
-        .iter()
-        .flat_map(|s| earlier.get(s).into_iter().flatten())
-        .filter(|a| a.question_id != q.row.id && !a.text.is_empty())
-        .map(|a| (a.subsection_title.clone(), a.text.clone()))
-        .collect();
-    let q = &q.row;
-    let question = if q.only_additional && !q.additional.is_empty() { q.additional.clone() } else { q.text.clone() };
-    let request = AnswerRequest {
-        assay_title: assay.title.clone(),
-        assay_description: assay.description.clone(),
-        subsection: q.subsection.clone(),
-        guidance: q.guidance.clone(),
-        question,
-        additional_instruction: if q.only_additional { String::new() } else { q.additional.clone() },
-        documents: if q.only_context { Arc::new(Vec::new()) } else { documents.clone() },
-        earlier_answers,
-    };
-    let completion = answer_with_retries(ctx.provider.as_ref(), &request, &ctx.config.pipeline.retry).await?;
-    // Citations may reach a question through earlier answers, so match against every
-    // document of the run; without citations, the documents it was given are its sources.
-    let names: Vec<String> = documents.iter().map(|d| d.name.clone()).collect();
-    let mut sources = prompt::cited_sources(&completion.text, &names);
-    if sources.is_empty() && completion.text.trim() != NOT_FOUND && !request.documents.is_empty() {
-        sources = names;
-    }
-    let (assay_id, question_id, text, usage) = (assay.id, q.id, completion.text, completion.usage.unwrap_or_default());
-    let saved = ctx
-        .db(move |c| {
-            write_transaction(c, |c| {
-                if !Assay::exists(c, assay_id)? {
-                    return Err(anyhow::Error::new(AssayGone));
-                }
-                let answer = Answer::save_draft(c, assay_id, question_id, &text, &sources)?;
-                link_files_to_answer(c, answer.id, &files)?;
-                if usage.prompt_tokens > 0 || usage.completion_tokens > 0 {
-                    Assay::add_usage(c, assay_id, usage.prompt_tokens, usage.completion_tokens)?;
-                }
-                Ok(())
-            })
-        })
-        .await;
-    match saved {
-        Err(err) if err.is::<AssayGone>() => {
-            gone.store(true, Ordering::SeqCst);
-            Ok(())
+/// One drafting run: what every question of it shares.
+struct Run<'a> {
+    ctx: &'a AppContext,
+    assay: Assay,
+    documents: Vec<RunDocument>,
+    /// The documents as the model sees them (shared by every request).
+    for_model: Arc<Vec<Document>>,
+    /// The kept files of the run, linked to every answer saved.
+    files: Vec<FileAssetId>,
+    /// Set once a save found the assay deleted: the run stops.
+    gone: AtomicBool,
+}
+
+impl Run<'_> {
+    async fn answer(&self, q: QuestionInfo, earlier: &EarlierAnswers) -> anyhow::Result<()> {
+        if self.gone.load(Ordering::SeqCst) {
+            return Ok(());
         }
-        other => other,
+        let earlier_answers: Vec<EarlierAnswer> = q
+            .context_subsections
+            .iter()
+            .flat_map(|s| earlier.get(s).into_iter().flatten())
+            .filter(|a| a.question_id != q.row.id && !a.text.is_empty())
+            .map(|a| EarlierAnswer { subsection: a.subsection_title.clone(), text: for_prompt(a, &self.documents) })
+            .collect();
+        let q = &q.row;
+        let question =
+            if q.only_additional && !q.additional.is_empty() { q.additional.clone() } else { q.text.clone() };
+        let request = AnswerRequest {
+            assay_title: self.assay.title.clone(),
+            assay_description: self.assay.description.clone(),
+            subsection: q.subsection.clone(),
+            guidance: q.guidance.clone(),
+            question,
+            additional_instruction: if q.only_additional { String::new() } else { q.additional.clone() },
+            documents: if q.only_context { Arc::new(Vec::new()) } else { self.for_model.clone() },
+            earlier_answers,
+        };
+        let completion =
+            answer_with_retries(self.ctx.provider.as_ref(), &request, &self.ctx.config.pipeline.retry).await?;
+        // Citations may reach a question through earlier answers: they are checked against
+        // every document of the run.
+        let (text, evidence) = evidence::read_citations(&completion.text, &self.documents);
+        self.save(q.id, text, evidence, completion.usage.unwrap_or_default()).await
+    }
+
+    /// Save the answer, its citations and its file links in one transaction, unless the assay
+    /// is gone.
+    async fn save(&self, question_id: i32, text: String, evidence: Vec<Evidence>, usage: Usage) -> anyhow::Result<()> {
+        let assay_id = self.assay.id;
+        let citations: Vec<NewCitation> = evidence
+            .iter()
+            .map(|e| NewCitation {
+                number: e.number,
+                file_id: e.document.and_then(|d| self.documents[d].file_asset_id.clone()),
+                document_name: e.document_name.clone(),
+                passage_position: e.passage,
+                location: e.location.clone(),
+                quote: e.quote.clone(),
+                verified: e.verified,
+                span: e.span,
+            })
+            .collect();
+        let verified = evidence.iter().filter(|e| e.verified);
+        let mut sources: Vec<String> = Vec::new();
+        let mut cited: Vec<FileAssetId> = Vec::new();
+        for e in verified {
+            if !sources.contains(&e.document_name) {
+                sources.push(e.document_name.clone());
+            }
+            if let Some(file) = e.document.and_then(|d| self.documents[d].file_asset_id.clone()) {
+                cited.push(file);
+            }
+        }
+        let files = self.files.clone();
+        let saved = self
+            .ctx
+            .db(move |c| {
+                write_transaction(c, |c| {
+                    if !Assay::exists(c, assay_id)? {
+                        return Err(anyhow::Error::new(AssayGone));
+                    }
+                    let answer = Answer::save_draft(c, assay_id, question_id, &text, &sources)?;
+                    AnswerCitation::replace(c, answer.id, &citations)?;
+                    link_files_to_answer(c, answer.id, &files, &cited)?;
+                    if usage.prompt_tokens > 0 || usage.completion_tokens > 0 {
+                        Assay::add_usage(c, assay_id, usage.prompt_tokens, usage.completion_tokens)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        match saved {
+            Err(err) if err.is::<AssayGone>() => {
+                self.gone.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+            other => other,
+        }
     }
 }
 
-/// Turn images into text documents through the model, when it can read images.
-async fn describe_images(ctx: &AppContext, assay_id: i32, images: &[ImageInput]) -> anyhow::Result<Vec<Document>> {
+/// An earlier answer as a later question sees it: its `[n]` markers become citations with
+/// this run's passage ids where the cited passage is part of the run, and go otherwise.
+fn for_prompt(answer: &questions::EarlierAnswer, documents: &[RunDocument]) -> String {
+    let mut text = answer.text.clone();
+    for c in &answer.citations {
+        let id = documents.iter().position(|d| d.document.name == c.document_name).and_then(|d| {
+            let position = u32::try_from(c.passage_position?).ok()?;
+            documents[d]
+                .document
+                .passages
+                .iter()
+                .any(|p| p.position == position)
+                .then_some(PassageId { document: d + 1, passage: position })
+        });
+        let marker = format!("[{}]", c.number);
+        let replacement = match id {
+            Some(id) if c.verified => format!("_(Source: {id} \"{}\")_", c.quote.replace('"', "'")),
+            _ => String::new(),
+        };
+        text = text.replace(&marker, &replacement);
+    }
+    text
+}
+
+/// Turn images into documents through the model, when it can read images.
+async fn describe_images(ctx: &AppContext, assay_id: i32, images: &[ImageInput]) -> anyhow::Result<Vec<RunDocument>> {
     use base64::Engine;
     let mut out = Vec::new();
     let mut unread = Vec::new();
@@ -231,7 +293,10 @@ async fn describe_images(ctx: &AppContext, assay_id: i32, images: &[ImageInput])
             None
         };
         match described {
-            Some(c) if !c.text.trim().is_empty() => out.push(Document { name: image.name.clone(), text: c.text }),
+            Some(c) if !c.text.trim().is_empty() => out.push(RunDocument {
+                document: Document::from_text(image.name.clone(), &c.text),
+                file_asset_id: image.file_asset_id.clone(),
+            }),
             _ => unread.push(image.name.clone()),
         }
     }
@@ -245,9 +310,9 @@ async fn describe_images(ctx: &AppContext, assay_id: i32, images: &[ImageInput])
     Ok(out)
 }
 
-/// Cut the documents to the model's budget, in order; the note says what was left out.
-pub fn fit_context(documents: Vec<Document>, budget: usize) -> (Vec<Document>, Option<String>) {
-    let total: usize = documents.iter().map(|d| d.text.chars().count()).sum();
+/// Keep whole passages, in order, up to the model's budget; the note says what was left out.
+pub fn fit_context(documents: Vec<RunDocument>, budget: usize) -> (Vec<RunDocument>, Option<String>) {
+    let total: usize = documents.iter().map(|d| d.document.chars()).sum();
     if total <= budget {
         return (documents, None);
     }
@@ -256,12 +321,16 @@ pub fn fit_context(documents: Vec<Document>, budget: usize) -> (Vec<Document>, O
     let fitted = documents
         .into_iter()
         .map(|mut d| {
-            let len = d.text.chars().count();
-            if len > left {
-                d.text = d.text.chars().take(left).collect();
-                cut_names.push(d.name.clone());
+            let before = d.document.passages.len();
+            d.document.passages.retain(|p| {
+                let len = p.text.chars().count();
+                let keep = len <= left;
+                left = if keep { left - len } else { 0 };
+                keep
+            });
+            if d.document.passages.len() < before {
+                cut_names.push(d.document.name.clone());
             }
-            left -= d.text.chars().count();
             d
         })
         .collect();
@@ -278,15 +347,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn context_is_cut_to_the_budget_with_a_note() {
-        let docs = vec![
-            Document { name: "a.pdf".into(), text: "a".repeat(60) },
-            Document { name: "b.pdf".into(), text: "b".repeat(60) },
-        ];
-        let (fitted, note) = fit_context(docs.clone(), 100);
-        assert_eq!(fitted[0].text.len(), 60);
-        assert_eq!(fitted[1].text.len(), 40);
+    fn context_is_cut_to_the_budget_in_whole_passages_with_a_note() {
+        let doc =
+            |name: &str, text: &str| RunDocument { document: Document::from_text(name, text), file_asset_id: None };
+        let docs =
+            vec![doc("a.pdf", &"a".repeat(60)), doc("b.pdf", &format!("{}\n\n{}", "b".repeat(400), "c".repeat(400)))];
+        let (fitted, note) = fit_context(docs.clone(), 500);
+        assert_eq!(fitted[0].document.passages.len(), 1);
+        assert_eq!(fitted[1].document.passages.len(), 1, "the passage that does not fit is left out");
         assert!(note.unwrap().contains("b.pdf"));
-        assert!(fit_context(docs, 120).1.is_none());
+        assert!(fit_context(docs, 10_000).1.is_none());
     }
 }

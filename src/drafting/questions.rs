@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use crate::db::DbConn;
-use crate::db::models::Assay;
+use crate::db::models::{AnswerCitation, Assay};
 use crate::db::schema::{answers, question_context_subsections, questions, sections, subsections};
 
 /// A question as the run asks it.
@@ -32,13 +32,13 @@ pub(super) struct QuestionInfo {
     pub context_subsections: Vec<i32>,
 }
 
-/// An answer already saved, as context for a later round.
-#[derive(Clone, Debug, Queryable)]
+/// An answer already saved, as context for a later round, with its citations.
+#[derive(Clone, Debug)]
 pub(super) struct EarlierAnswer {
-    pub subsection_id: i32,
     pub question_id: i32,
     pub subsection_title: String,
     pub text: String,
+    pub citations: Vec<AnswerCitation>,
 }
 
 /// Earlier answers by subsection id.
@@ -78,14 +78,20 @@ pub(super) fn load(c: &mut DbConn, assay: &Assay) -> QueryResult<Vec<QuestionInf
 
 /// The assay's answers so far, by subsection.
 pub(super) fn earlier_answers(c: &mut DbConn, assay_id: i32) -> QueryResult<EarlierAnswers> {
-    let rows: Vec<EarlierAnswer> = answers::table
+    let rows: Vec<(i32, i32, i32, String, String)> = answers::table
         .inner_join(questions::table.inner_join(subsections::table))
         .filter(answers::assay_id.eq(assay_id))
-        .select((subsections::id, questions::id, subsections::title, answers::text))
+        .select((answers::id, subsections::id, questions::id, subsections::title, answers::text))
         .load(c)?;
+    let ids: Vec<i32> = rows.iter().map(|r| r.0).collect();
+    let mut citations: HashMap<i32, Vec<AnswerCitation>> = HashMap::new();
+    for citation in AnswerCitation::of_answers(c, &ids)? {
+        citations.entry(citation.answer_id).or_default().push(citation);
+    }
     let mut map = EarlierAnswers::new();
-    for answer in rows {
-        map.entry(answer.subsection_id).or_default().push(answer);
+    for (answer_id, subsection_id, question_id, subsection_title, text) in rows {
+        let citations = citations.remove(&answer_id).unwrap_or_default();
+        map.entry(subsection_id).or_default().push(EarlierAnswer { question_id, subsection_title, text, citations });
     }
     Ok(map)
 }

@@ -8,13 +8,14 @@ use base64::Engine;
 use tokio_util::io::ReaderStream;
 
 use crate::context::AppContext;
-use crate::db::models::{Answer, Assay, AssayStatus, FileAsset, Person};
+use crate::db::models::{Answer, Assay, AssayStatus, FileAsset, FilePassage, Person};
 use crate::db::{DbConn, write_transaction};
 use crate::fileops::{self, UploadMeta};
 use crate::llm::Document;
 use crate::storage::SourceStream;
 
 use super::DraftError;
+use super::evidence::RunDocument;
 use super::job::{DraftAssay, ImageInput};
 use super::target::{self, Target};
 use super::upload::{CheckedFile, Upload, check_files, mib};
@@ -192,24 +193,26 @@ async fn extract_and_schedule(
     let mut documents = Vec::new();
     let mut images = Vec::new();
     let mut warnings = Vec::new();
-    for checked in checked {
+    for (i, checked) in checked.iter().enumerate() {
         let name = &checked.file.original_name;
         if checked.kind.is_image() {
-            match image_input(ctx, request, checked).await? {
+            match image_input(ctx, request, checked, stored.get(i)).await? {
                 Ok(image) => images.push(image),
                 Err(warning) => warnings.push(warning),
             }
             continue;
         }
         match ctx.extractor.extract(&checked.file.path, checked.kind).await {
-            Ok(done) if done.text.trim().is_empty() => {
+            Ok(done) if done.is_empty() => {
                 warnings.push(format!("{name}: no text could be found in this file (is it a scan?)."));
             }
             Ok(done) => {
                 if done.truncated {
                     warnings.push(format!("{name}: only the first part of this very long document was used."));
                 }
-                documents.push(Document { name: name.clone(), text: done.text });
+                let document = Document { name: name.clone(), passages: done.passages() };
+                // `stored` follows `checked` one to one when the files are kept.
+                documents.push(RunDocument { document, file_asset_id: stored.get(i).map(|a| a.id.clone()) });
             }
             Err(err) => {
                 tracing::warn!(file = %name, error = ?err, "text extraction failed");
@@ -232,6 +235,12 @@ async fn extract_and_schedule(
         .db(move |c| {
             write_transaction(c, |c| {
                 ready_for(c, assay_id, &scope)?;
+                // The passages of kept files are kept with them (and go with them).
+                for doc in &job.documents {
+                    if let Some(file) = &doc.file_asset_id {
+                        FilePassage::insert_all(c, file, &doc.document.passages)?;
+                    }
+                }
                 Assay::replace_alerts(c, assay_id, &alerts)?;
                 Assay::set_status(c, assay_id, AssayStatus::Scheduled)?;
                 Ok::<_, DraftError>(crate::jobs::enqueue(c, &job)?)
@@ -246,6 +255,7 @@ async fn image_input(
     ctx: &AppContext,
     request: &DraftRequest,
     checked: &CheckedFile,
+    kept_as: Option<&FileAsset>,
 ) -> Result<Result<ImageInput, String>, DraftError> {
     let name = &checked.file.original_name;
     let limit = ctx.config.upload_limits.max_image_bytes;
@@ -259,5 +269,6 @@ async fn image_input(
     }
     let bytes = tokio::fs::read(&checked.file.path).await.map_err(anyhow::Error::from)?;
     let base64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-    Ok(Ok(ImageInput { name: name.clone(), mime: checked.kind.content_type().into(), base64 }))
+    let file_asset_id = kept_as.map(|a| a.id.clone());
+    Ok(Ok(ImageInput { name: name.clone(), mime: checked.kind.content_type().into(), base64, file_asset_id }))
 }

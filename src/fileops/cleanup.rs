@@ -16,13 +16,18 @@ use crate::storage::{ObjectStore, Store};
 /// Ids per SQL statement and keys per storage batch.
 const CHUNK: usize = 500;
 
-/// FileAssets created more than `days` days ago that no AnswerFile links to (and those a
-/// crashed cleanup left `deleting`, so that the next one finishes the job).
+/// FileAssets created more than `days` days ago that no AnswerFile links to, and — whatever
+/// their age — those left `deleting` by a deletion that could not finish (a crash, storage
+/// down), so that the next cleanup finishes the job.
 pub fn get_orphaned_file_assets(conn: &mut DbConn, days: u32) -> QueryResult<Vec<FileAsset>> {
     let cutoff = now() - Duration::days(i64::from(days));
     file_assets::table
-        .filter(file_assets::status.eq_any([FileAssetStatus::Available, FileAssetStatus::Deleting]))
-        .filter(file_assets::created_at.lt(cutoff))
+        .filter(
+            file_assets::status
+                .eq(FileAssetStatus::Available)
+                .and(file_assets::created_at.lt(cutoff))
+                .or(file_assets::status.eq(FileAssetStatus::Deleting)),
+        )
         .filter(not(exists(answer_files::table.filter(answer_files::file_id.eq(file_assets::id)))))
         .order((file_assets::created_at, file_assets::id))
         .select(FileAsset::as_select())

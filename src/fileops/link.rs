@@ -3,10 +3,12 @@
 use diesel::prelude::*;
 
 use crate::db::DbConn;
-use crate::db::models::{AnswerFile, FileAsset, FileAssetId};
+use crate::db::models::{AnswerFile, FileAsset, FileAssetId, LinkLabel};
 
-/// Link each FileAsset to the answer. Idempotent: an existing link is returned as is. A
-/// FileAsset that no longer exists (or is being deleted) is logged and skipped.
+/// Link each FileAsset to the answer: labelled `cited` when it is among `cited` (the answer
+/// cites a passage of it), `context` otherwise. Idempotent: an existing link keeps its row
+/// and gets the new label. A FileAsset that no longer exists (or is being deleted) is logged
+/// and skipped.
 ///
 /// Each link first takes the row lock of its FileAsset and only goes ahead while the asset is
 /// still `available`; deletions claim assets under the same lock, so linking and deleting can
@@ -15,6 +17,7 @@ pub fn link_files_to_answer(
     conn: &mut DbConn,
     answer_id: i32,
     file_asset_ids: &[FileAssetId],
+    cited: &[FileAssetId],
 ) -> QueryResult<Vec<AnswerFile>> {
     conn.transaction(|conn| {
         let mut links = Vec::with_capacity(file_asset_ids.len());
@@ -23,7 +26,8 @@ pub fn link_files_to_answer(
                 tracing::warn!(file = %file_id, answer = answer_id, "file asset no longer available; not linked");
                 continue;
             }
-            links.push(AnswerFile::ensure(conn, answer_id, file_id)?);
+            let label = if cited.contains(file_id) { LinkLabel::Cited } else { LinkLabel::Context };
+            links.push(AnswerFile::ensure(conn, answer_id, file_id, label)?);
         }
         Ok(links)
     })

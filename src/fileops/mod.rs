@@ -13,4 +13,4 @@ pub use cleanup::{CleanupReport, FileAssetManager, delete_orphaned_file_assets, 
 pub use link::link_files_to_answer;
 pub use upload::{UploadError, UploadMeta, compute_sha256, storable_filename, upload_file};
 pub use withdraw::{Withdrawn, withdraw_consent};
-pub use zip::{AssayZip, ZipEntry, plan_assay_zip, safe_entry_name, stream_assay_zip, write_assay_zip};
+pub use zip::{AssayZip, ZipEntry, ZipLink, plan_assay_zip, safe_entry_name, stream_assay_zip, write_assay_zip};

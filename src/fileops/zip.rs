@@ -24,7 +24,7 @@ use zip::CompressionMethod;
 use zip::write::SimpleFileOptions;
 
 use crate::db::DbConn;
-use crate::db::models::{Assay, FileAsset, FileAssetId, Which};
+use crate::db::models::{AnswerCitation, Assay, FileAsset, FileAssetId, LinkLabel, Which};
 use crate::db::schema::{answer_files, answers, questions, sections, subsections};
 use crate::storage::{ByteStream, ObjectStore, Store};
 
@@ -34,8 +34,8 @@ pub struct ZipEntry {
     pub asset: FileAsset,
     /// `files/<safe name>`.
     pub path: String,
-    /// (subsection title, question text) of every question whose answer links the file.
-    pub questions: Vec<(String, String)>,
+    /// Every answer that links the file, in template order.
+    pub questions: Vec<ZipLink>,
 }
 
 /// What goes into an assay's archive, decided before any byte is sent.
@@ -58,12 +58,23 @@ impl AssayZip {
     }
 }
 
-/// A link of a file to a question's answer, in template order.
+/// A file's link to a question's answer: why (`cited` / `context`) and, when cited, where.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZipLink {
+    pub subsection: String,
+    pub question: String,
+    pub label: String,
+    /// The locations of the verified citations of the file in this answer.
+    pub cited_at: Vec<String>,
+}
+
 #[derive(Queryable)]
 struct LinkRow {
     file_id: FileAssetId,
+    answer_id: i32,
     subsection: String,
     question: String,
+    label: Option<String>,
 }
 
 /// Decide what goes into the assay's archive: its available files — those linked to its
@@ -78,12 +89,29 @@ pub fn plan_assay_zip(conn: &mut DbConn, assay_id: i32) -> QueryResult<AssayZip>
         )
         .filter(answers::assay_id.eq(assay_id))
         .order((sections::position, subsections::position, questions::position))
-        .select((answer_files::file_id, subsections::title, questions::text))
+        .select((
+            answer_files::file_id,
+            answer_files::answer_id,
+            subsections::title,
+            questions::text,
+            answer_files::label,
+        ))
         .load(conn)?;
+    let answer_ids: Vec<i32> = links.iter().map(|l| l.answer_id).collect();
+    let mut cited_at: BTreeMap<(i32, FileAssetId), Vec<String>> = BTreeMap::new();
+    for c in AnswerCitation::of_answers(conn, &answer_ids)? {
+        if let (Some(file), true) = (c.file_id.clone(), c.verified) {
+            cited_at.entry((c.answer_id, file)).or_default().push(c.location().describe());
+        }
+    }
     let assets = FileAsset::of_assay(conn, assay_id, Which::Available)?;
-    let mut by_file: BTreeMap<FileAssetId, Vec<(String, String)>> = BTreeMap::new();
+    let mut by_file: BTreeMap<FileAssetId, Vec<ZipLink>> = BTreeMap::new();
     for link in links {
-        by_file.entry(link.file_id).or_default().push((link.subsection, link.question));
+        let mut places = cited_at.remove(&(link.answer_id, link.file_id.clone())).unwrap_or_default();
+        places.dedup();
+        let label = link.label.unwrap_or_else(|| LinkLabel::Context.as_str().to_owned());
+        let entry = ZipLink { subsection: link.subsection, question: link.question, label, cited_at: places };
+        by_file.entry(link.file_id).or_default().push(entry);
     }
     let mut taken = HashSet::new();
     let entries = assets
@@ -147,13 +175,14 @@ fn csv_row(fields: &[&str]) -> String {
 }
 
 fn index_csv(plan: &AssayZip) -> String {
-    let mut out = csv_row(&["subsection", "question", "file"]);
+    let mut out = csv_row(&["subsection", "question", "file", "label", "cited_at"]);
     for entry in &plan.entries {
-        for (subsection, question) in &entry.questions {
-            out.push_str(&csv_row(&[subsection, question, &entry.path]));
+        for link in &entry.questions {
+            let cited_at = link.cited_at.join("; ");
+            out.push_str(&csv_row(&[&link.subsection, &link.question, &entry.path, &link.label, &cited_at]));
         }
         if entry.questions.is_empty() {
-            out.push_str(&csv_row(&["", "(not linked to an answer yet)", &entry.path]));
+            out.push_str(&csv_row(&["", "(not linked to an answer yet)", &entry.path, "", ""]));
         }
     }
     out
@@ -180,7 +209,8 @@ fn manifest_csv(plan: &AssayZip) -> String {
 fn readme(plan: &AssayZip) -> String {
     format!(
         "Files of assay {} \"{}\" kept with the uploader's consent for improving ToxTempAssistant.\r\n\
-         index.csv: which file each question's answer was drafted from.\r\n\
+         index.csv: which file each question's answer was drafted from; label cited = the answer cites\r\n\
+         a passage of the file (cited_at says where), context = the file was part of the run.\r\n\
          manifest.csv: one row per file with its SHA-256; files/: the documents.\r\n",
         plan.assay_id, plan.assay_title
     )

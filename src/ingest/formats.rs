@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use quick_xml::events::Event;
 
 use super::DocumentKind;
+use super::passages::{Location, Segment};
 
 /// Largest XML part we decompress from a DOCX/PPTX (zip bombs declare small sizes and lie).
 const MAX_XML_BYTES: u64 = 64 * 1024 * 1024;
@@ -19,18 +20,22 @@ const MAX_CELLS: usize = 500_000;
 /// Slides read from a presentation.
 const MAX_SLIDES: usize = 2000;
 
-/// The text of the document, stopping soon after `max_chars` characters.
-pub fn extract_in_process(kind: DocumentKind, path: &Path, max_chars: usize) -> anyhow::Result<String> {
-    match kind {
-        DocumentKind::Pdf => pdf(path),
-        DocumentKind::Docx => docx(path, max_chars),
-        DocumentKind::Pptx => pptx(path, max_chars),
-        DocumentKind::Xlsx | DocumentKind::Xls => spreadsheet(path),
-        DocumentKind::Html => html(path),
-        DocumentKind::Json => json(path),
-        DocumentKind::Txt | DocumentKind::Md | DocumentKind::Csv => plain(path),
-        _ => Ok(String::new()),
-    }
+/// Rows of a spreadsheet that make one segment (and so at most one passage).
+const ROWS_PER_SEGMENT: usize = 20;
+
+/// The text of the document as located segments, stopping soon after `max_chars` characters.
+pub fn extract_in_process(kind: DocumentKind, path: &Path, max_chars: usize) -> anyhow::Result<Vec<Segment>> {
+    let whole = |text: String| vec![Segment { location: Location::default(), text }];
+    Ok(match kind {
+        DocumentKind::Pdf => pdf(path)?,
+        DocumentKind::Docx => docx(path, max_chars)?,
+        DocumentKind::Pptx => pptx(path, max_chars)?,
+        DocumentKind::Xlsx | DocumentKind::Xls => spreadsheet(path)?,
+        DocumentKind::Html => whole(html(path)?),
+        DocumentKind::Json => whole(json(path)?),
+        DocumentKind::Txt | DocumentKind::Md | DocumentKind::Csv => whole(plain(path)?),
+        _ => Vec::new(),
+    })
 }
 
 fn read_limited(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
@@ -57,43 +62,64 @@ fn html(path: &Path) -> anyhow::Result<String> {
     html2text::from_read(&data[..], 100).context("the HTML could not be read")
 }
 
-fn pdf(path: &Path) -> anyhow::Result<String> {
+/// One segment per page.
+fn pdf(path: &Path) -> anyhow::Result<Vec<Segment>> {
     // pdf-extract panics on some damaged files; a panic is an error here, not a crash.
     let path = path.to_owned();
-    match std::panic::catch_unwind(move || pdf_extract::extract_text(&path)) {
-        Ok(result) => Ok(result.context("the PDF could not be read")?),
+    let pages = match std::panic::catch_unwind(move || pdf_extract::extract_text_by_pages(&path)) {
+        Ok(result) => result.context("the PDF could not be read")?,
         Err(_) => bail!("the PDF could not be read (damaged file)"),
-    }
+    };
+    Ok(pages
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| Segment { location: Location { page: Some(i as u32 + 1), ..Default::default() }, text })
+        .collect())
 }
 
-/// Concatenated text of the `text_tag` elements of an Office XML part, a line per
-/// `para_tag` element; stops once `out` holds `max_chars` bytes.
-fn office_xml_text(
+/// Word heading styles (`Heading1`…`Heading9`, `Title`) as a Markdown level.
+fn heading_level(style: &[u8]) -> Option<usize> {
+    let style = std::str::from_utf8(style).ok()?.to_ascii_lowercase();
+    if style == "title" {
+        return Some(1);
+    }
+    style.strip_prefix("heading")?.trim().parse().ok().filter(|l| (1..=9).contains(l))
+}
+
+/// Calls `paragraph(heading level, text)` for each `para_tag` element of an Office XML part
+/// (the text of its `text_tag` elements); stops once `budget` characters were read.
+fn office_paragraphs(
     xml: impl Read,
     text_tag: &[u8],
     para_tag: &[u8],
-    out: &mut String,
-    max_chars: usize,
+    budget: &mut usize,
+    mut paragraph: impl FnMut(Option<usize>, String),
 ) -> anyhow::Result<()> {
     let mut reader = quick_xml::Reader::from_reader(BufReader::new(xml));
     let mut buf = Vec::new();
-    let mut in_text = false;
+    let (mut in_text, mut text, mut level) = (false, String::new(), None);
     loop {
-        if out.len() >= max_chars {
+        if *budget == 0 {
             return Ok(());
         }
         match reader.read_event_into(&mut buf)? {
             Event::Start(e) if e.name().as_ref() == text_tag => in_text = true,
             Event::End(e) if e.name().as_ref() == text_tag => in_text = false,
-            Event::End(e) if e.name().as_ref() == para_tag => out.push('\n'),
-            Event::Empty(e) if e.name().as_ref() == b"w:tab" => out.push('\t'),
-            Event::Text(t) if in_text => out.push_str(&t.decode()?),
+            Event::End(e) if e.name().as_ref() == para_tag => {
+                *budget = budget.saturating_sub(text.len() + 1);
+                paragraph(level.take(), std::mem::take(&mut text));
+            }
+            Event::Empty(e) if e.name().as_ref() == b"w:pStyle" => {
+                level = e.try_get_attribute("w:val")?.and_then(|v| heading_level(&v.value));
+            }
+            Event::Empty(e) if e.name().as_ref() == b"w:tab" => text.push('\t'),
+            Event::Text(t) if in_text => text.push_str(&t.decode()?),
             Event::GeneralRef(r) if in_text => {
                 if let Some(ch) = r.resolve_char_ref()? {
-                    out.push(ch);
+                    text.push(ch);
                 } else {
                     let name = r.decode()?;
-                    out.push_str(match name.as_ref() {
+                    text.push_str(match name.as_ref() {
                         "amp" => "&",
                         "lt" => "<",
                         "gt" => ">",
@@ -114,15 +140,29 @@ fn open_zip(path: &Path) -> anyhow::Result<zip::ZipArchive<std::fs::File>> {
     zip::ZipArchive::new(std::fs::File::open(path)?).context("not a valid Office file (zip)")
 }
 
-fn docx(path: &Path, max_chars: usize) -> anyhow::Result<String> {
+/// One segment per paragraph (located by its number); heading styles become `#` lines.
+fn docx(path: &Path, max_chars: usize) -> anyhow::Result<Vec<Segment>> {
     let mut zip = open_zip(path)?;
     let part = zip.by_name("word/document.xml").context("no word/document.xml inside")?;
-    let mut text = String::new();
-    office_xml_text(part.take(MAX_XML_BYTES), b"w:t", b"w:p", &mut text, max_chars)?;
-    Ok(text)
+    let mut segments = Vec::new();
+    let mut budget = max_chars;
+    let mut number = 0u32;
+    office_paragraphs(part.take(MAX_XML_BYTES), b"w:t", b"w:p", &mut budget, |level, text| {
+        number += 1;
+        if text.trim().is_empty() {
+            return;
+        }
+        let text = match level {
+            Some(level) => format!("{} {}", "#".repeat(level), text.trim()),
+            None => text,
+        };
+        segments.push(Segment { location: Location { paragraph: Some(number), ..Default::default() }, text });
+    })?;
+    Ok(segments)
 }
 
-fn pptx(path: &Path, max_chars: usize) -> anyhow::Result<String> {
+/// One segment per slide.
+fn pptx(path: &Path, max_chars: usize) -> anyhow::Result<Vec<Segment>> {
     let mut zip = open_zip(path)?;
     let mut slides: Vec<(u32, String)> = zip
         .file_names()
@@ -133,33 +173,47 @@ fn pptx(path: &Path, max_chars: usize) -> anyhow::Result<String> {
         })
         .collect();
     slides.sort();
-    let mut text = String::new();
+    let mut segments = Vec::new();
+    let mut budget = max_chars;
     for (n, name) in slides.into_iter().take(MAX_SLIDES) {
-        text.push_str(&format!("--- slide {n} ---\n"));
         let part = zip.by_name(&name)?;
-        office_xml_text(part.take(MAX_XML_BYTES), b"a:t", b"a:p", &mut text, max_chars)?;
+        let mut lines = Vec::new();
+        office_paragraphs(part.take(MAX_XML_BYTES), b"a:t", b"a:p", &mut budget, |_, text| lines.push(text))?;
+        let location = Location { slide: Some(n), ..Default::default() };
+        segments.push(Segment { location, text: lines.join("\n") });
     }
-    Ok(text)
+    Ok(segments)
 }
 
-fn spreadsheet(path: &Path) -> anyhow::Result<String> {
+/// One segment per block of rows of each sheet.
+fn spreadsheet(path: &Path) -> anyhow::Result<Vec<Segment>> {
     use calamine::{Reader, open_workbook_auto};
     let mut book = open_workbook_auto(path).context("the spreadsheet could not be opened")?;
-    let mut text = String::new();
+    let mut segments = Vec::new();
     let mut cells = 0usize;
     for name in book.sheet_names() {
         let Ok(range) = book.worksheet_range(&name) else { continue };
-        text.push_str(&format!("--- sheet {name} ---\n"));
-        for row in range.rows() {
-            let line: Vec<String> = row.iter().map(|c| c.to_string()).collect();
-            cells += line.len();
-            text.push_str(line.join("\t").trim_end());
-            text.push('\n');
-            if cells >= MAX_CELLS {
-                text.push_str("[… spreadsheet truncated]\n");
-                return Ok(text);
-            }
+        let first_row = range.start().map(|(r, _)| r + 1).unwrap_or(1);
+        let rows: Vec<String> = range
+            .rows()
+            .map_while(|row| {
+                cells += row.len();
+                (cells <= MAX_CELLS)
+                    .then(|| row.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("\t").trim_end().to_owned())
+            })
+            .collect();
+        for (i, block) in rows.chunks(ROWS_PER_SEGMENT).enumerate() {
+            let first = first_row + (i * ROWS_PER_SEGMENT) as u32;
+            let location = Location {
+                sheet: Some(name.clone()),
+                rows: Some((first, first + block.len() as u32 - 1)),
+                ..Default::default()
+            };
+            segments.push(Segment { location, text: block.join("\n") });
+        }
+        if cells > MAX_CELLS {
+            break;
         }
     }
-    Ok(text)
+    Ok(segments)
 }

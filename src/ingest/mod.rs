@@ -4,6 +4,7 @@
 //! cost at most that child, never the server.
 
 mod formats;
+pub mod passages;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 pub use formats::extract_in_process;
+pub use passages::{Location, Passage, Segment};
 
 /// The formats the StartingForm accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -166,11 +168,61 @@ impl Default for ExtractLimits {
     }
 }
 
-/// The text of one document, or why there is none.
+/// The text of one document as located segments, or why there is none.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Extracted {
-    pub text: String,
+    pub segments: Vec<Segment>,
     pub truncated: bool,
+}
+
+impl Extracted {
+    /// The whole text (segments joined by a blank line; passage spans count in it).
+    pub fn text(&self) -> String {
+        passages::full_text(&self.segments)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.segments.iter().all(|s| s.text.trim().is_empty())
+    }
+
+    pub fn passages(&self) -> Vec<Passage> {
+        passages::split(&self.segments)
+    }
+}
+
+/// Separates segments in the child's output: a record separator, the location as JSON on the
+/// rest of that line, then the text. Extracted text never contains it (see [`clean`]).
+const RECORD: char = '\u{1e}';
+
+/// The child's output for these segments.
+fn encode(segments: &[Segment]) -> String {
+    let mut out = String::new();
+    for segment in segments {
+        out.push(RECORD);
+        out.push_str(&serde_json::to_string(&segment.location).unwrap_or_else(|_| "{}".into()));
+        out.push('\n');
+        out.push_str(&clean(&segment.text));
+        out.push('\n');
+    }
+    out
+}
+
+/// Text without control characters other than newlines and tabs (and with `\n` line ends).
+fn clean(text: &str) -> String {
+    text.replace("\r\n", "\n").chars().filter(|c| !c.is_control() || matches!(c, '\n' | '\t')).collect()
+}
+
+/// Segments back from the child's output (which may have been cut anywhere).
+fn decode(output: &str) -> Vec<Segment> {
+    output
+        .split(RECORD)
+        .filter(|record| !record.is_empty())
+        .map(|record| {
+            let (head, text) = record.split_once('\n').unwrap_or((record, ""));
+            let location = serde_json::from_str(head).unwrap_or_default();
+            Segment { location, text: text.strip_suffix('\n').unwrap_or(text).to_owned() }
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,7 +249,7 @@ impl Extractor {
 
     pub async fn extract(&self, path: &Path, kind: DocumentKind) -> Result<Extracted, ExtractError> {
         if kind.is_image() {
-            return Ok(Extracted { text: String::new(), truncated: false });
+            return Ok(Extracted { segments: Vec::new(), truncated: false });
         }
         let mut child = tokio::process::Command::new(&self.exe)
             .arg("extract-text")
@@ -252,7 +304,7 @@ impl Extractor {
         let truncated = text.chars().count() > self.limits.max_chars;
         let text: String =
             if truncated { text.chars().take(self.limits.max_chars).collect() } else { text.into_owned() };
-        Ok(Extracted { text, truncated })
+        Ok(Extracted { segments: decode(&text), truncated })
     }
 }
 
@@ -263,7 +315,7 @@ pub fn run_child(kind: &str, path: &Path, memory_mib: u64, max_chars: usize) -> 
     let bytes = memory_mib * 1024 * 1024;
     // Best effort: where the platform refuses, the time limit still applies.
     let _ = rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes);
-    let text = extract_in_process(kind, path, max_chars.saturating_mul(4))?;
+    let text = encode(&extract_in_process(kind, path, max_chars.saturating_mul(4))?);
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
@@ -273,6 +325,22 @@ pub fn run_child(kind: &str, path: &Path, memory_mib: u64, max_chars: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_survive_the_trip_through_the_child_output() {
+        let segments = vec![
+            Segment { location: Location { page: Some(1), ..Default::default() }, text: "Page one\nline two".into() },
+            Segment { location: Location { page: Some(2), ..Default::default() }, text: "a\u{1e}b\r\nc".into() },
+        ];
+        let back = decode(&encode(&segments));
+        assert_eq!(back[0], segments[0]);
+        assert_eq!(back[1].text, "ab\nc", "control characters are dropped");
+        assert_eq!(back[1].location.page, Some(2));
+        // Output cut in the middle still yields what came before the cut.
+        let out = encode(&segments);
+        let cut: String = out.chars().take(20).collect();
+        assert_eq!(decode(&cut)[0].location.page, Some(1));
+    }
 
     #[test]
     fn kinds_come_from_extensions_case_insensitively() {

@@ -8,15 +8,64 @@ pub mod openai;
 pub mod prompt;
 pub mod retry;
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-/// One document's text as the model sees it.
+use crate::ingest::Passage;
+
+/// One document as the model sees it: its name and its passages.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Document {
     pub name: String,
+    pub passages: Vec<Passage>,
+}
+
+impl Document {
+    /// A document of one passage (an image description, a test).
+    pub fn from_text(name: impl Into<String>, text: &str) -> Self {
+        let segment = crate::ingest::Segment { location: Default::default(), text: text.to_owned() };
+        Self { name: name.into(), passages: crate::ingest::passages::split(&[segment]) }
+    }
+
+    pub fn chars(&self) -> usize {
+        self.passages.iter().map(|p| p.text.chars().count()).sum()
+    }
+}
+
+/// A passage's id within one request: `D2.P14` is passage 14 of the request's second document.
+/// Models cite these ids; they mean nothing outside the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PassageId {
+    /// From 1, in the order of `AnswerRequest::documents`.
+    pub document: usize,
+    /// `Passage::position`.
+    pub passage: u32,
+}
+
+impl fmt::Display for PassageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "D{}.P{}", self.document, self.passage)
+    }
+}
+
+impl FromStr for PassageId {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (d, p) = s.trim().strip_prefix(['D', 'd']).ok_or(())?.split_once('.').ok_or(())?;
+        let p = p.strip_prefix(['P', 'p']).ok_or(())?;
+        Ok(Self { document: d.parse().map_err(|_| ())?, passage: p.parse().map_err(|_| ())? })
+    }
+}
+
+/// An answer of an earlier round a question builds on; its citations are written with the
+/// passage ids of this request (`_(Source: D1.P3 "…")_`) where the passage is part of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EarlierAnswer {
+    pub subsection: String,
     pub text: String,
 }
 
@@ -33,8 +82,8 @@ pub struct AnswerRequest {
     /// The documents, already cut to the context budget. Empty when the question is answered
     /// only from earlier answers.
     pub documents: Arc<Vec<Document>>,
-    /// (subsection title, answer text) of earlier rounds this question builds on.
-    pub earlier_answers: Vec<(String, String)>,
+    /// Answers of earlier rounds this question builds on.
+    pub earlier_answers: Vec<EarlierAnswer>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

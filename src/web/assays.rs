@@ -165,7 +165,7 @@ pub async fn withdraw_consent(
     path: web::Path<i32>,
 ) -> AppResult<HttpResponse> {
     let (assay, _, _) = viewer.assay(&state, path.into_inner()).await?;
-    let actor = format!("person {} ({})", viewer.person.id, viewer.person.email);
+    let actor = viewer.actor();
     let ctx = &state.ctx;
     let crate::fileops::Withdrawn { deleted, failed } =
         crate::fileops::withdraw_consent(&ctx.pool, ctx.store.as_ref(), assay.id, &actor).await?;
@@ -211,8 +211,7 @@ pub async fn update(
 
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
     let (assay, study, _) = viewer.assay(&state, path.into_inner()).await?;
-    let id = assay.id;
-    state.db(move |conn| Ok(crate::deletion::delete(conn, crate::deletion::Item::Assay(id))?)).await?;
-    flash(&viewer.session, "info", format!("Assay “{}” deleted.", assay.title));
+    let what = format!("Assay “{}”", assay.title);
+    super::delete_item(&state, &viewer, crate::deletion::Item::Assay(assay.id), what).await?;
     Ok(see_other(&format!("/studies/{}", study.id)))
 }

@@ -95,15 +95,8 @@ pub async fn update(
 }
 
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let id = path.into_inner();
-    let person = viewer.person.clone();
-    let title = state
-        .db(move |conn| {
-            let inv = Investigation::find_for(conn, id, &person)?;
-            crate::deletion::delete(conn, crate::deletion::Item::Investigation(inv.id))?;
-            Ok(inv.title)
-        })
-        .await?;
-    flash(&viewer.session, "info", format!("Investigation “{title}” and everything in it deleted."));
+    let inv = viewer.investigation(&state, path.into_inner()).await?;
+    let what = format!("Investigation “{}” and everything in it", inv.title);
+    super::delete_item(&state, &viewer, crate::deletion::Item::Investigation(inv.id), what).await?;
     Ok(see_other("/"))
 }

@@ -144,6 +144,22 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(admin::routes);
 }
 
+/// Delete an investigation, study or assay for the viewer and say what went with it.
+pub async fn delete_item(
+    state: &AppState,
+    viewer: &viewer::Viewer,
+    item: crate::deletion::Item,
+    what: String,
+) -> AppResult<()> {
+    let done = crate::deletion::delete(&state.ctx, item, &viewer.actor()).await?;
+    let kept = match done.files + done.pending {
+        0 => String::new(),
+        n => format!(" Its {n} kept document(s) were deleted too."),
+    };
+    page::flash(&viewer.session, "info", format!("{what} deleted.{kept}"));
+    Ok(())
+}
+
 /// A redirect after a successful POST (303, so the browser follows with GET).
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((actix_web::http::header::LOCATION, location)).finish()

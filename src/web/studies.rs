@@ -96,8 +96,7 @@ pub async fn update(
 
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
     let (study, inv) = viewer.study(&state, path.into_inner()).await?;
-    let id = study.id;
-    state.db(move |conn| Ok(crate::deletion::delete(conn, crate::deletion::Item::Study(id))?)).await?;
-    flash(&viewer.session, "info", format!("Study “{}” and its assays deleted.", study.title));
+    let what = format!("Study “{}” and its assays", study.title);
+    super::delete_item(&state, &viewer, crate::deletion::Item::Study(study.id), what).await?;
     Ok(see_other(&format!("/investigations/{}", inv.id)))
 }

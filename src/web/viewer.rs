@@ -27,6 +27,11 @@ impl Viewer {
         Page::new(&self.session, Some(self.person.clone()))
     }
 
+    /// How this person is named on audit trails.
+    pub fn actor(&self) -> String {
+        format!("person {} ({})", self.person.id, self.person.email)
+    }
+
     /// The investigation if this person may see it; someone else's answers 404 (its id is
     /// not confirmed to exist).
     pub async fn investigation(&self, state: &AppState, id: i32) -> AppResult<Investigation> {

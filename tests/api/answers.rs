@@ -12,7 +12,7 @@ use crate::helpers::{TestApp, has_attr, location, select_attr, select_texts};
 
 fn files() -> Vec<(&'static str, Vec<u8>)> {
     vec![
-        ("sop.pdf", docs::pdf(&["LUHMES cells are seeded at 100000 cells per well."])),
+        ("sop.pdf", docs::pdf(&[docs::SEEDING])),
         ("paper.docx", docs::docx(&["Neurite outgrowth is quantified by high-content imaging."])),
     ]
 }
@@ -42,9 +42,10 @@ async fn the_answer_page_shows_sections_answers_citations_and_files() {
     assert_eq!(select_texts(&page, "#total-count"), vec!["77"]);
     assert_eq!(select_texts(&page, "#accepted-count"), vec!["0"]);
     let citations = select_texts(&page, ".answer-html .citation");
-    assert!(citations.contains(&"Source: sop.pdf".to_owned()), "{citations:?}");
+    assert!(citations.contains(&"sop.pdf · page 1".to_owned()), "{citations:?}");
     let kept = select_texts(&page, ".kept-file");
-    assert!(kept.contains(&"paper.docx".to_owned()) && kept.contains(&"sop.pdf".to_owned()));
+    assert!(kept.contains(&"sop.pdf (cited)".to_owned()), "{kept:?}");
+    assert!(kept.contains(&"paper.docx (context)".to_owned()), "{kept:?}");
 }
 
 #[actix_web::test]

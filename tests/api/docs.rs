@@ -4,21 +4,38 @@ use std::io::Write;
 
 use zip::write::SimpleFileOptions;
 
+/// A line of a small SOP that the offline provider finds for "4.1 Principles of the culture
+/// protocol".
+pub const SEEDING: &str = "Culture protocol: LUHMES cells are seeded at 100000 cells per well on day 0 and differentiated in culture medium with growth factors for six days.";
+
 /// A one-page PDF whose text is `lines` (Helvetica, one line each).
 pub fn pdf(lines: &[&str]) -> Vec<u8> {
-    let mut content = String::from("BT /F1 11 Tf 50 780 Td 14 TL\n");
-    for line in lines {
-        let escaped = line.replace('\\', "\\\\").replace('(', "\\(").replace(')', "\\)");
-        content.push_str(&format!("({escaped}) Tj T*\n"));
-    }
-    content.push_str("ET");
-    let objects = [
+    pdf_pages(&[lines])
+}
+
+/// A PDF with one page per entry, each page's text its `lines` (Helvetica, one line each).
+pub fn pdf_pages(pages: &[&[&str]]) -> Vec<u8> {
+    let n = pages.len();
+    // Objects: 1 catalog, 2 pages, 3 font, then per page: the page and its content stream.
+    let kids: Vec<String> = (0..n).map(|i| format!("{} 0 R", 4 + 2 * i)).collect();
+    let mut objects = vec![
         "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_owned(),
-        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        format!("<< /Type /Pages /Kids [{}] /Count {n} >>", kids.join(" ")),
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
     ];
+    for (i, lines) in pages.iter().enumerate() {
+        let mut content = String::from("BT /F1 11 Tf 50 780 Td 14 TL\n");
+        for line in *lines {
+            let escaped = line.replace('\\', "\\\\").replace('(', "\\(").replace(')', "\\)");
+            content.push_str(&format!("({escaped}) Tj T*\n"));
+        }
+        content.push_str("ET");
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {} 0 R /Resources << /Font << /F1 3 0 R >> >> >>",
+            5 + 2 * i
+        ));
+        objects.push(format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()));
+    }
     let mut out = b"%PDF-1.4\n".to_vec();
     let mut offsets = Vec::new();
     for (i, obj) in objects.iter().enumerate() {
@@ -52,8 +69,18 @@ fn xml_escape(s: &str) -> String {
 
 /// A Word document with one paragraph per entry.
 pub fn docx(paragraphs: &[&str]) -> Vec<u8> {
-    let body: String =
-        paragraphs.iter().map(|p| format!("<w:p><w:r><w:t>{}</w:t></w:r></w:p>", xml_escape(p))).collect();
+    docx_styled(&paragraphs.iter().map(|p| (None, *p)).collect::<Vec<_>>())
+}
+
+/// A Word document with one paragraph per entry, with its paragraph style (e.g. `Heading2`).
+pub fn docx_styled(paragraphs: &[(Option<&str>, &str)]) -> Vec<u8> {
+    let body: String = paragraphs
+        .iter()
+        .map(|(style, p)| {
+            let props = style.map(|s| format!("<w:pPr><w:pStyle w:val=\"{s}\"/></w:pPr>")).unwrap_or_default();
+            format!("<w:p>{props}<w:r><w:t>{}</w:t></w:r></w:p>", xml_escape(p))
+        })
+        .collect();
     zip_of(&[
         ("[Content_Types].xml", r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#.into()),
         ("word/document.xml", format!(r#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>"#)),

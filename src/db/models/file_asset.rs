@@ -146,6 +146,24 @@ pub struct FileDownloadLog {
     pub downloaded_at: chrono::NaiveDateTime,
 }
 
+/// Why a file is linked to an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkLabel {
+    /// The answer cites a passage of the file (verified).
+    Cited,
+    /// The file was part of the run that drafted the answer, nothing more.
+    Context,
+}
+
+impl LinkLabel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cited => "cited",
+            Self::Context => "context",
+        }
+    }
+}
+
 /// Which of an assay's files to list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
@@ -246,8 +264,10 @@ impl FileAsset {
             .execute(conn)
     }
 
-    /// Claimed files whose objects are gone: `deleting` → `deleted`; the rows stay.
+    /// Claimed files whose objects are gone: `deleting` → `deleted`; the rows stay, their
+    /// stored passages (derived from the file) go.
     pub fn mark_deleted(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<usize> {
+        super::FilePassage::delete_of(conn, ids)?;
         diesel::update(file_assets::table.filter(file_assets::id.eq_any(ids)).filter(file_assets::status.eq(Deleting)))
             .set(file_assets::status.eq(Deleted))
             .execute(conn)
@@ -287,26 +307,46 @@ impl AnswerFile {
             .load(conn)
     }
 
-    /// Link a file to an answer unless it is linked already; returns the link either way.
-    pub fn ensure(conn: &mut DbConn, answer_id: i32, file_id: &FileAssetId) -> QueryResult<AnswerFile> {
+    /// Link a file to an answer with this label, or relabel the existing link (a redraft may
+    /// cite a file the earlier draft did not); returns the link either way.
+    pub fn ensure(
+        conn: &mut DbConn,
+        answer_id: i32,
+        file_id: &FileAssetId,
+        label: LinkLabel,
+    ) -> QueryResult<AnswerFile> {
         let existing = answer_files::table
             .filter(answer_files::answer_id.eq(answer_id))
             .filter(answer_files::file_id.eq(file_id))
-            .select(Self::as_select())
-            .first(conn)
+            .select(answer_files::id)
+            .first::<i32>(conn)
             .optional()?;
-        if let Some(link) = existing {
-            return Ok(link);
-        }
-        let id: i32 = diesel::insert_into(answer_files::table)
-            .values((
-                answer_files::answer_id.eq(answer_id),
-                answer_files::file_id.eq(file_id),
-                answer_files::created_at.eq(now()),
-            ))
-            .returning(answer_files::id)
-            .get_result(conn)?;
+        let id = match existing {
+            Some(id) => {
+                diesel::update(answer_files::table.find(id))
+                    .set(answer_files::label.eq(label.as_str()))
+                    .execute(conn)?;
+                id
+            }
+            None => diesel::insert_into(answer_files::table)
+                .values((
+                    answer_files::answer_id.eq(answer_id),
+                    answer_files::file_id.eq(file_id),
+                    answer_files::label.eq(label.as_str()),
+                    answer_files::created_at.eq(now()),
+                ))
+                .returning(answer_files::id)
+                .get_result(conn)?,
+        };
         answer_files::table.find(id).select(Self::as_select()).first(conn)
+    }
+
+    pub fn label(&self) -> Option<LinkLabel> {
+        match self.label.as_deref() {
+            Some("cited") => Some(LinkLabel::Cited),
+            Some("context") => Some(LinkLabel::Context),
+            _ => None,
+        }
     }
 }
 

@@ -16,6 +16,8 @@ pub enum FileEvent {
     OrphanDeleted,
     /// Its uploader (or the assay's owner) took back the consent to keep it.
     ConsentWithdrawn,
+    /// The assay it was kept for (or its study or investigation) was deleted by its owner.
+    OwnerDeleted,
 }
 
 impl FileEvent {
@@ -23,6 +25,7 @@ impl FileEvent {
         match self {
             Self::OrphanDeleted => "orphan_deleted",
             Self::ConsentWithdrawn => "consent_withdrawn",
+            Self::OwnerDeleted => "assay_deleted",
         }
     }
 
@@ -30,6 +33,7 @@ impl FileEvent {
         match self {
             Self::OrphanDeleted => "deleted an orphaned file asset",
             Self::ConsentWithdrawn => "deleted a kept file: consent withdrawn",
+            Self::OwnerDeleted => "deleted a kept file: its assay was deleted",
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod answer;
 pub mod assay;
+pub mod evidence;
 pub mod file_asset;
 pub mod file_audit;
 pub mod investigation;
@@ -11,7 +12,8 @@ pub mod study;
 
 pub use answer::{Answer, AnswerEdit};
 pub use assay::{Assay, AssayStatus};
-pub use file_asset::{AnswerFile, FileAsset, FileAssetId, FileAssetStatus, FileDownloadLog, Which};
+pub use evidence::{AnswerCitation, FilePassage, NewCitation};
+pub use file_asset::{AnswerFile, FileAsset, FileAssetId, FileAssetStatus, FileDownloadLog, LinkLabel, Which};
 pub use file_audit::{FileAuditEvent, FileEvent};
 pub use investigation::Investigation;
 pub use person::Person;

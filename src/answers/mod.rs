@@ -1,6 +1,9 @@
-//! The answer sheet of an assay: questions by section with their answers, the files each
-//! answer was drafted from and its edit history — one read model for the answer page and
-//! the exports. Also the safe rendering of answer text.
+//! The answer sheet of an assay: questions by section with their answers, their evidence,
+//! the files each answer was drafted from and its edit history — one read model for the
+//! answer page and the exports (`render`: safe HTML and Markdown of answers).
+
+mod evidence;
+mod render;
 
 use std::collections::HashMap;
 
@@ -8,8 +11,11 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::DbConn;
-use crate::db::models::{Answer, Assay, QuestionSet};
+use crate::db::models::{Answer, Assay, LinkLabel, QuestionSet};
 use crate::db::schema::{answer_edits, answer_files, file_assets, persons};
+
+pub use evidence::{EvidenceView, Highlight};
+pub use render::{markdown, render_answer};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct EditView {
@@ -28,15 +34,31 @@ pub struct QuestionView {
     pub is_subquestion: bool,
     pub answer: Option<String>,
     pub accepted: bool,
+    /// The documents the answer's verified citations come from ("drafted from").
     pub sources: Vec<String>,
-    /// Stored files linked to the answer (original names).
-    pub files: Vec<String>,
+    /// Kept files linked to the answer, with why (cited / context).
+    pub files: Vec<LinkedFile>,
+    /// The answer's citations, by number.
+    pub evidence: Vec<EvidenceView>,
     pub history: Vec<EditView>,
+}
+
+/// A kept file linked to an answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkedFile {
+    pub name: String,
+    /// `cited` or `context`.
+    pub label: String,
 }
 
 impl QuestionView {
     pub fn html(&self) -> String {
-        render_answer(self.answer.as_deref().unwrap_or_default())
+        render_answer(self.answer.as_deref().unwrap_or_default(), self.question_id, &self.evidence)
+    }
+
+    /// Citations that could not be verified (shown as a flag, never as evidence).
+    pub fn unverified(&self) -> usize {
+        self.evidence.iter().filter(|e| !e.verified).count()
     }
 
     pub fn drafted(&self) -> bool {
@@ -70,6 +92,17 @@ impl AnswerSheet {
     pub fn accepted(&self) -> usize {
         self.sections.iter().flat_map(|s| &s.questions).filter(|q| q.accepted).count()
     }
+    /// All citations of the assay's answers.
+    pub fn citations(&self) -> usize {
+        self.questions().map(|q| q.evidence.len()).sum()
+    }
+    /// Citations whose quote was found in the cited passage.
+    pub fn verified_citations(&self) -> usize {
+        self.questions().map(|q| q.evidence.iter().filter(|e| e.verified).count()).sum()
+    }
+    fn questions(&self) -> impl Iterator<Item = &QuestionView> {
+        self.sections.iter().flat_map(|s| &s.questions)
+    }
 }
 
 pub fn load(conn: &mut DbConn, assay: &Assay) -> QueryResult<AnswerSheet> {
@@ -85,17 +118,19 @@ pub fn load(conn: &mut DbConn, assay: &Assay) -> QueryResult<AnswerSheet> {
     let answers: HashMap<i32, Answer> =
         Answer::of_assay(conn, assay.id)?.into_iter().map(|a| (a.question_id, a)).collect();
     let answer_ids: Vec<i32> = answers.values().map(|a| a.id).collect();
-    let mut files: HashMap<i32, Vec<String>> = HashMap::new();
-    let linked: Vec<(i32, String)> = answer_files::table
+    let mut files: HashMap<i32, Vec<LinkedFile>> = HashMap::new();
+    let linked: Vec<(i32, String, Option<String>)> = answer_files::table
         .inner_join(file_assets::table)
         .filter(answer_files::answer_id.eq_any(&answer_ids))
         .filter(file_assets::status.eq(crate::db::models::FileAssetStatus::Available))
         .order(file_assets::original_filename)
-        .select((answer_files::answer_id, file_assets::original_filename))
+        .select((answer_files::answer_id, file_assets::original_filename, answer_files::label))
         .load(conn)?;
-    for (answer_id, name) in linked {
-        files.entry(answer_id).or_default().push(name);
+    for (answer_id, name, label) in linked {
+        let label = label.unwrap_or_else(|| LinkLabel::Context.as_str().to_owned());
+        files.entry(answer_id).or_default().push(LinkedFile { name, label });
     }
+    let mut evidence = evidence::of_answers(conn, &answer_ids)?;
     let mut history: HashMap<i32, Vec<EditView>> = HashMap::new();
     let edits: Vec<(i32, Option<String>, chrono::NaiveDateTime, String, String)> = answer_edits::table
         .left_join(persons::table)
@@ -143,88 +178,10 @@ pub fn load(conn: &mut DbConn, assay: &Assay) -> QueryResult<AnswerSheet> {
             accepted: answer.is_some_and(|a| a.accepted),
             sources: answer.map(Answer::source_documents).unwrap_or_default(),
             files: answer.and_then(|a| files.remove(&a.id)).unwrap_or_default(),
+            evidence: answer.and_then(|a| evidence.remove(&a.id)).unwrap_or_default(),
             history: answer.and_then(|a| history.remove(&a.id)).unwrap_or_default(),
         };
         sheet.sections[section_index[&section_id]].questions.push(view);
     }
     Ok(sheet)
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Answer text as HTML: everything escaped first, then `_(Source: …)_` citations become
-/// badges and blank lines paragraphs. Nothing the model or a person typed is injected raw.
-pub fn render_answer(text: &str) -> String {
-    let escaped = escape(text.trim());
-    let mut html = String::new();
-    for para in escaped.split("\n\n").filter(|p| !p.trim().is_empty()) {
-        let mut rest = para;
-        let mut out = String::new();
-        while let Some(start) = rest.find("_(Source:") {
-            let Some(end) = rest[start..].find(")_") else { break };
-            out.push_str(&rest[..start]);
-            let source = rest[start + 9..start + end].trim();
-            out.push_str(&format!("<span class=\"citation badge text-bg-light\">Source: {source}</span>"));
-            rest = &rest[start + end + 2..];
-        }
-        out.push_str(rest);
-        html.push_str(&format!("<p>{}</p>", out.replace('\n', "<br>")));
-    }
-    html
-}
-
-/// The sheet as Markdown.
-pub fn markdown(sheet: &AnswerSheet) -> String {
-    let mut md = format!("# {}\n\n", sheet.assay_title);
-    if !sheet.scope.is_empty() {
-        md.push_str(&format!("_Scope:_ {}\n\n", sheet.scope));
-    }
-    if let Some(set) = &sheet.question_set {
-        md.push_str(&format!("Question set: {set}\n\n"));
-    }
-    for section in &sheet.sections {
-        md.push_str(&format!("## {}\n\n", section.title));
-        let mut last_subsection = "";
-        for q in &section.questions {
-            if q.subsection != last_subsection {
-                md.push_str(&format!("### {}\n\n", q.subsection));
-                last_subsection = &q.subsection;
-            }
-            md.push_str(&format!("**{}**{}\n\n", q.question, if q.accepted { " ✓ accepted" } else { "" }));
-            match q.answer.as_deref() {
-                Some(a) if !a.trim().is_empty() => md.push_str(&format!("{}\n\n", a.trim())),
-                _ => md.push_str("_Not answered yet._\n\n"),
-            }
-        }
-    }
-    md
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn answers_are_escaped_and_citations_become_badges() {
-        let html =
-            render_answer("Cells <script>alert(1)</script> & co _(Source: sop.pdf)_.\n\nSecond _(Source: a\"b.docx)_");
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"));
-        assert!(html.contains("<span class=\"citation badge text-bg-light\">Source: sop.pdf</span>."));
-        assert!(html.contains("Source: a&quot;b.docx"));
-        assert_eq!(html.matches("<p>").count(), 2);
-        assert!(!html.contains("<script>"));
-    }
 }

@@ -1,0 +1,2 @@
+DROP TABLE answer_citations;
+DROP TABLE file_passages;
