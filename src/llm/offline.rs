@@ -149,14 +149,18 @@ fn title_words(subsection: &str) -> HashSet<String> {
     terms(title).into_iter().collect()
 }
 
-/// Does a heading name this subsection?
-fn heading_matches(heading: &str, subsection: &str) -> bool {
+/// How well a heading names this subsection: `None` when it does not; else (same section
+/// number, share of the title's words), to be compared — the same number wins, so that
+/// "5.9 Acceptance criteria for the test method" is not answered from "3.4 Acceptance criteria
+/// for source cell population".
+fn heading_match(heading: &str, subsection: &str) -> Option<(bool, f64)> {
     let want = title_words(subsection);
     let have: HashSet<String> = title_words(heading);
     let shared = want.intersection(&have).count();
     let containment = if want.is_empty() { 0.0 } else { shared as f64 / want.len() as f64 };
     let same_number = section_number(subsection).is_some_and(|n| section_number(heading) == Some(n));
-    (same_number && (containment >= 0.3 || want.is_empty())) || (want.len() >= 2 && containment >= 0.75)
+    let names_it = (same_number && (containment >= 0.3 || want.is_empty())) || (want.len() >= 2 && containment >= 0.75);
+    names_it.then_some((same_number, containment))
 }
 
 /// A passage with where it came from and its terms.
@@ -178,17 +182,21 @@ impl OfflineProvider {
         self.earlier_answers(request).unwrap_or_else(|| NOT_FOUND.to_owned())
     }
 
-    /// The passages of the section whose heading names the question's subsection.
+    /// The passages of the section whose heading names the question's subsection best.
     fn own_section(&self, request: &AnswerRequest) -> Option<String> {
+        let heading = |p: &Passage| p.location.heading.clone().unwrap_or_default();
+        let mut best: Option<((bool, f64), usize, String)> = None;
         for (d, doc) in request.documents.iter().enumerate() {
-            let heading = |p: &Passage| p.location.heading.clone().unwrap_or_default();
-            let Some(first) = doc.passages.iter().find(|p| heading_matches(&heading(p), &request.subsection)) else {
-                continue;
-            };
-            let section: Vec<&Passage> = doc.passages.iter().filter(|p| heading(p) == heading(first)).collect();
-            return Some(self.compose(d, &section));
+            for p in &doc.passages {
+                let Some(fit) = heading_match(&heading(p), &request.subsection) else { continue };
+                if best.as_ref().is_none_or(|(b, ..)| fit.0 > b.0 || (fit.0 == b.0 && fit.1 > b.1)) {
+                    best = Some((fit, d, heading(p)));
+                }
+            }
         }
-        None
+        let (_, d, title) = best?;
+        let section: Vec<&Passage> = request.documents[d].passages.iter().filter(|p| heading(p) == title).collect();
+        Some(self.compose(d, &section))
     }
 
     /// BM25 over all passages; the best one and its section's other good ones.
@@ -446,6 +454,10 @@ mod tests {
         assert!(answer.contains("_(Source: D1.P4"), "{answer}");
     }
 
+    fn heading_matches(heading: &str, subsection: &str) -> bool {
+        heading_match(heading, subsection).is_some()
+    }
+
     #[test]
     fn headings_match_by_number_and_title_words() {
         assert!(heading_matches("4.1 Principles of the culture protocol", "4.1 Principles of the culture protocol"));
@@ -456,5 +468,12 @@ mod tests {
         );
         assert!(heading_matches("Positive controls", "5.6 Positive controls"));
         assert!(!heading_matches("Controls", "5.6 Positive controls"));
+        let exact =
+            heading_match("5.9 Acceptance criteria for the test method", "5.9 Acceptance criteria for the test method");
+        let other = heading_match(
+            "3.4 Acceptance criteria for source cell population",
+            "5.9 Acceptance criteria for the test method",
+        );
+        assert!(exact.unwrap() > other.unwrap(), "the same section number wins");
     }
 }

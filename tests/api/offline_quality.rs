@@ -26,6 +26,8 @@ pub struct Figures {
     pub own_section: usize,
     pub citations: usize,
     pub verified: usize,
+    /// Answered questions not drawn from their own section: (question id, cited sections).
+    pub elsewhere: Vec<(i32, Vec<String>)>,
 }
 
 impl Figures {
@@ -57,7 +59,8 @@ pub async fn figures_for(files: &[(&str, &str)]) -> Figures {
     for c in AnswerCitation::of_answers(&mut conn, &ids).unwrap() {
         citations.entry(c.answer_id).or_default().push(c);
     }
-    let mut f = Figures { questions: answers.len(), answered: 0, own_section: 0, citations: 0, verified: 0 };
+    let mut f =
+        Figures { questions: answers.len(), answered: 0, own_section: 0, citations: 0, verified: 0, elsewhere: vec![] };
     for answer in &answers {
         let cited = citations.remove(&answer.id).unwrap_or_default();
         f.citations += cited.len();
@@ -73,6 +76,8 @@ pub async fn figures_for(files: &[(&str, &str)]) -> Figures {
             .collect();
         if !sections.is_empty() && sections.iter().all(|s| own[&answer.question_id].contains(s)) {
             f.own_section += 1;
+        } else {
+            f.elsewhere.push((answer.question_id, sections));
         }
     }
     assert_eq!(f.questions, 77, "every question got an answer row");
@@ -111,6 +116,7 @@ async fn on_a_filled_toxtemp_the_answers_come_from_their_own_sections() {
         f.verified,
         f.citations
     );
+    eprintln!("not from their own section (question id, cited sections): {:?}", f.elsewhere);
     assert!(f.completeness() >= 0.92, "completeness {:.3}", f.completeness());
     assert!(f.own_section_share() >= 0.70, "own section {:.3}", f.own_section_share());
     assert_eq!(f.verified, f.citations, "the offline provider quotes verbatim");
@@ -125,5 +131,6 @@ async fn on_unrelated_documents_the_answers_abstain() {
         f.answered,
         f.questions
     );
+    eprintln!("answered anyway (question id, cited sections): {:?}", f.elsewhere);
     assert!(f.abstention() >= 0.90, "abstention {:.3}", f.abstention());
 }
