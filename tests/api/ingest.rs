@@ -56,6 +56,32 @@ async fn each_format_yields_its_text() {
 }
 
 #[tokio::test]
+async fn each_format_locates_its_passages() {
+    let located = |out: toxtemp::ingest::Extracted| -> Vec<(String, toxtemp::ingest::Location)> {
+        out.passages().into_iter().map(|p| (p.text, p.location)).collect()
+    };
+    let slides = located(extract("s.pptx", &docs::pptx(&["Readout", "Controls"])).await.unwrap());
+    assert_eq!(slides.iter().map(|(_, l)| l.slide).collect::<Vec<_>>(), [Some(1), Some(2)]);
+
+    let rows: Vec<Vec<String>> = (1..=25).map(|i| vec![format!("compound {i}"), format!("{i}.5")]).collect();
+    let rows: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+    let rows: Vec<&[&str]> = rows.iter().map(Vec::as_slice).collect();
+    let sheet = located(extract("plate.xlsx", &docs::xlsx(&rows)).await.unwrap());
+    let places: Vec<(Option<String>, Option<(u32, u32)>)> =
+        sheet.iter().map(|(_, l)| (l.sheet.clone(), l.rows)).collect();
+    assert_eq!(places, [(Some("Data".into()), Some((1, 20))), (Some("Data".into()), Some((21, 25)))]);
+    assert!(sheet[1].0.starts_with("compound 21\t21.5"));
+
+    let html = b"<html><body><h1>Assay</h1><h2>5.2 Endpoints</h2><p>Neurite area is measured.</p></body></html>";
+    let page = located(extract("page.html", html).await.unwrap());
+    assert_eq!(page.len(), 1, "{page:?}");
+    assert_eq!(page[0].1.heading.as_deref(), Some("5.2 Endpoints"), "{page:?}");
+
+    let md = located(extract("sop.md", b"## Cell culture\n\nThaw cells on day 0.").await.unwrap());
+    assert_eq!(md[0].1.heading.as_deref(), Some("Cell culture"));
+}
+
+#[tokio::test]
 async fn a_broken_pdf_is_an_error_not_a_crash() {
     let err = extract("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 9 0 R >>\ngarbage").await.unwrap_err();
     assert!(matches!(err, ExtractError::Failed(_)), "{err:?}");
