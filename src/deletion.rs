@@ -64,6 +64,8 @@ fn delete_rows(conn: &mut DbConn, item: Item) -> diesel::QueryResult<Vec<FileAss
             Item::Study(id) => Assay::ids_in(c, Within::Study(id))?,
             Item::Investigation(id) => Assay::ids_in(c, Within::Investigation(id))?,
         };
+        // The assays first (as a drafting run's save does), then their files.
+        let assays = Assay::lock(c, &assays)?;
         let mut files = Vec::new();
         for assay in &assays {
             files.extend(FileAsset::of_assay(c, *assay, Which::Available)?);

@@ -233,7 +233,7 @@ impl Run<'_> {
             .ctx
             .db(move |c| {
                 write_transaction(c, |c| {
-                    if !Assay::exists(c, assay_id)? {
+                    if Assay::lock(c, &[assay_id])?.is_empty() {
                         return Err(anyhow::Error::new(AssayGone));
                     }
                     let answer = Answer::save_draft(c, assay_id, question_id, &text, &sources)?;

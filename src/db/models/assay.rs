@@ -207,6 +207,21 @@ impl Assay {
             .first(conn)
     }
 
+    /// Take the row locks of these assays (an UPDATE that changes nothing), in id order, and
+    /// return those that exist. Whoever writes answers or deletes an assay locks its row
+    /// first, so the two never deadlock on the rows below it.
+    pub fn lock(conn: &mut DbConn, ids: &[i32]) -> QueryResult<Vec<i32>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        let mut locked = Vec::new();
+        for id in ids {
+            if diesel::update(assays::table.find(id)).set(assays::id.eq(assays::id)).execute(conn)? == 1 {
+                locked.push(id);
+            }
+        }
+        Ok(locked)
+    }
+
     pub fn exists(conn: &mut DbConn, id: i32) -> QueryResult<bool> {
         diesel::select(diesel::dsl::exists(assays::table.find(id))).get_result(conn)
     }
