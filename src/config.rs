@@ -197,20 +197,28 @@ pub struct Config {
     /// `SESSION_KEY` — secret for signing and encrypting session cookies (≥ 32 chars).
     /// `None` means a random key is generated at start (sessions end at restart).
     pub session_key: Option<SecretString>,
-    /// `TOXTEMP_SECURE_COOKIES` — send cookies only over HTTPS (set behind a TLS proxy).
+    /// `TOXTEMP_SECURE_COOKIES` — send cookies only over HTTPS, and HSTS. Default: on unless
+    /// the app is bound to a loopback address (then a TLS proxy is not assumed).
     pub secure_cookies: bool,
+    /// `TOXTEMP_TRUSTED_PROXIES` — addresses of reverse proxies whose `X-Forwarded-For` names
+    /// the client (comma-separated).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `ADMIN_EMAIL` + `ADMIN_PASSWORD`.
     pub bootstrap_admin: Option<BootstrapAdmin>,
     /// `TOXTEMP_IMPORT_DEFAULT_QUESTIONS` — import the bundled ToxTemp v1 set on first start.
     pub import_default_questions: bool,
+    /// `TOXTEMP_DELETED_NAME_RETENTION_DAYS` — how long a deleted file's row keeps its
+    /// original name (the cleanup command then removes it).
+    pub deleted_name_retention: Duration,
 }
 
 const MIB: u64 = 1024 * 1024;
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let _ = dotenvy::dotenv();
-        let bind = var("TOXTEMP_BIND")
+        let bind: SocketAddr = var("TOXTEMP_BIND")
             .unwrap_or_else(|| "127.0.0.1:8000".into())
             .parse()
             .context("TOXTEMP_BIND must be HOST:PORT, e.g. 127.0.0.1:8000")?;
@@ -241,9 +249,11 @@ impl Config {
             extractor_exe: var("TOXTEMP_EXTRACTOR").map(PathBuf::from),
             data_dir,
             session_key: session_key.map(SecretString::from),
-            secure_cookies: flag("TOXTEMP_SECURE_COOKIES", false)?,
+            secure_cookies: flag("TOXTEMP_SECURE_COOKIES", !bind.ip().is_loopback())?,
+            trusted_proxies: addresses("TOXTEMP_TRUSTED_PROXIES")?,
             bootstrap_admin,
             import_default_questions: flag("TOXTEMP_IMPORT_DEFAULT_QUESTIONS", true)?,
+            deleted_name_retention: DAY * number("TOXTEMP_DELETED_NAME_RETENTION_DAYS", 30)?,
         })
     }
 
@@ -262,8 +272,10 @@ impl Config {
             data_dir: dir.to_path_buf(),
             session_key: Some("test-session-key-test-session-key-test-session-key".to_owned().into()),
             secure_cookies: false,
+            trusted_proxies: Vec::new(),
             bootstrap_admin: None,
             import_default_questions: false,
+            deleted_name_retention: DAY * 30,
         }
     }
 
@@ -293,6 +305,11 @@ fn number<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
         None => Ok(default),
         Some(raw) => raw.trim().parse().map_err(|_| anyhow::anyhow!("{name} must be a number, got {raw:?}")),
     }
+}
+
+fn addresses(name: &str) -> anyhow::Result<Vec<std::net::IpAddr>> {
+    let Some(raw) = var(name) else { return Ok(Vec::new()) };
+    raw.split(',').map(|a| a.trim().parse().with_context(|| format!("{name}: {a:?} is not an IP address"))).collect()
 }
 
 fn flag(name: &str, default: bool) -> anyhow::Result<bool> {

@@ -21,6 +21,7 @@ pub mod context;
 pub mod db;
 pub mod deletion;
 pub mod drafting;
+pub mod filenames;
 pub mod fileops;
 pub mod ingest;
 pub mod jobs;

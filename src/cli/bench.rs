@@ -162,6 +162,7 @@ async fn cleanup_phase(pool: &Pool, store: &Arc<S3Store>, count: usize, requests
                 uploaded_by: None,
                 assay_id: None,
                 created_at: old,
+                deleted_at: None,
             }
         })
         .collect();
@@ -228,6 +229,7 @@ async fn upload_path_asset(pool: &Pool, store: &S3Store, path: &Path) -> anyhow:
         content_type: "application/octet-stream",
         uploaded_by: None,
         assay_id: None,
+        for_a_run: false,
     };
     Ok(fileops::upload_file(pool, store, body, meta).await?)
 }

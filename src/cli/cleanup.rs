@@ -9,8 +9,22 @@ use crate::fileops::{self, FileAssetManager};
 
 pub const ACTOR: &str = "cleanup-orphaned-files";
 
-/// Run one cleanup and print a table of what was (or would be) deleted.
+/// Run one cleanup and print a table of what was (or would be) deleted; then drop the names
+/// of files deleted longer ago than the retention period.
 pub async fn run(ctx: &AppContext, days: u32, dry_run: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let code = delete_orphans(ctx, days, dry_run, out).await?;
+    if !dry_run {
+        let retention = ctx.config.deleted_name_retention;
+        let forgotten = fileops::forget_deleted_names(&ctx.pool, retention).await?;
+        if forgotten > 0 {
+            let days = retention.as_secs() / 86_400;
+            writeln!(out, "removed the original names of {forgotten} file(s) deleted more than {days} days ago")?;
+        }
+    }
+    Ok(code)
+}
+
+async fn delete_orphans(ctx: &AppContext, days: u32, dry_run: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let manager = FileAssetManager { pool: ctx.pool.clone(), store: ctx.store.clone() };
     let orphans = manager.get_orphaned(days).await?;
     if orphans.is_empty() {
@@ -44,7 +58,7 @@ fn write_table(out: &mut impl Write, assets: &[FileAsset]) -> std::io::Result<()
     writeln!(out, "{:<36}  {:>12}  {:>5}  original name", "id", "size (bytes)", "days")?;
     for a in assets {
         let age = (now - a.created_at).num_days();
-        let name: String = a.original_filename.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+        let name: String = a.shown_name().chars().map(|c| if c.is_control() { '?' } else { c }).collect();
         writeln!(out, "{:<36}  {:>12}  {:>5}  {}", a.id, a.size_bytes, age, name)?;
     }
     Ok(())

@@ -27,7 +27,7 @@ pub async fn run(
     let owner = ctx.db(move |c| Assay::owner(c, assay_id).context("no such assay")).await?;
     let mut files = Vec::new();
     for path in paths {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = crate::filenames::clean(&path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
         files.push(
             IncomingFile::from_path(path.clone(), name).await.with_context(|| format!("reading {}", path.display()))?,
         );

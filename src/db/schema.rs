@@ -12,6 +12,7 @@ diesel::table! {
         is_superuser -> Bool,
         is_active -> Bool,
         created_at -> Timestamp,
+        session_generation -> Integer,
     }
 }
 
@@ -100,6 +101,7 @@ diesel::table! {
         updated_at -> Timestamp,
         prompt_tokens -> BigInt,
         completion_tokens -> BigInt,
+        consent_withdrawn_at -> Nullable<Timestamp>,
     }
 }
 
@@ -140,6 +142,7 @@ diesel::table! {
         uploaded_by -> Nullable<Integer>,
         assay_id -> Nullable<Integer>,
         created_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 
@@ -192,6 +195,14 @@ diesel::table! {
         finished_at -> Nullable<Timestamp>,
         subject -> Nullable<Text>,
         claim_token -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    login_failures (key) {
+        key -> Text,
+        failures -> Integer,
+        window_start -> Timestamp,
     }
 }
 
@@ -260,4 +271,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     file_passages,
     answer_citations,
+    login_failures,
 );

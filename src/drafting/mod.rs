@@ -33,6 +33,9 @@ pub enum DraftError {
     /// The assay, study or investigation named is not there, or not the person's.
     #[error("not found")]
     NotFound,
+    /// Someone else's assay, study or investigation that the person may see (staff) but not change.
+    #[error("forbidden")]
+    Forbidden,
     #[error("{0}")]
     Invalid(String),
     #[error("Please tick the questions to regenerate.")]

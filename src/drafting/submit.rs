@@ -136,6 +136,7 @@ async fn store_all(
             content_type: checked.kind.content_type(),
             uploaded_by: Some(request.uploader.id),
             assay_id: Some(assay_id),
+            for_a_run: true,
         };
         let result = match tokio::fs::File::open(&checked.file.path).await {
             Ok(file) => {
@@ -235,7 +236,8 @@ async fn extract_and_schedule(
         .db(move |c| {
             write_transaction(c, |c| {
                 ready_for(c, assay_id, &scope)?;
-                // The passages of kept files are kept with them (and go with them).
+                // The run's files become linkable, and their passages are kept with them.
+                FileAsset::make_available(c, &job.file_asset_ids)?;
                 for doc in &job.documents {
                     if let Some(file) = &doc.file_asset_id {
                         FilePassage::insert_all(c, file, &doc.document.passages)?;

@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 
 use crate::db::models::assay::AssayFields;
-use crate::db::models::{Answer, Assay, Investigation, Person, QuestionSet, Study};
+use crate::db::models::{Access, Answer, Assay, Investigation, Person, QuestionSet, Study};
 use crate::db::schema::{assays, studies};
 use crate::db::{DbConn, write_transaction};
 
@@ -34,17 +34,23 @@ pub(super) fn check(
     question_set_id: Option<i32>,
 ) -> Result<Option<i32>, DraftError> {
     let mut assay_set = None;
+    // Only the owner uploads into an investigation: staff see everyone's work, but change none.
+    let owned =
+        |inv: &Investigation| if inv.allows(viewer, Access::Change) { Ok(()) } else { Err(DraftError::Forbidden) };
     match target {
-        Target::Existing(id) => assay_set = Assay::find_for(c, *id, viewer)?.0.question_set_id,
+        Target::Existing(id) => {
+            let (assay, _, inv) = Assay::find_for(c, *id, viewer)?;
+            owned(&inv)?;
+            assay_set = assay.question_set_id;
+        }
         Target::New { investigation, study: NewOrId::Id(study_id), .. } => {
             let (_, inv) = Study::find_for(c, *study_id, viewer)?;
+            owned(&inv)?;
             if matches!(investigation, NewOrId::Id(inv_id) if *inv_id != inv.id) {
                 return Err(DraftError::Invalid("The chosen study is not in the chosen investigation.".into()));
             }
         }
-        Target::New { investigation: NewOrId::Id(id), .. } => {
-            Investigation::find_for(c, *id, viewer)?;
-        }
+        Target::New { investigation: NewOrId::Id(id), .. } => owned(&Investigation::find_for(c, *id, viewer)?)?,
         Target::New { .. } => {}
     }
     if let Some(id) = question_set_id {

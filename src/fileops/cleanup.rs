@@ -8,17 +8,21 @@ use chrono::Duration;
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use crate::db::models::{FileAsset, FileAssetId, FileAssetStatus, FileAuditEvent, FileEvent};
-use crate::db::schema::{answer_files, file_assets};
+use crate::db::models::{AssayStatus, FileAsset, FileAssetId, FileAssetStatus, FileAuditEvent, FileEvent};
+use crate::db::schema::{answer_files, assays, file_assets};
 use crate::db::{self, DbConn, Pool, now, write_transaction};
 use crate::storage::{ObjectStore, Store};
 
 /// Ids per SQL statement and keys per storage batch.
 const CHUNK: usize = 500;
 
-/// FileAssets created more than `days` days ago that no AnswerFile links to, and — whatever
-/// their age — those left `deleting` by a deletion that could not finish (a crash, storage
-/// down), so that the next cleanup finishes the job.
+/// A submission that has not scheduled its run after this long died with its server.
+const STALE_PENDING: Duration = Duration::days(1);
+
+/// Orphans: FileAssets that no AnswerFile links to and that no run is waiting for (their
+/// assay is not scheduled or busy) — created more than `days` days ago, or left `deleting` by a
+/// deletion that could not finish, or left `pending` by a submission that died a day ago or
+/// more. The claim re-checks all of it under the row lock (`FileAsset::claim_unlinked_for_deletion`).
 pub fn get_orphaned_file_assets(conn: &mut DbConn, days: u32) -> QueryResult<Vec<FileAsset>> {
     let cutoff = now() - Duration::days(i64::from(days));
     file_assets::table
@@ -26,9 +30,17 @@ pub fn get_orphaned_file_assets(conn: &mut DbConn, days: u32) -> QueryResult<Vec
             file_assets::status
                 .eq(FileAssetStatus::Available)
                 .and(file_assets::created_at.lt(cutoff))
-                .or(file_assets::status.eq(FileAssetStatus::Deleting)),
+                .or(file_assets::status.eq(FileAssetStatus::Deleting))
+                .or(file_assets::status
+                    .eq(FileAssetStatus::Pending)
+                    .and(file_assets::created_at.lt(now() - STALE_PENDING))),
         )
         .filter(not(exists(answer_files::table.filter(answer_files::file_id.eq(file_assets::id)))))
+        .filter(not(exists(
+            assays::table
+                .filter(assays::id.nullable().eq(file_assets::assay_id))
+                .filter(assays::status.eq_any([AssayStatus::Scheduled.as_str(), AssayStatus::Busy.as_str()])),
+        )))
         .order((file_assets::created_at, file_assets::id))
         .select(FileAsset::as_select())
         .load(conn)
@@ -131,4 +143,20 @@ impl FileAssetManager {
         let orphans = self.get_orphaned(days).await?;
         delete_orphaned_file_assets(&self.pool, self.store.as_ref(), orphans, actor).await
     }
+}
+
+/// Deleted files keep their original name for `retention`, then lose it — on the FileAsset
+/// row, in the download log and in the audit events; SHA-256, size and the audit trail stay.
+/// Returns how many files lost their name.
+pub async fn forget_deleted_names(pool: &Pool, retention: std::time::Duration) -> anyhow::Result<usize> {
+    let cutoff = now() - Duration::from_std(retention).unwrap_or_else(|_| Duration::days(30));
+    db::blocking(pool, move |c| {
+        write_transaction(c, |c| {
+            let files = FileAsset::forget_names_deleted_before(c, cutoff)?;
+            crate::db::models::FileDownloadLog::forget_names(c, &files)?;
+            FileAuditEvent::forget_names(c, &files)?;
+            Ok::<_, anyhow::Error>(files.len())
+        })
+    })
+    .await
 }

@@ -9,8 +9,10 @@ mod upload;
 mod withdraw;
 mod zip;
 
-pub use cleanup::{CleanupReport, FileAssetManager, delete_orphaned_file_assets, get_orphaned_file_assets};
+pub use cleanup::{
+    CleanupReport, FileAssetManager, delete_orphaned_file_assets, forget_deleted_names, get_orphaned_file_assets,
+};
 pub use link::link_files_to_answer;
-pub use upload::{UploadError, UploadMeta, compute_sha256, storable_filename, upload_file};
+pub use upload::{UploadError, UploadMeta, compute_sha256, upload_file};
 pub use withdraw::{Withdrawn, withdraw_consent};
-pub use zip::{AssayZip, ZipEntry, ZipLink, plan_assay_zip, safe_entry_name, stream_assay_zip, write_assay_zip};
+pub use zip::{AssayZip, ZipEntry, ZipLink, plan_assay_zip, stream_assay_zip, write_assay_zip};

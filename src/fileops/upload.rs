@@ -41,6 +41,9 @@ pub struct UploadMeta<'a> {
     pub uploaded_by: Option<i32>,
     /// The assay the upload was made for, so consent withdrawal finds files not yet linked.
     pub assay_id: Option<i32>,
+    /// Stored for a run that is not scheduled yet: the file starts `pending` (neither
+    /// linkable nor an orphan) and becomes `available` when its run is scheduled.
+    pub for_a_run: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,14 +105,15 @@ pub async fn upload_file(
         id,
         bucket: store.bucket().to_owned(),
         object_key: key.clone(),
-        original_filename: storable_filename(meta.original_filename),
+        original_filename: crate::filenames::clean(meta.original_filename),
         content_type: meta.content_type.to_owned(),
         size_bytes: size as i64,
         sha256: hex::encode(hasher.finalize()),
-        status: FileAssetStatus::Available,
+        status: if meta.for_a_run { FileAssetStatus::Pending } else { FileAssetStatus::Available },
         uploaded_by: meta.uploaded_by,
         assay_id: meta.assay_id,
         created_at: now(),
+        deleted_at: None,
     };
     let row = asset.clone();
     let inserted = db::blocking(pool, move |c| Ok::<_, anyhow::Error>(FileAsset::insert(c, &row)?)).await;
@@ -119,13 +123,6 @@ pub async fn upload_file(
     }
     tracing::info!(file = %asset.id, size, bucket = %asset.bucket, "stored a file asset");
     Ok(asset)
-}
-
-/// The name as typed, minus what no database or screen should hold: control characters
-/// (PostgreSQL refuses NUL in text) become `_`, and it is cut at 255 characters.
-pub fn storable_filename(name: &str) -> String {
-    let cleaned: String = name.chars().map(|c| if c.is_control() { '_' } else { c }).take(255).collect();
-    if cleaned.trim().is_empty() { "unnamed".to_owned() } else { cleaned }
 }
 
 /// Best-effort removal of an object whose row could not be written.
@@ -138,14 +135,6 @@ pub(crate) async fn remove_object(store: &dyn ObjectStore, key: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stored_names_have_no_control_characters() {
-        assert_eq!(storable_filename("a\0b\n.pdf"), "a_b_.pdf");
-        assert_eq!(storable_filename("../../x"), "../../x", "kept as typed; made safe where used");
-        assert_eq!(storable_filename(""), "unnamed");
-        assert_eq!(storable_filename(&"x".repeat(300)).len(), 255);
-    }
 
     #[test]
     fn sha256_matches_known_vectors() {

@@ -2,7 +2,7 @@
 //! `deleted`; each gets an audit record. Rows stay, so links and the audit trail still tell
 //! what was there.
 
-use crate::db::models::{FileAsset, FileAuditEvent, FileEvent, Which};
+use crate::db::models::{Assay, FileAsset, FileAuditEvent, FileEvent, Which};
 use crate::db::{self, Pool, write_transaction};
 use crate::storage::ObjectStore;
 
@@ -46,6 +46,7 @@ pub async fn withdraw_consent(
                 FileAuditEvent::record(c, asset, FileEvent::ConsentWithdrawn, &actor)?;
             }
             FileAsset::release(c, &stuck)?;
+            Assay::record_consent_withdrawal(c, assay_id)?;
             Ok::<_, anyhow::Error>(())
         })
     })

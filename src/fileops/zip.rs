@@ -53,7 +53,7 @@ impl AssayZip {
 
     /// A safe download name for the archive.
     pub fn file_name(&self) -> String {
-        let stem = safe_entry_name(&self.assay_title).replace(' ', "_");
+        let stem = crate::filenames::zip_entry(&self.assay_title).replace(' ', "_");
         format!("assay-{}-{}-files.zip", self.assay_id, stem.chars().take(60).collect::<String>())
     }
 }
@@ -117,41 +117,16 @@ pub fn plan_assay_zip(conn: &mut DbConn, assay_id: i32) -> QueryResult<AssayZip>
     let entries = assets
         .into_iter()
         .map(|asset| {
-            let name = unique_name(&safe_entry_name(&asset.original_filename), &mut taken);
+            let name = unique_name(&crate::filenames::zip_entry(&asset.original_filename), &mut taken);
             ZipEntry { path: format!("files/{name}"), questions: by_file.remove(&asset.id).unwrap_or_default(), asset }
         })
         .collect();
     Ok(AssayZip { assay_id, assay_title: assay.title, entries })
 }
 
-/// A file name that is safe inside an archive on any system: the last path component only,
-/// no control or reserved characters, no leading dots, at most 120 characters.
-pub fn safe_entry_name(original: &str) -> String {
-    let base = original.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String =
-        base.chars().map(|c| if c.is_control() || "<>:\"|?*".contains(c) { '_' } else { c }).collect();
-    let trimmed = cleaned.trim().trim_start_matches(['.', ' ']).trim_end_matches(['.', ' ']);
-    if trimmed.is_empty() {
-        return "file".to_owned();
-    }
-    if trimmed.chars().count() <= 120 {
-        return trimmed.to_owned();
-    }
-    let (stem, ext) = split_ext(trimmed);
-    let keep = 120 - ext.chars().count().min(20);
-    format!("{}{}", stem.chars().take(keep).collect::<String>(), ext.chars().take(20).collect::<String>())
-}
-
-fn split_ext(name: &str) -> (&str, &str) {
-    match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
-        _ => (name, ""),
-    }
-}
-
 /// `name`, or `stem (2).ext`, `stem (3).ext`, … — unique ignoring case.
 fn unique_name(name: &str, taken: &mut HashSet<String>) -> String {
-    let (stem, ext) = split_ext(name);
+    let (stem, ext) = crate::filenames::split_extension(name);
     let mut candidate = name.to_owned();
     let mut n = 1;
     while !taken.insert(candidate.to_lowercase()) {
@@ -322,21 +297,6 @@ fn tokio_stream_from(mut rx: mpsc::Receiver<io::Result<Bytes>>) -> impl futures_
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hostile_names_become_safe() {
-        assert_eq!(safe_entry_name("../../x"), "x");
-        assert_eq!(safe_entry_name("/etc/passwd"), "passwd");
-        assert_eq!(safe_entry_name("C:\\Users\\me\\report.pdf"), "report.pdf");
-        assert_eq!(safe_entry_name("a\0b.txt"), "a_b.txt");
-        assert_eq!(safe_entry_name("..."), "file");
-        assert_eq!(safe_entry_name(".hidden"), "hidden");
-        assert_eq!(safe_entry_name("what?.csv"), "what_.csv");
-        let long = format!("{}.pdf", "x".repeat(300));
-        let safe = safe_entry_name(&long);
-        assert_eq!(safe.chars().count(), 120);
-        assert!(safe.ends_with(".pdf"));
-    }
 
     #[test]
     fn duplicate_names_get_numbers_ignoring_case() {

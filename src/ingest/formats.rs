@@ -185,35 +185,81 @@ fn pptx(path: &Path, max_chars: usize) -> anyhow::Result<Vec<Segment>> {
     Ok(segments)
 }
 
-/// One segment per block of rows of each sheet.
+/// One segment per block of rows of each sheet. XLSX sheets are streamed cell by cell, so a
+/// sheet that declares (or has) cells at A1 and XFD1048576 costs two cells, not the 17 billion
+/// a rectangular range would allocate; XLS sheets are small by format (65 536 × 256 at most).
 fn spreadsheet(path: &Path) -> anyhow::Result<Vec<Segment>> {
-    use calamine::{Reader, open_workbook_auto};
+    use calamine::{Reader, Sheets, open_workbook_auto};
     let mut book = open_workbook_auto(path).context("the spreadsheet could not be opened")?;
-    let mut segments = Vec::new();
-    let mut cells = 0usize;
+    let mut sheets = Sheet::default();
     for name in book.sheet_names() {
-        let Ok(range) = book.worksheet_range(&name) else { continue };
-        let first_row = range.start().map(|(r, _)| r + 1).unwrap_or(1);
-        let rows: Vec<String> = range
-            .rows()
-            .map_while(|row| {
-                cells += row.len();
-                (cells <= MAX_CELLS)
-                    .then(|| row.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("\t").trim_end().to_owned())
-            })
-            .collect();
-        for (i, block) in rows.chunks(ROWS_PER_SEGMENT).enumerate() {
-            let first = first_row + (i * ROWS_PER_SEGMENT) as u32;
-            let location = Location {
-                sheet: Some(name.clone()),
-                rows: Some((first, first + block.len() as u32 - 1)),
-                ..Default::default()
-            };
-            segments.push(Segment { location, text: block.join("\n") });
+        match &mut book {
+            Sheets::Xlsx(xlsx) => {
+                let Ok(mut cells) = xlsx.worksheet_cells_reader(&name) else { continue };
+                while let Some(cell) = cells.next_cell().context("the spreadsheet could not be read")? {
+                    let (row, col) = cell.get_position();
+                    let value = calamine::Data::from(cell.get_value().clone()).to_string();
+                    if !sheets.cell(&name, row, col, value) {
+                        break;
+                    }
+                }
+            }
+            other => {
+                let Ok(range) = other.worksheet_range(&name) else { continue };
+                for (row, col, value) in range.used_cells() {
+                    if !sheets.cell(&name, row as u32, col as u32, value.to_string()) {
+                        break;
+                    }
+                }
+            }
         }
-        if cells > MAX_CELLS {
+        sheets.end_sheet();
+        if sheets.cells >= MAX_CELLS {
             break;
         }
     }
-    Ok(segments)
+    Ok(sheets.segments)
+}
+
+/// Cells gathered into rows (tab-separated, in column order) and rows into segments.
+#[derive(Default)]
+struct Sheet {
+    segments: Vec<Segment>,
+    name: String,
+    /// (row from 1, its cells) of the rows not yet in a segment.
+    rows: Vec<(u32, Vec<String>)>,
+    cells: usize,
+}
+
+impl Sheet {
+    /// Add a cell (rows in order, as both readers give them); false once enough were read.
+    fn cell(&mut self, sheet: &str, row: u32, _col: u32, value: String) -> bool {
+        if self.name != sheet {
+            self.end_sheet();
+            self.name = sheet.to_owned();
+        }
+        self.cells += 1;
+        match self.rows.last_mut() {
+            Some((r, cells)) if *r == row + 1 => cells.push(value),
+            _ => {
+                if self.rows.len() == ROWS_PER_SEGMENT {
+                    self.flush();
+                }
+                self.rows.push((row + 1, vec![value]));
+            }
+        }
+        self.cells < MAX_CELLS
+    }
+
+    fn flush(&mut self) {
+        let (Some(first), Some(last)) = (self.rows.first().map(|r| r.0), self.rows.last().map(|r| r.0)) else { return };
+        let text =
+            self.rows.drain(..).map(|(_, cells)| cells.join("\t").trim_end().to_owned()).collect::<Vec<_>>().join("\n");
+        let location = Location { sheet: Some(self.name.clone()), rows: Some((first, last)), ..Default::default() };
+        self.segments.push(Segment { location, text });
+    }
+
+    fn end_sheet(&mut self) {
+        self.flush();
+    }
 }

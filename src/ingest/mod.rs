@@ -234,24 +234,30 @@ pub enum ExtractError {
     Failed(String),
 }
 
-/// Runs `toxtemp extract-text` as a child process.
+/// Runs `toxtemp extract-text` as a child process, a few at a time for the whole process.
 #[derive(Clone, Debug)]
 pub struct Extractor {
     exe: PathBuf,
     pub limits: ExtractLimits,
+    /// Extractions running at once (each may take a core and `memory_bytes`).
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Extractor {
     /// `exe` is the toxtemp binary (the running one in production; tests pass Cargo's).
     pub fn new(exe: PathBuf, limits: ExtractLimits) -> Self {
-        Self { exe, limits }
+        let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1);
+        Self { exe, limits, permits: std::sync::Arc::new(tokio::sync::Semaphore::new(parallel)) }
     }
 
     pub async fn extract(&self, path: &Path, kind: DocumentKind) -> Result<Extracted, ExtractError> {
         if kind.is_image() {
             return Ok(Extracted { segments: Vec::new(), truncated: false });
         }
+        let _permit = self.permits.acquire().await.map_err(|e| ExtractError::Failed(e.to_string()))?;
+        // The child gets an empty environment: it needs none, and must not see our secrets.
         let mut child = tokio::process::Command::new(&self.exe)
+            .env_clear()
             .arg("extract-text")
             .arg("--kind")
             .arg(kind.as_str())
@@ -261,7 +267,6 @@ impl Extractor {
             .arg((self.limits.max_chars + 1).to_string())
             .arg(path)
             .env("RUST_LOG", "error")
-            .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -313,8 +318,9 @@ pub fn run_child(kind: &str, path: &Path, memory_mib: u64, max_chars: usize) -> 
     use std::io::Write;
     let kind = DocumentKind::parse(kind).ok_or_else(|| anyhow::anyhow!("unknown kind {kind}"))?;
     let bytes = memory_mib * 1024 * 1024;
-    // Best effort: where the platform refuses, the time limit still applies.
-    let _ = rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes);
+    // Without a memory limit a document could take the machine: refuse to read it then.
+    rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes)
+        .map_err(|e| anyhow::anyhow!("the memory limit for text extraction could not be set: {e}"))?;
     let text = encode(&extract_in_process(kind, path, max_chars.saturating_mul(4))?);
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;

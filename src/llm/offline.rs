@@ -189,7 +189,7 @@ impl OfflineProvider {
         for (d, doc) in request.documents.iter().enumerate() {
             for p in &doc.passages {
                 let Some(fit) = heading_match(&heading(p), &request.subsection) else { continue };
-                if best.as_ref().is_none_or(|(b, ..)| fit.0 > b.0 || (fit.0 == b.0 && fit.1 > b.1)) {
+                if best.as_ref().is_none_or(|(b, ..)| fit > *b) {
                     best = Some((fit, d, heading(p)));
                 }
             }

@@ -54,24 +54,20 @@ impl OpenAiCompatible {
             .map_err(|e| if e.is_timeout() { LlmError::Timeout } else { LlmError::Transport(e.to_string()) })?;
         let status = response.status();
         if status.as_u16() == 429 {
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .map(Duration::from_secs_f64);
+            let retry_after = retry_after(response.headers().get("retry-after").and_then(|v| v.to_str().ok()));
             return Err(LlmError::RateLimited { retry_after });
         }
         if status.is_server_error() {
             return Err(LlmError::Server(status.as_u16()));
         }
         if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
+            let text = read_capped(response, 4096).await.map(|b| String::from_utf8_lossy(&b).into_owned());
+            let text = text.unwrap_or_default();
             return Err(LlmError::Refused(format!("HTTP {status}: {}", text.chars().take(300).collect::<String>())));
         }
-        let value: Value = response.json().await.map_err(|e| {
-            if e.is_timeout() { LlmError::Timeout } else { LlmError::Refused(format!("unreadable reply: {e}")) }
-        })?;
+        let body = read_capped(response, MAX_REPLY_BYTES).await?;
+        let value: Value =
+            serde_json::from_slice(&body).map_err(|e| LlmError::Refused(format!("unreadable reply: {e}")))?;
         let text = value["choices"][0]["message"]["content"]
             .as_str()
             .ok_or_else(|| LlmError::Refused("the reply has no choices[0].message.content".into()))?
@@ -82,6 +78,36 @@ impl OpenAiCompatible {
             completion_tokens: u["completion_tokens"].as_i64().unwrap_or(0),
         });
         Ok(Completion { text, usage })
+    }
+}
+
+/// The largest reply we read: an answer is a few kilobytes; anything far larger is not one.
+const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
+/// The longest wait a server may ask for before we try again.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
+/// A `Retry-After` in seconds, clamped to `0..=MAX_RETRY_AFTER`; nonsense (negative, NaN,
+/// infinite, not a number) is ignored, never a panic.
+fn retry_after(header: Option<&str>) -> Option<Duration> {
+    let seconds = header?.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0)?;
+    Some(Duration::try_from_secs_f64(seconds).map_or(MAX_RETRY_AFTER, |d| d.min(MAX_RETRY_AFTER)))
+}
+
+/// The response body, refused past `max` bytes.
+async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, LlmError> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > max {
+                    return Err(LlmError::Refused(format!("the reply is larger than {max} bytes")));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) if e.is_timeout() => return Err(LlmError::Timeout),
+            Err(e) => return Err(LlmError::Transport(e.to_string())),
+        }
     }
 }
 
@@ -117,5 +143,22 @@ impl LlmProvider for OpenAiCompatible {
             ]},
         ]);
         self.chat(messages).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_clamped_and_nonsense_ignored() {
+        assert_eq!(retry_after(Some("2")), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(Some(" 0.5 ")), Some(Duration::from_millis(500)));
+        assert_eq!(retry_after(Some("1e300")), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after(Some("86400")), Some(MAX_RETRY_AFTER));
+        for nonsense in ["-1", "NaN", "inf", "-inf", "soon", ""] {
+            assert_eq!(retry_after(Some(nonsense)), None, "{nonsense}");
+        }
+        assert_eq!(retry_after(None), None);
     }
 }

@@ -27,6 +27,8 @@ use crate::config::{ExposeSecret, S3Config};
 /// 8 MiB parts: above S3's 5 MiB minimum, few enough requests for large files.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 3;
+/// A response body with no byte for this long is given up.
+const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// DeleteObjects takes at most 1000 keys per request.
 const DELETE_BATCH: usize = 1000;
 
@@ -86,9 +88,12 @@ impl S3Store {
             None,
             "toxtemp-env",
         );
+        // A storage server that stops answering must not hold a request (or a worker) forever.
         let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
             .operation_attempt_timeout(Duration::from_secs(300))
+            .operation_timeout(Duration::from_secs(900))
             .build();
         let mut builder = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -335,11 +340,13 @@ impl ObjectStore for S3Store {
             }
         })?;
         let body = out.body;
+        // The SDK's timeouts end with the response headers; a body that stalls is cut here.
         let stream = futures_util::stream::try_unfold(body, |mut body| async move {
-            match body.next().await {
-                Some(Ok(chunk)) => Ok(Some((chunk, body))),
-                Some(Err(err)) => Err(std::io::Error::other(err)),
-                None => Ok(None),
+            match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.next()).await {
+                Ok(Some(Ok(chunk))) => Ok(Some((chunk, body))),
+                Ok(Some(Err(err))) => Err(std::io::Error::other(err)),
+                Ok(None) => Ok(None),
+                Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the storage server stopped sending")),
             }
         });
         Ok(Box::pin(stream))

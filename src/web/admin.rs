@@ -26,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/assays", web::get().to(assay_list))
         .route("/admin/assays/{id}", web::get().to(assay_page))
         .route("/admin/assays/{id}/files.zip", web::get().to(download_zip))
+        .route("/admin/assays/{id}/withdraw-consent", web::post().to(withdraw_for_owner))
         .route("/admin/files", web::get().to(files))
         .route("/admin/downloads", web::get().to(downloads));
 }
@@ -136,9 +137,39 @@ pub async fn download_zip(
     let stream = fileops::stream_assay_zip(plan, state.ctx.store.clone());
     Ok(HttpResponse::Ok()
         .content_type("application/zip")
-        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")))
+        .insert_header((header::CONTENT_DISPOSITION, crate::filenames::content_disposition(&name)))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .streaming(stream))
+}
+
+#[derive(Deserialize)]
+pub struct WithdrawForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// The one thing staff change in someone else's work: withdrawing the consent to keep an
+/// assay's documents when its owner asks for it (by e-mail, say), with the reason recorded on
+/// every file's audit event.
+pub async fn withdraw_for_owner(
+    state: web::Data<AppState>,
+    Staff(viewer): Staff,
+    path: web::Path<i32>,
+    form: web::Form<WithdrawForm>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let reason = form.reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        let message = "Please give the reason (at most 500 characters), e.g. “owner asked by e-mail on …”.".into();
+        return Err(AppError::Rejected(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, message));
+    }
+    let owner = state.db(move |c| Ok(Assay::owner(c, id)?)).await?;
+    let actor = format!("staff {} on behalf of {}; reason: {reason}", viewer.person.email, owner.email);
+    let ctx = &state.ctx;
+    let done = fileops::withdraw_consent(&ctx.pool, ctx.store.as_ref(), id, &actor).await?;
+    let message = format!("Consent withdrawn on behalf of {}: {} kept file(s) deleted.", owner.email, done.deleted);
+    crate::web::page::flash(&viewer.session, if done.failed > 0 { "warning" } else { "success" }, message);
+    Ok(super::see_other(&format!("/admin/assays/{id}")))
 }
 
 #[derive(Template, WebTemplate)]

@@ -9,9 +9,8 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use crate::answers::{self, AnswerSheet};
-use crate::db::models::{Answer, Assay, Investigation, Study};
+use crate::db::models::{Access, Answer, Assay, Investigation, Study};
 use crate::drafting::{self, DraftRequest, Scope, Target};
-use crate::fileops::safe_entry_name;
 
 use super::error::{AppError, AppResult};
 use super::page::{Page, flash};
@@ -90,7 +89,10 @@ pub async fn save(
     let person = viewer.person.clone();
     state
         .db(move |c| {
-            let (assay, _, _) = Assay::find_for(c, assay_id, &person)?;
+            let (assay, _, inv) = Assay::find_for(c, assay_id, &person)?;
+            if !inv.allows(&person, Access::Change) {
+                return Err(AppError::Forbidden);
+            }
             let Some(set_id) = assay.question_set_id else { return Err(AppError::NotFound) };
             if !crate::db::models::QuestionSet::questions(c, set_id)?.iter().any(|q| q.id == question_id) {
                 return Err(AppError::NotFound);
@@ -119,7 +121,7 @@ pub async fn regenerate(
     payload: Multipart,
 ) -> AppResult<HttpResponse> {
     let assay_id = path.into_inner();
-    viewer.assay(&state, assay_id).await?; // authorise before reading the upload
+    viewer.assay(&state, assay_id, Access::Change).await?; // authorise before reading the upload
     let form = spool(payload, "files", &state.config().upload_limits, &state.config().spool_dir()).await?;
     let question_ids: Vec<i32> = form.all("question_ids").iter().filter_map(|q| q.parse().ok()).collect();
     let count = question_ids.len();
@@ -140,12 +142,12 @@ pub async fn regenerate(
 fn attachment(name: String, content_type: &str, body: String) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
-        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")))
+        .insert_header((header::CONTENT_DISPOSITION, crate::filenames::content_disposition(&name)))
         .body(body)
 }
 
 fn export_name(sheet: &AnswerSheet, ext: &str) -> String {
-    let stem: String = safe_entry_name(&sheet.assay_title)
+    let stem: String = crate::filenames::zip_entry(&sheet.assay_title)
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
         .take(60)

@@ -6,7 +6,7 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use crate::db::models::assay::AssayFields;
-use crate::db::models::{Answer, Assay, FileAsset, Investigation, QuestionSet, Study, Which};
+use crate::db::models::{Access, Answer, Assay, FileAsset, Investigation, QuestionSet, Study, Which};
 
 use super::error::AppResult;
 use super::forms::{FormTarget, TitleForm};
@@ -106,7 +106,7 @@ impl ParsedAssay {
 }
 
 pub async fn new_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayFormPage> {
-    let (study, _) = viewer.study(&state, path.into_inner()).await?;
+    let (study, _) = viewer.study(&state, path.into_inner(), Access::Change).await?;
     Ok(AssayFormPage::new(new_target(&study), &viewer, AssayForm::default(), question_sets(&state).await?, None))
 }
 
@@ -116,7 +116,7 @@ pub async fn create(
     path: web::Path<i32>,
     form: web::Form<AssayForm>,
 ) -> AppResult<HttpResponse> {
-    let (study, _) = viewer.study(&state, path.into_inner()).await?;
+    let (study, _) = viewer.study(&state, path.into_inner(), Access::Change).await?;
     let sets = question_sets(&state).await?;
     let form = form.into_inner();
     let parsed = match parse(&form, &sets) {
@@ -145,7 +145,7 @@ pub struct AssayPage {
 }
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayPage> {
-    let (assay, study, investigation) = viewer.assay(&state, path.into_inner()).await?;
+    let (assay, study, investigation) = viewer.assay(&state, path.into_inner(), Access::View).await?;
     let (assay_id, set_id) = (assay.id, assay.question_set_id);
     let (question_set, answers, stored_files) = state
         .db(move |conn| {
@@ -164,7 +164,7 @@ pub async fn withdraw_consent(
     viewer: Viewer,
     path: web::Path<i32>,
 ) -> AppResult<HttpResponse> {
-    let (assay, _, _) = viewer.assay(&state, path.into_inner()).await?;
+    let (assay, _, _) = viewer.assay(&state, path.into_inner(), Access::Change).await?;
     let actor = viewer.actor();
     let ctx = &state.ctx;
     let crate::fileops::Withdrawn { deleted, failed } =
@@ -182,7 +182,7 @@ pub async fn withdraw_consent(
 }
 
 pub async fn edit_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayFormPage> {
-    let (assay, _, _) = viewer.assay(&state, path.into_inner()).await?;
+    let (assay, _, _) = viewer.assay(&state, path.into_inner(), Access::Change).await?;
     let form = AssayForm {
         text: TitleForm { title: assay.title, description: assay.description },
         question_set_id: assay.question_set_id.map(|i| i.to_string()).unwrap_or_default(),
@@ -196,7 +196,7 @@ pub async fn update(
     path: web::Path<i32>,
     form: web::Form<AssayForm>,
 ) -> AppResult<HttpResponse> {
-    let (assay, _, _) = viewer.assay(&state, path.into_inner()).await?;
+    let (assay, _, _) = viewer.assay(&state, path.into_inner(), Access::Change).await?;
     let id = assay.id;
     let sets = question_sets(&state).await?;
     let form = form.into_inner();
@@ -210,7 +210,7 @@ pub async fn update(
 }
 
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let (assay, study, _) = viewer.assay(&state, path.into_inner()).await?;
+    let (assay, study, _) = viewer.assay(&state, path.into_inner(), Access::Change).await?;
     let what = format!("Assay “{}”", assay.title);
     super::delete_item(&state, &viewer, crate::deletion::Item::Assay(assay.id), what).await?;
     Ok(see_other(&format!("/studies/{}", study.id)))

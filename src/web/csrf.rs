@@ -9,7 +9,8 @@
 
 use actix_session::SessionExt;
 use actix_web::HttpMessage;
-use actix_web::body::MessageBody;
+use actix_web::ResponseError;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
@@ -24,27 +25,32 @@ pub const HEADER: &str = "x-csrf-token";
 /// Urlencoded forms here are small; a bigger body is not a form of ours.
 const MAX_FORM_BYTES: usize = 256 * 1024;
 
+/// Refusals are answered here as responses (not errors), so that the middleware outside —
+/// the security headers — still applies to them.
 pub async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if req.method().is_safe() {
-        return next.call(req).await;
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }
     let expected = req.get_session().get::<String>(CSRF_SESSION_KEY).ok().flatten();
-    let presented = presented_token(&mut req).await?;
+    let presented = match presented_token(&mut req).await {
+        Ok(token) => token,
+        Err(refusal) => return Ok(req.into_response(refusal.error_response()).map_into_right_body()),
+    };
     let ok = match (expected, presented) {
         (Some(e), Some(p)) => e.as_bytes().ct_eq(p.as_bytes()).into(),
         _ => false,
     };
     if !ok {
         tracing::warn!(path = %req.path(), "CSRF token missing or wrong");
-        return Err(AppError::CsrfRejected.into());
+        return Ok(req.into_response(AppError::CsrfRejected.error_response()).map_into_right_body());
     }
-    next.call(req).await
+    next.call(req).await.map(ServiceResponse::map_into_left_body)
 }
 
-async fn presented_token(req: &mut ServiceRequest) -> Result<Option<String>, actix_web::Error> {
+async fn presented_token(req: &mut ServiceRequest) -> Result<Option<String>, AppError> {
     if let Some(value) = req.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
         return Ok(Some(value.to_owned()));
     }
@@ -60,14 +66,14 @@ async fn presented_token(req: &mut ServiceRequest) -> Result<Option<String>, act
     Ok(field_from_urlencoded(req.query_string().as_bytes()))
 }
 
-async fn read_body(req: &mut ServiceRequest) -> Result<Bytes, actix_web::Error> {
+async fn read_body(req: &mut ServiceRequest) -> Result<Bytes, AppError> {
     use futures_util::StreamExt;
     let mut payload = req.take_payload();
     let mut body = actix_web::web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk?;
+        let chunk = chunk.map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
         if body.len() + chunk.len() > MAX_FORM_BYTES {
-            return Err(AppError::PayloadTooLarge("This form is larger than we accept.".into()).into());
+            return Err(AppError::PayloadTooLarge("This form is larger than we accept.".into()));
         }
         body.extend_from_slice(&chunk);
     }

@@ -86,6 +86,7 @@ impl From<DraftError> for AppError {
                 Self::Rejected(problems_status(&problems), message)
             }
             DraftError::NotFound => Self::NotFound,
+            DraftError::Forbidden => Self::Forbidden,
             DraftError::Invalid(message) => Self::BadRequest(message),
             DraftError::NoQuestionsChosen => Self::Rejected(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
             DraftError::NeedsOverwrite | DraftError::AlreadyRunning | DraftError::AssayGone => {
@@ -128,7 +129,12 @@ impl ResponseError for AppError {
         }
         let (title, message, reference) = match self {
             Self::NotFound => ("Not found", "This page does not exist, or you do not have access to it.".into(), None),
-            Self::Forbidden => ("Forbidden", "You are not allowed to see this page.".into(), None),
+            Self::Forbidden => (
+                "Forbidden",
+                "You are not allowed to do this: staff may look at everyone's work, but only its owner changes it."
+                    .into(),
+                None,
+            ),
             Self::CsrfRejected => (
                 "Form expired",
                 "The form was stale or incomplete. Go back, reload the page and try again.".into(),

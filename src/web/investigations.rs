@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 
-use crate::db::models::{Assay, Investigation, Study};
+use crate::db::models::{Access, Assay, Investigation, Study};
 
 use super::error::AppResult;
 use super::forms::{EntityFormPage, FormTarget, TitleForm};
@@ -53,27 +53,28 @@ pub struct InvestigationPage {
     page: Page,
     investigation: Investigation,
     studies: Vec<(Study, Vec<Assay>)>,
+    /// Kept documents that a deletion would delete too.
+    kept_files: usize,
 }
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<InvestigationPage> {
-    let id = path.into_inner();
-    let person = viewer.person.clone();
-    let (investigation, studies) = state
+    let investigation = viewer.investigation(&state, path.into_inner(), Access::View).await?;
+    let id = investigation.id;
+    let (studies, kept_files) = state
         .db(move |conn| {
-            let inv = Investigation::find_for(conn, id, &person)?;
             let mut studies = Vec::new();
-            for study in Study::of_investigation(conn, inv.id)? {
+            for study in Study::of_investigation(conn, id)? {
                 let assays = Assay::of_study(conn, study.id)?;
                 studies.push((study, assays));
             }
-            Ok((inv, studies))
+            Ok((studies, crate::deletion::kept_files(conn, crate::deletion::Item::Investigation(id))?))
         })
         .await?;
-    Ok(InvestigationPage { page: viewer.page(), investigation, studies })
+    Ok(InvestigationPage { page: viewer.page(), investigation, studies, kept_files })
 }
 
 pub async fn edit_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<EntityFormPage> {
-    let inv = viewer.investigation(&state, path.into_inner()).await?;
+    let inv = viewer.investigation(&state, path.into_inner(), Access::Change).await?;
     let form = TitleForm { title: inv.title, description: inv.description };
     Ok(edit_target(inv.id).entity_page(&viewer, form, None, HELP))
 }
@@ -84,7 +85,7 @@ pub async fn update(
     path: web::Path<i32>,
     form: web::Form<TitleForm>,
 ) -> AppResult<HttpResponse> {
-    let id = viewer.investigation(&state, path.into_inner()).await?.id;
+    let id = viewer.investigation(&state, path.into_inner(), Access::Change).await?.id;
     let fields = match edit_target(id).parse(&viewer, form.into_inner(), HELP) {
         Ok(fields) => fields,
         Err(page) => return super::unprocessable(*page),
@@ -95,7 +96,7 @@ pub async fn update(
 }
 
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let inv = viewer.investigation(&state, path.into_inner()).await?;
+    let inv = viewer.investigation(&state, path.into_inner(), Access::Change).await?;
     let what = format!("Investigation “{}” and everything in it", inv.title);
     super::delete_item(&state, &viewer, crate::deletion::Item::Investigation(inv.id), what).await?;
     Ok(see_other("/"))

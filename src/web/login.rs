@@ -1,18 +1,19 @@
 //! Login and logout.
 
 use actix_session::Session;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use crate::auth;
+use crate::auth::{self, throttle, throttle::Attempt};
+use crate::db::models::Person;
 
 use actix_web::http::StatusCode;
 
 use super::error::{AppError, AppResult};
 use super::page::Page;
-use super::viewer::PERSON_KEY;
+use super::viewer::{LOGIN_KEY, Login};
 use super::{AppState, see_other};
 
 #[derive(Template, WebTemplate)]
@@ -64,44 +65,67 @@ pub async fn form(session: Session, query: web::Query<NextQuery>) -> LoginPage {
 
 pub async fn submit(
     state: web::Data<AppState>,
+    req: HttpRequest,
     session: Session,
     form: web::Form<LoginForm>,
 ) -> AppResult<HttpResponse> {
     let LoginForm { email, password, next } = form.into_inner();
-    if let Some(wait) = state.login_throttle.locked(&email) {
-        let minutes = wait.as_secs().div_ceil(60);
-        tracing::warn!("login refused: too many failed attempts for one email");
+    if email.len() > auth::MAX_EMAIL_BYTES || password.len() > MAX_PASSWORD_BYTES {
+        return refuse(&session, StatusCode::BAD_REQUEST, String::new(), &next, "Unknown email or wrong password.");
+    }
+    let attempt = Attempt::new(&email, &super::client_ip(&req, state.config()));
+    let check = attempt.clone();
+    if let Some(wait) = state.db(move |c| Ok(throttle::locked(c, &check)?)).await? {
+        tracing::warn!("login refused: too many failed attempts");
+        let minutes = wait.as_secs().div_ceil(60).max(1);
         return Err(AppError::Rejected(
             StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many failed attempts for this account. Please try again in {minutes} minute(s)."),
+            format!("Too many failed attempts. Please try again in {minutes} minute(s)."),
         ));
     }
     let candidate = email.clone();
-    let person = state.db(move |conn| Ok(auth::authenticate(conn, &candidate, &password)?)).await?;
-    let Some(person) = person else {
-        state.login_throttle.failed(&email);
-        let page = LoginPage {
-            page: Page::new(&session, None),
-            email,
-            next: safe_next(Some(&next)),
-            error: Some("Unknown email or wrong password."),
-        };
-        return Ok(HttpResponse::Unauthorized()
-            .content_type("text/html; charset=utf-8")
-            .body(page.render().map_err(anyhow::Error::from)?));
+    let found = state.db(move |c| Ok(Person::find_by_email(c, &candidate)?)).await?;
+    // The hash check holds no database connection, and only a few run at once.
+    let person = {
+        let _permit = state.password_checks.acquire().await.map_err(anyhow::Error::from)?;
+        web::block(move || auth::check_password(found, &password)).await.map_err(anyhow::Error::from)?
     };
-    state.login_throttle.succeeded(&email);
+    let Some(person) = person else {
+        state.db(move |c| Ok(throttle::failed(c, &attempt)?)).await?;
+        return refuse(&session, StatusCode::UNAUTHORIZED, email, &next, "Unknown email or wrong password.");
+    };
+    state.db(move |c| Ok(throttle::succeeded(c, &attempt)?)).await?;
     // A new session id and a new CSRF token: nothing from before login carries over.
     session.renew();
-    session.insert(PERSON_KEY, person.id).map_err(anyhow::Error::from)?;
+    session.insert(LOGIN_KEY, Login::of(&person)).map_err(anyhow::Error::from)?;
     super::page::rotate_csrf_token(&session);
     tracing::info!(person = person.id, "logged in");
     Ok(see_other(&safe_next(Some(&next))))
 }
 
-pub async fn logout(session: Session) -> HttpResponse {
+/// Longest password we hash (argon2 takes any length; a megabyte of it is not a password).
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+fn refuse(
+    session: &Session,
+    status: StatusCode,
+    email: String,
+    next: &str,
+    error: &'static str,
+) -> AppResult<HttpResponse> {
+    let page = LoginPage { page: Page::new(session, None), email, next: safe_next(Some(next)), error: Some(error) };
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(page.render().map_err(anyhow::Error::from)?))
+}
+
+/// Logging out ends every session of the person (on every device), not just this cookie.
+pub async fn logout(state: web::Data<AppState>, session: Session) -> AppResult<HttpResponse> {
+    if let Some(login) = session.get::<Login>(LOGIN_KEY).ok().flatten() {
+        state.db(move |c| Ok(Person::end_sessions(c, login.person)?)).await?;
+    }
     session.purge();
-    see_other("/login")
+    Ok(see_other("/login"))
 }
 
 #[cfg(test)]

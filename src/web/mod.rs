@@ -17,7 +17,6 @@ pub mod page;
 pub mod start;
 pub mod static_files;
 pub mod studies;
-pub mod throttle;
 pub mod upload;
 pub mod viewer;
 
@@ -41,14 +40,19 @@ use error::{AppError, AppResult};
 #[derive(Clone)]
 pub struct AppState {
     pub ctx: AppContext,
-    pub login_throttle: Arc<throttle::LoginThrottle>,
     pub session_key: Key,
+    /// Password hashes checked at once (argon2 is deliberately slow; a flood of logins must
+    /// not take every core).
+    pub password_checks: Arc<tokio::sync::Semaphore>,
 }
+
+/// Password checks running at once.
+const PASSWORD_CHECKS: usize = 2;
 
 impl AppState {
     pub fn new(ctx: AppContext) -> Self {
         let session_key = session_key(&ctx.config);
-        Self { ctx, login_throttle: Arc::default(), session_key }
+        Self { ctx, session_key, password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS)) }
     }
 
     pub fn config(&self) -> &Config {
@@ -103,11 +107,14 @@ pub fn app(
         .cookie_content_security(CookieContentSecurity::Private)
         .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::hours(12)))
         .build();
-    let headers = DefaultHeaders::new()
+    let mut headers = DefaultHeaders::new()
         .add(("Content-Security-Policy", CSP))
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "same-origin"));
+    if state.config().secure_cookies {
+        headers = headers.add(("Strict-Transport-Security", "max-age=31536000"));
+    }
     App::new()
         .app_data(web::Data::new(state))
         .app_data(web::FormConfig::default().limit(256 * 1024).error_handler(|err, _| {
@@ -118,6 +125,7 @@ pub fn app(
         .default_service(web::to(|| async { Err::<HttpResponse, _>(AppError::NotFound) }))
         // Registered last = runs first: sessions must exist before the CSRF check.
         .wrap(from_fn(csrf::guard))
+        .wrap(from_fn(no_store_when_logged_in))
         .wrap(sessions)
         .wrap(headers)
         // Path only: query strings may carry the CSRF token of multipart forms.
@@ -142,6 +150,40 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(start::routes)
         .configure(answers::routes)
         .configure(admin::routes);
+}
+
+/// Pages for a logged-in person are not kept by browsers or proxies.
+async fn no_store_when_logged_in(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_session::SessionExt;
+    let logged_in = req.get_session().contains_key(viewer::LOGIN_KEY);
+    let mut response = next.call(req).await?;
+    let headers = response.headers_mut();
+    if logged_in && !headers.contains_key(actix_web::http::header::CACHE_CONTROL) {
+        headers.insert(
+            actix_web::http::header::CACHE_CONTROL,
+            actix_web::http::header::HeaderValue::from_static("no-store"),
+        );
+    }
+    Ok(response)
+}
+
+/// The client's address: the peer, or — when the peer is a trusted proxy
+/// (`TOXTEMP_TRUSTED_PROXIES`) — the last address in `X-Forwarded-For` that is not one.
+pub fn client_ip(req: &actix_web::HttpRequest, config: &Config) -> String {
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else { return String::new() };
+    if !config.trusted_proxies.contains(&peer) {
+        return peer.to_string();
+    }
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    forwarded
+        .rsplit(',')
+        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        .find(|ip| !config.trusted_proxies.contains(ip))
+        .unwrap_or(peer)
+        .to_string()
 }
 
 /// Delete an investigation, study or assay for the viewer and say what went with it.

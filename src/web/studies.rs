@@ -4,13 +4,14 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 
-use crate::db::models::{Assay, Investigation, Study};
+use crate::db::models::{Access, Assay, Investigation, Study};
 
 use super::error::AppResult;
 use super::forms::{EntityFormPage, FormTarget, TitleForm};
 use super::page::{Page, flash};
 use super::viewer::Viewer;
 use super::{AppState, see_other};
+use crate::deletion::{Item, kept_files};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/investigations/{id}/studies/new", web::get().to(new_form))
@@ -36,7 +37,7 @@ fn edit_target(id: i32) -> FormTarget {
 }
 
 pub async fn new_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<EntityFormPage> {
-    let inv = viewer.investigation(&state, path.into_inner()).await?;
+    let inv = viewer.investigation(&state, path.into_inner(), Access::Change).await?;
     Ok(new_target(&inv).entity_page(&viewer, TitleForm::default(), None, HELP))
 }
 
@@ -46,7 +47,7 @@ pub async fn create(
     path: web::Path<i32>,
     form: web::Form<TitleForm>,
 ) -> AppResult<HttpResponse> {
-    let inv = viewer.investigation(&state, path.into_inner()).await?;
+    let inv = viewer.investigation(&state, path.into_inner(), Access::Change).await?;
     let fields = match new_target(&inv).parse(&viewer, form.into_inner(), HELP) {
         Ok(fields) => fields,
         Err(page) => return super::unprocessable(*page),
@@ -63,17 +64,20 @@ pub struct StudyPage {
     study: Study,
     investigation: Investigation,
     assays: Vec<Assay>,
+    /// Kept documents that a deletion would delete too.
+    kept_files: usize,
 }
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<StudyPage> {
-    let (study, investigation) = viewer.study(&state, path.into_inner()).await?;
+    let (study, investigation) = viewer.study(&state, path.into_inner(), Access::View).await?;
     let study_id = study.id;
-    let assays = state.db(move |conn| Ok(Assay::of_study(conn, study_id)?)).await?;
-    Ok(StudyPage { page: viewer.page(), study, investigation, assays })
+    let (assays, kept_files) =
+        state.db(move |conn| Ok((Assay::of_study(conn, study_id)?, kept_files(conn, Item::Study(study_id))?))).await?;
+    Ok(StudyPage { page: viewer.page(), study, investigation, assays, kept_files })
 }
 
 pub async fn edit_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<EntityFormPage> {
-    let (study, _) = viewer.study(&state, path.into_inner()).await?;
+    let (study, _) = viewer.study(&state, path.into_inner(), Access::Change).await?;
     let form = TitleForm { title: study.title, description: study.description };
     Ok(edit_target(study.id).entity_page(&viewer, form, None, HELP))
 }
@@ -84,7 +88,7 @@ pub async fn update(
     path: web::Path<i32>,
     form: web::Form<TitleForm>,
 ) -> AppResult<HttpResponse> {
-    let id = viewer.study(&state, path.into_inner()).await?.0.id;
+    let id = viewer.study(&state, path.into_inner(), Access::Change).await?.0.id;
     let fields = match edit_target(id).parse(&viewer, form.into_inner(), HELP) {
         Ok(fields) => fields,
         Err(page) => return super::unprocessable(*page),
@@ -95,7 +99,7 @@ pub async fn update(
 }
 
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let (study, inv) = viewer.study(&state, path.into_inner()).await?;
+    let (study, inv) = viewer.study(&state, path.into_inner(), Access::Change).await?;
     let what = format!("Study “{}” and its assays", study.title);
     super::delete_item(&state, &viewer, crate::deletion::Item::Study(study.id), what).await?;
     Ok(see_other(&format!("/investigations/{}", inv.id)))

@@ -8,13 +8,40 @@ use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 
-use crate::db::models::{Assay, Investigation, Person, Study};
+use crate::db::models::{Access, Assay, Investigation, Person, Study};
 
 use super::AppState;
 use super::error::{AppError, AppResult};
 use super::page::Page;
 
-pub const PERSON_KEY: &str = "person_id";
+pub const LOGIN_KEY: &str = "login";
+
+/// How long a login lasts, whatever the cookie says.
+pub const SESSION_LIFETIME: chrono::Duration = chrono::Duration::hours(12);
+
+/// What a session holds about its login. A session is valid while the person's session
+/// generation is unchanged (logout, a new password and deactivation bump it, ending every
+/// session of that person) and for [`SESSION_LIFETIME`] after the login.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Login {
+    pub person: i32,
+    pub generation: i32,
+    /// Unix time of the login.
+    pub since: i64,
+}
+
+impl Login {
+    pub fn of(person: &Person) -> Self {
+        Self { person: person.id, generation: person.session_generation, since: chrono::Utc::now().timestamp() }
+    }
+
+    fn still_valid_for(&self, person: &Person) -> bool {
+        let age = chrono::Utc::now().timestamp() - self.since;
+        person.is_active
+            && person.session_generation == self.generation
+            && (0..SESSION_LIFETIME.num_seconds()).contains(&age)
+    }
+}
 
 /// The logged-in, active person. Anonymous requests are sent to the login page.
 pub struct Viewer {
@@ -32,23 +59,33 @@ impl Viewer {
         format!("person {} ({})", self.person.id, self.person.email)
     }
 
-    /// The investigation if this person may see it; someone else's answers 404 (its id is
-    /// not confirmed to exist).
-    pub async fn investigation(&self, state: &AppState, id: i32) -> AppResult<Investigation> {
+    /// The investigation, if this person may do `access` with it: someone else's answers 404
+    /// (its id is not confirmed to exist); staff may view it, but changing it answers 403.
+    pub async fn investigation(&self, state: &AppState, id: i32, access: Access) -> AppResult<Investigation> {
         let person = self.person.clone();
-        state.db(move |c| Ok(Investigation::find_for(c, id, &person)?)).await
+        let inv = state.db(move |c| Ok(Investigation::find_for(c, id, &person)?)).await?;
+        self.check(&inv, access)?;
+        Ok(inv)
     }
 
-    /// The study and its investigation, if this person may see them (else 404).
-    pub async fn study(&self, state: &AppState, id: i32) -> AppResult<(Study, Investigation)> {
+    /// The study and its investigation, if this person may do `access` with them.
+    pub async fn study(&self, state: &AppState, id: i32, access: Access) -> AppResult<(Study, Investigation)> {
         let person = self.person.clone();
-        state.db(move |c| Ok(Study::find_for(c, id, &person)?)).await
+        let found = state.db(move |c| Ok(Study::find_for(c, id, &person)?)).await?;
+        self.check(&found.1, access)?;
+        Ok(found)
     }
 
-    /// The assay, its study and investigation, if this person may see them (else 404).
-    pub async fn assay(&self, state: &AppState, id: i32) -> AppResult<(Assay, Study, Investigation)> {
+    /// The assay, its study and investigation, if this person may do `access` with them.
+    pub async fn assay(&self, state: &AppState, id: i32, access: Access) -> AppResult<(Assay, Study, Investigation)> {
         let person = self.person.clone();
-        state.db(move |c| Ok(Assay::find_for(c, id, &person)?)).await
+        let found = state.db(move |c| Ok(Assay::find_for(c, id, &person)?)).await?;
+        self.check(&found.2, access)?;
+        Ok(found)
+    }
+
+    fn check(&self, inv: &Investigation, access: Access) -> AppResult<()> {
+        if inv.allows(&self.person, access) { Ok(()) } else { Err(AppError::Forbidden) }
     }
 }
 
@@ -65,12 +102,13 @@ impl FromRequest for Viewer {
         };
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("AppState missing")))?;
-            let Some(id) = session.get::<i32>(PERSON_KEY).ok().flatten() else {
+            let Some(login) = session.get::<Login>(LOGIN_KEY).ok().flatten() else {
                 return Err(AppError::LoginRequired { next });
             };
+            let id = login.person;
             match state.db(move |conn| Ok(Person::find(conn, id)?)).await {
-                Ok(person) if person.is_active => Ok(Viewer { person, session }),
-                // A deleted or deactivated account: its session is over.
+                Ok(person) if login.still_valid_for(&person) => Ok(Viewer { person, session }),
+                // Logged out elsewhere, a new password, deactivated, deleted, or simply too old.
                 Ok(_) | Err(AppError::NotFound) => {
                     session.purge();
                     Err(AppError::LoginRequired { next })

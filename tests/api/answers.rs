@@ -133,7 +133,12 @@ async fn exports_are_json_and_markdown_with_safe_names() {
     let resp = app.get(&format!("/assays/{assay}/export.json")).await;
     assert_eq!(resp.status(), 200);
     let disposition = resp.headers()["content-disposition"].to_str().unwrap().to_owned();
-    assert_eq!(disposition, format!("attachment; filename=\"toxtemp-assay-{assay}-NeuriTox.json\""));
+    assert_eq!(
+        disposition,
+        format!(
+            "attachment; filename=\"toxtemp-assay-{assay}-NeuriTox.json\"; filename*=UTF-8''toxtemp-assay-{assay}-NeuriTox.json"
+        )
+    );
     let doc: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(doc["assay"]["title"], "NeuriTox");
     assert_eq!(doc["progress"]["total"], 77);

@@ -121,7 +121,7 @@ async fn the_login_form_itself_needs_the_csrf_token() {
 async fn repeated_wrong_passwords_lock_the_account_for_a_while() {
     let app = TestApp::spawn().await;
     app.create_person("target@example.org", false);
-    for _ in 0..toxtemp::web::throttle::MAX_FAILURES {
+    for _ in 0..toxtemp::auth::throttle::EMAIL_LIMIT {
         assert_eq!(app.login("target@example.org", "guess").await.status(), 401);
     }
     // Even the right password is refused now, with a clear message.

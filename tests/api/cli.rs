@@ -143,6 +143,7 @@ async fn orphan_setup(n: usize) -> OrphanSetup {
             content_type: "text/plain",
             uploaded_by: None,
             assay_id: None,
+            for_a_run: false,
         };
         let asset = toxtemp::fileops::upload_file(&pool, &store, body, meta).await.unwrap();
         use diesel::prelude::*;

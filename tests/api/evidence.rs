@@ -234,6 +234,10 @@ async fn the_orphan_cleanup_removes_the_passages_with_the_file() {
         .execute(&mut env.conn())
         .unwrap();
     toxtemp::jobs::delete_about(&mut env.conn(), &[toxtemp::drafting::assay_subject(env.f.assay.id)]).unwrap();
+    diesel::update(toxtemp::db::schema::assays::table.find(env.f.assay.id))
+        .set(toxtemp::db::schema::assays::status.eq("error"))
+        .execute(&mut env.conn())
+        .unwrap();
     let manager = FileAssetManager { pool: env.pool().clone(), store: env.ctx.store.clone() };
     assert_eq!(manager.cleanup_orphaned(7, "test").await.unwrap().deleted.len(), 1);
     assert_eq!(passages_of(&env, &file), 0);

@@ -67,8 +67,8 @@ async fn each_format_locates_its_passages() {
     let rows: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
     let rows: Vec<&[&str]> = rows.iter().map(Vec::as_slice).collect();
     let sheet = located(extract("plate.xlsx", &docs::xlsx(&rows)).await.unwrap());
-    let places: Vec<(Option<String>, Option<(u32, u32)>)> =
-        sheet.iter().map(|(_, l)| (l.sheet.clone(), l.rows)).collect();
+    type Place = (Option<String>, Option<(u32, u32)>);
+    let places: Vec<Place> = sheet.iter().map(|(_, l)| (l.sheet.clone(), l.rows)).collect();
     assert_eq!(places, [(Some("Data".into()), Some((1, 20))), (Some("Data".into()), Some((21, 25)))]);
     assert!(sheet[1].0.starts_with("compound 21\t21.5"));
 

@@ -23,6 +23,7 @@ pub fn file_asset(person: &Person, name: &str) -> FileAsset {
         uploaded_by: Some(person.id),
         assay_id: None,
         created_at: now(),
+        deleted_at: None,
     }
 }
 

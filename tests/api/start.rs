@@ -206,14 +206,24 @@ async fn bad_files_are_refused_by_name_and_reason_and_nothing_happens() {
 }
 
 #[actix_web::test]
-async fn a_hostile_file_name_is_stored_harmlessly() {
+async fn hostile_file_names_are_cleaned_wherever_they_are_stored_shown_or_sent() {
     let app = TestApp::builder().s3().spawn().await;
     app.login_new("a@example.org", false).await;
-    let resp = app.post_start(&new_assay("T", true), &[("../../etc/passwd.txt", b"notes".to_vec())]).await;
-    assert_eq!(resp.status(), 303);
-    let stored = assets(&app);
-    assert_eq!(stored[0].original_filename, "../../etc/passwd.txt", "kept as typed, in the database only");
-    assert!(!stored[0].object_key.contains("passwd"));
+    let long = format!("{}.pdf", "x".repeat(256));
+    let files = [
+        ("../../etc/passwd.txt", b"notes".to_vec()),
+        ("invoice\u{202E}fdp.txt", b"bidi".to_vec()),
+        (long.as_str(), crate::docs::pdf(&["Neurite outgrowth assay"])),
+    ];
+    let resp = app.post_start(&new_assay("T", true), &files).await;
+    assert_eq!(resp.status(), 303, "a 256-character .pdf is a PDF, not an unsupported type");
+    let mut names: Vec<String> = assets(&app).into_iter().map(|a| a.original_filename).collect();
+    names.sort();
+    assert_eq!(names[0], "invoicefdp.txt", "no right-to-left override");
+    assert_eq!(names[1], "passwd.txt", "the last path component only");
+    assert_eq!(names[2].chars().count(), toxtemp::filenames::MAX_CHARS);
+    assert!(names[2].ends_with(".pdf"));
+    assert!(assets(&app).iter().all(|a| !a.object_key.contains("passwd")));
 }
 
 #[actix_web::test]

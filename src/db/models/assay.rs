@@ -80,6 +80,8 @@ pub struct Assay {
     pub updated_at: chrono::NaiveDateTime,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    /// When consent to keep its documents was last withdrawn (new uploads then start unticked).
+    pub consent_withdrawn_at: Option<chrono::NaiveDateTime>,
 }
 
 /// An assay as listed on the overview.
@@ -220,6 +222,10 @@ impl Assay {
             }
         }
         Ok(locked)
+    }
+
+    pub fn record_consent_withdrawal(conn: &mut DbConn, id: i32) -> QueryResult<usize> {
+        diesel::update(assays::table.find(id)).set(assays::consent_withdrawn_at.eq(Some(now()))).execute(conn)
     }
 
     pub fn exists(conn: &mut DbConn, id: i32) -> QueryResult<bool> {

@@ -14,7 +14,7 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::db::schema::{answer_files, answers, file_assets, file_download_logs};
+use crate::db::schema::{answer_files, answers, assays, file_assets, file_download_logs};
 use crate::db::{DbConn, now};
 
 /// The id of a FileAsset: a UUID, stored as text on both backends.
@@ -69,6 +69,9 @@ super::text_sql_type!(FileAssetId);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
 #[diesel(sql_type = diesel::sql_types::Text)]
 pub enum FileAssetStatus {
+    /// Stored by a submission that has not scheduled its run yet: not linkable, not an orphan
+    /// (unless its submission died long ago).
+    Pending,
     Available,
     /// Claimed by a deletion (orphan cleanup, consent withdrawal) that has not finished yet:
     /// linking refuses it; a crashed deletion is finished by the next one.
@@ -79,6 +82,7 @@ pub enum FileAssetStatus {
 impl FileAssetStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Pending => "pending",
             Self::Available => "available",
             Self::Deleting => "deleting",
             Self::Deleted => "deleted",
@@ -90,6 +94,7 @@ impl FromStr for FileAssetStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
+            "pending" => Ok(Self::Pending),
             "available" => Ok(Self::Available),
             "deleting" => Ok(Self::Deleting),
             "deleted" => Ok(Self::Deleted),
@@ -122,6 +127,7 @@ pub struct FileAsset {
     pub uploaded_by: Option<i32>,
     pub assay_id: Option<i32>,
     pub created_at: chrono::NaiveDateTime,
+    pub deleted_at: Option<chrono::NaiveDateTime>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable, PartialEq)]
@@ -145,6 +151,9 @@ pub struct FileDownloadLog {
     pub ip_address: String,
     pub downloaded_at: chrono::NaiveDateTime,
 }
+
+/// What a deleted file's name becomes after the retention period.
+pub const FORGOTTEN_NAME: &str = "";
 
 /// Why a file is linked to an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,7 +182,7 @@ pub enum Which {
     All,
 }
 
-use FileAssetStatus::{Available, Deleted, Deleting};
+use FileAssetStatus::{Available, Deleted, Deleting, Pending};
 
 impl FileAsset {
     pub fn insert(conn: &mut DbConn, asset: &FileAsset) -> QueryResult<usize> {
@@ -229,16 +238,23 @@ impl FileAsset {
         .get_results(conn)
     }
 
-    /// Like [`Self::claim_for_deletion`], but only files that no answer links to (orphans).
-    /// Call inside a transaction. A link committed while the claim waited for a row lock may
-    /// be invisible to the claim's own check (PostgreSQL re-checks the row, not the sub-select),
-    /// so the links are looked up again afterwards and those files given back.
+    /// Like [`Self::claim_for_deletion`], but only orphans: files that no answer links to and
+    /// no run is waiting for (their assay is not scheduled or busy). Call inside a transaction.
+    /// A link committed while the claim waited for a row lock may be invisible to the claim's
+    /// own check (PostgreSQL re-checks the row, not the sub-select), so the links are looked up
+    /// again afterwards and those files given back.
     pub fn claim_unlinked_for_deletion(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<Vec<FileAssetId>> {
+        let running = [super::AssayStatus::Scheduled.as_str(), super::AssayStatus::Busy.as_str()];
         let claimed: Vec<FileAssetId> = diesel::update(
             file_assets::table
                 .filter(file_assets::id.eq_any(ids))
-                .filter(file_assets::status.eq_any([Available, Deleting]))
-                .filter(not(exists(answer_files::table.filter(answer_files::file_id.eq(file_assets::id))))),
+                .filter(file_assets::status.eq_any([Available, Deleting, Pending]))
+                .filter(not(exists(answer_files::table.filter(answer_files::file_id.eq(file_assets::id)))))
+                .filter(not(exists(
+                    assays::table
+                        .filter(assays::id.nullable().eq(file_assets::assay_id))
+                        .filter(assays::status.eq_any(running)),
+                ))),
         )
         .set(file_assets::status.eq(Deleting))
         .returning(file_assets::id)
@@ -269,8 +285,37 @@ impl FileAsset {
     pub fn mark_deleted(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<usize> {
         super::FilePassage::delete_of(conn, ids)?;
         diesel::update(file_assets::table.filter(file_assets::id.eq_any(ids)).filter(file_assets::status.eq(Deleting)))
-            .set(file_assets::status.eq(Deleted))
+            .set((file_assets::status.eq(Deleted), file_assets::deleted_at.eq(Some(now()))))
             .execute(conn)
+    }
+
+    /// A submission's files once its run is scheduled: `pending` → `available` (linkable).
+    pub fn make_available(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<usize> {
+        diesel::update(file_assets::table.filter(file_assets::id.eq_any(ids)).filter(file_assets::status.eq(Pending)))
+            .set(file_assets::status.eq(Available))
+            .execute(conn)
+    }
+
+    /// Deleted files whose deletion is older than `cutoff` keep no original name (their SHA-256,
+    /// size and audit trail stay). Returns the rows changed.
+    pub fn forget_names_deleted_before(
+        conn: &mut DbConn,
+        cutoff: chrono::NaiveDateTime,
+    ) -> QueryResult<Vec<FileAssetId>> {
+        diesel::update(
+            file_assets::table
+                .filter(file_assets::status.eq(Deleted))
+                .filter(file_assets::deleted_at.lt(cutoff))
+                .filter(file_assets::original_filename.ne(FORGOTTEN_NAME)),
+        )
+        .set(file_assets::original_filename.eq(FORGOTTEN_NAME))
+        .returning(file_assets::id)
+        .get_results(conn)
+    }
+
+    /// The name shown for a file whose name was dropped after its deletion.
+    pub fn shown_name(&self) -> &str {
+        if self.original_filename == FORGOTTEN_NAME { "(name removed)" } else { &self.original_filename }
     }
 
     /// Claimed files whose objects are gone and whose rows go too (orphans).
@@ -367,6 +412,13 @@ impl FileDownloadLog {
                 file_download_logs::ip_address.eq(ip_address),
                 file_download_logs::downloaded_at.eq(now()),
             ))
+            .execute(conn)
+    }
+
+    /// Drop the file name from the download log of these files (after the retention period).
+    pub fn forget_names(conn: &mut DbConn, files: &[FileAssetId]) -> QueryResult<usize> {
+        diesel::update(file_download_logs::table.filter(file_download_logs::file_id.eq_any(files)))
+            .set(file_download_logs::original_filename.eq(FORGOTTEN_NAME))
             .execute(conn)
     }
 

@@ -83,6 +83,28 @@ impl FileAuditEvent {
             .execute(conn)
     }
 
+    /// Drop the original file name from the events of these files (after the retention
+    /// period); everything else stays.
+    pub fn forget_names(conn: &mut DbConn, files: &[FileAssetId]) -> QueryResult<usize> {
+        let events: Vec<(i32, String)> = file_audit_events::table
+            .filter(file_audit_events::file_id.eq_any(files))
+            .select((file_audit_events::id, file_audit_events::detail))
+            .load(conn)?;
+        let mut changed = 0;
+        for (id, detail) in events {
+            let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str::<serde_json::Value>(&detail) else {
+                continue;
+            };
+            if fields.remove("original_filename").is_some() {
+                let detail = serde_json::Value::Object(fields).to_string();
+                changed += diesel::update(file_audit_events::table.find(id))
+                    .set(file_audit_events::detail.eq(detail))
+                    .execute(conn)?;
+            }
+        }
+        Ok(changed)
+    }
+
     pub fn of_file(conn: &mut DbConn, file_id: &FileAssetId) -> QueryResult<Vec<FileAuditEvent>> {
         file_audit_events::table
             .filter(file_audit_events::file_id.eq(file_id))

@@ -17,7 +17,22 @@ pub struct Investigation {
     pub created_at: chrono::NaiveDateTime,
 }
 
+/// What someone wants to do with an investigation and everything in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read: its owner, and staff (who see everyone's work).
+    View,
+    /// Edit, delete, upload, draft, withdraw: its owner only — staff included, nobody changes
+    /// someone else's work (the one exception is an explicit, audited admin action).
+    Change,
+}
+
 impl Investigation {
+    /// May `person` do this with the investigation (found with [`Self::find_for`])?
+    pub fn allows(&self, person: &Person, access: Access) -> bool {
+        self.owner_id == person.id || (access == Access::View && person.sees_everything())
+    }
+
     /// The investigation if `viewer` may see it. Someone else's is reported as not found,
     /// so that ids of other people's work are not confirmed to exist.
     pub fn find_for(conn: &mut DbConn, id: i32, viewer: &Person) -> QueryResult<Investigation> {

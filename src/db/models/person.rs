@@ -17,6 +17,8 @@ pub struct Person {
     pub is_superuser: bool,
     pub is_active: bool,
     pub created_at: chrono::NaiveDateTime,
+    /// Bumped to end every session of the person (logout, password change, deactivation).
+    pub session_generation: i32,
 }
 
 #[derive(Insertable)]
@@ -67,8 +69,29 @@ impl Person {
         persons::table.filter(persons::is_staff.eq(true)).count().get_result(conn)
     }
 
+    /// A new password ends every session of the person.
     pub fn set_password(conn: &mut DbConn, id: i32, hash: &str) -> QueryResult<usize> {
-        diesel::update(persons::table.find(id)).set(persons::password_hash.eq(hash)).execute(conn)
+        diesel::update(persons::table.find(id))
+            .set((persons::password_hash.eq(hash), persons::session_generation.eq(persons::session_generation + 1)))
+            .execute(conn)
+    }
+
+    /// Deactivating (or reactivating) an account ends its sessions.
+    pub fn set_active(conn: &mut DbConn, id: i32, active: bool) -> QueryResult<usize> {
+        diesel::update(persons::table.find(id))
+            .set((persons::is_active.eq(active), persons::session_generation.eq(persons::session_generation + 1)))
+            .execute(conn)
+    }
+
+    /// End every session of the person (their sessions carry the old generation).
+    pub fn end_sessions(conn: &mut DbConn, id: i32) -> QueryResult<usize> {
+        diesel::update(persons::table.find(id))
+            .set(persons::session_generation.eq(persons::session_generation + 1))
+            .execute(conn)
+    }
+
+    pub fn delete(conn: &mut DbConn, id: i32) -> QueryResult<usize> {
+        diesel::delete(persons::table.find(id)).execute(conn)
     }
 }
 

@@ -1,4 +1,7 @@
-//! Passwords (argon2id) and account creation shared by the CLI and the first-start admin.
+//! Passwords (argon2id), account creation shared by the CLI and the first-start admin, and
+//! failed-login throttling (`throttle`).
+
+pub mod throttle;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -30,14 +33,19 @@ pub fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| hash_password(&uuid::Uuid::new_v4().to_string()).unwrap_or_default())
 }
 
-/// Check an email + password; `None` for an unknown, inactive or wrong one.
-pub fn authenticate(conn: &mut DbConn, email: &str, password: &str) -> anyhow::Result<Option<Person>> {
-    match Person::find_by_email(conn, email)? {
-        Some(person) if verify_password(password, &person.password_hash) && person.is_active => Ok(Some(person)),
-        Some(_) => Ok(None),
+/// Longest email address (RFC 5321): longer ones are refused before any other work.
+pub const MAX_EMAIL_BYTES: usize = 254;
+
+/// The person found for a login's email, if the password is theirs and the account active.
+/// When no one was found a dummy hash is checked anyway, so timing does not reveal accounts.
+/// CPU-bound (argon2): run it off the async threads and without holding a database connection.
+pub fn check_password(found: Option<Person>, password: &str) -> Option<Person> {
+    match found {
+        Some(person) if verify_password(password, &person.password_hash) && person.is_active => Some(person),
+        Some(_) => None,
         None => {
             verify_password(password, dummy_hash());
-            Ok(None)
+            None
         }
     }
 }

@@ -1,0 +1,15 @@
+DROP INDEX questions_subsection;
+DROP INDEX subsections_section;
+DROP INDEX sections_question_set;
+DROP INDEX file_audit_events_file;
+DROP INDEX file_download_logs_file;
+DROP INDEX file_assets_status;
+DROP INDEX file_assets_uploaded_by;
+DROP INDEX answer_edits_answer;
+DROP INDEX assays_study;
+DROP INDEX studies_investigation;
+DROP INDEX investigations_owner;
+DROP TABLE login_failures;
+ALTER TABLE file_assets DROP COLUMN deleted_at;
+ALTER TABLE assays DROP COLUMN consent_withdrawn_at;
+ALTER TABLE persons DROP COLUMN session_generation;
