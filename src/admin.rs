@@ -1,5 +1,6 @@
 //! Read models for the staff pages: assay list with file counts, an assay's stored files
-//! with their links, all files with orphan marks, the download log.
+//! with their links, all files with orphan marks, the download log. Lists are paged: one
+//! page is [`PER_PAGE`] rows however many there are.
 
 use std::collections::HashMap;
 
@@ -7,9 +8,57 @@ use chrono::Duration;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
-use crate::db::models::{Assay, FileAsset, FileAssetId, FileDownloadLog, LinkLabel, Which};
-use crate::db::schema::{answer_files, answers, assays, file_assets, investigations, persons, studies};
+use crate::db::models::{Assay, FileAsset, FileAssetId, FileAssetStatus, FileDownloadLog, LinkLabel, Which};
+use crate::db::schema::{
+    answer_files, answers, assays, file_assets, file_download_logs, investigations, persons, studies,
+};
 use crate::db::{DbConn, now};
+
+pub const PER_PAGE: i64 = 50;
+
+diesel::define_sql_function! {
+    /// SQL `lower()`: case-insensitive search on both databases (PostgreSQL's LIKE is
+    /// case-sensitive; SQLite's `lower` folds ASCII only).
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// One page of a list: its rows, its number (from 1) and whether another follows.
+#[derive(Clone, Debug)]
+pub struct Paged<T> {
+    pub rows: Vec<T>,
+    pub page: i64,
+    pub has_next: bool,
+}
+
+impl<T> Paged<T> {
+    /// From up to `PER_PAGE + 1` rows loaded for page `page`: the extra row only says that
+    /// there is a next page.
+    fn from_probe(mut rows: Vec<T>, page: i64) -> Self {
+        let has_next = rows.len() as i64 > PER_PAGE;
+        rows.truncate(PER_PAGE as usize);
+        Self { rows, page, has_next }
+    }
+
+    fn map<U>(self, f: impl FnOnce(Vec<T>) -> QueryResult<Vec<U>>) -> QueryResult<Paged<U>> {
+        Ok(Paged { rows: f(self.rows)?, page: self.page, has_next: self.has_next })
+    }
+}
+
+/// Page numbers start at 1; anything else (0, negative, absurd) is clamped.
+pub fn page_number(requested: Option<i64>) -> i64 {
+    requested.unwrap_or(1).clamp(1, 1_000_000)
+}
+
+fn offset(page: i64) -> i64 {
+    (page - 1) * PER_PAGE
+}
+
+/// `%`, `_` and the escape character itself match only themselves.
+fn like_pattern(needle: &str) -> String {
+    let escaped: String =
+        needle.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    format!("%{escaped}%")
+}
 
 #[derive(Clone, Debug)]
 pub struct AssayRow {
@@ -19,29 +68,55 @@ pub struct AssayRow {
     pub files: i64,
 }
 
-/// All assays (newest first), optionally filtered by a search in title or owner email.
-pub fn assay_list(conn: &mut DbConn, search: &str) -> QueryResult<Vec<AssayRow>> {
-    let needle = search.trim().to_lowercase();
-    let rows: Vec<(Assay, String)> = assays::table
+/// Assays, newest first, optionally only those whose title or owner email contains `search`
+/// (case-insensitive); the search and the paging run in SQL.
+pub fn assay_list(conn: &mut DbConn, search: &str, page: i64) -> QueryResult<Paged<AssayRow>> {
+    let mut query = assays::table
         .inner_join(studies::table.inner_join(investigations::table.inner_join(persons::table)))
-        .order(assays::id.desc())
         .select((Assay::as_select(), persons::email))
-        .load(conn)?;
-    let answer_counts: HashMap<i32, i64> = answers::table
-        .group_by(answers::assay_id)
-        .select((answers::assay_id, count_star()))
-        .load::<(i32, i64)>(conn)?
-        .into_iter()
-        .collect();
-    let mut out = Vec::new();
-    for (assay, owner) in rows {
-        if !needle.is_empty() && !assay.title.to_lowercase().contains(&needle) && !owner.contains(&needle) {
-            continue;
-        }
-        let files = FileAsset::of_assay(conn, assay.id, Which::Available)?.len() as i64;
-        out.push(AssayRow { answers: answer_counts.get(&assay.id).copied().unwrap_or(0), files, owner, assay });
+        .order(assays::id.desc())
+        .limit(PER_PAGE + 1)
+        .offset(offset(page))
+        .into_boxed();
+    let needle = search.trim().to_lowercase();
+    if !needle.is_empty() {
+        let pattern = like_pattern(&needle);
+        query = query.filter(
+            lower(assays::title).like(pattern.clone()).escape('\\').or(persons::email.like(pattern).escape('\\')),
+        );
     }
-    Ok(out)
+    let rows: Vec<(Assay, String)> = query.load(conn)?;
+    Paged::from_probe(rows, page).map(|rows| {
+        let ids: Vec<i32> = rows.iter().map(|(a, _)| a.id).collect();
+        let answer_counts = counts(
+            answers::table
+                .filter(answers::assay_id.eq_any(&ids))
+                .group_by(answers::assay_id)
+                .select((answers::assay_id, count_star()))
+                .load::<(i32, i64)>(conn)?,
+        );
+        let file_counts = counts(
+            file_assets::table
+                .filter(file_assets::assay_id.eq_any(&ids))
+                .filter(file_assets::status.eq(FileAssetStatus::Available))
+                .group_by(file_assets::assay_id)
+                .select((file_assets::assay_id.assume_not_null(), count_star()))
+                .load::<(i32, i64)>(conn)?,
+        );
+        Ok(rows
+            .into_iter()
+            .map(|(assay, owner)| AssayRow {
+                answers: answer_counts.get(&assay.id).copied().unwrap_or(0),
+                files: file_counts.get(&assay.id).copied().unwrap_or(0),
+                owner,
+                assay,
+            })
+            .collect())
+    })
+}
+
+fn counts(pairs: Vec<(i32, i64)>) -> HashMap<i32, i64> {
+    pairs.into_iter().collect()
 }
 
 #[derive(Clone, Debug)]
@@ -111,17 +186,25 @@ pub fn assay_files(conn: &mut DbConn, assay_id: i32) -> QueryResult<Vec<FileRow>
 }
 
 /// All FileAssets, newest first, with orphans (unlinked, older than 7 days) marked.
-pub fn all_files(conn: &mut DbConn) -> QueryResult<Vec<FileRow>> {
+pub fn all_files(conn: &mut DbConn, page: i64) -> QueryResult<Paged<FileRow>> {
     let assets = file_assets::table
-        .order(file_assets::created_at.desc())
-        .limit(1000)
+        .order((file_assets::created_at.desc(), file_assets::id))
+        .limit(PER_PAGE + 1)
+        .offset(offset(page))
         .select(FileAsset::as_select())
         .load(conn)?;
-    rows(conn, assets, 7)
+    Paged::from_probe(assets, page).map(|assets| rows(conn, assets, 7))
 }
 
-pub fn downloads(conn: &mut DbConn) -> QueryResult<Vec<FileDownloadLog>> {
-    FileDownloadLog::all(conn)
+/// The download log, newest first.
+pub fn downloads(conn: &mut DbConn, page: i64) -> QueryResult<Paged<FileDownloadLog>> {
+    let logs = file_download_logs::table
+        .order(file_download_logs::id.desc())
+        .limit(PER_PAGE + 1)
+        .offset(offset(page))
+        .select(FileDownloadLog::as_select())
+        .load(conn)?;
+    Ok(Paged::from_probe(logs, page))
 }
 
 /// Record one download-log row per file of the archive.
@@ -138,4 +221,17 @@ pub fn log_downloads(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_match_wildcards_literally() {
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+        assert_eq!(page_number(Some(0)), 1);
+        assert_eq!(page_number(Some(-4)), 1);
+        assert_eq!(page_number(None), 1);
+    }
 }

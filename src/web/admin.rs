@@ -8,7 +8,7 @@ use askama_web::WebTemplate;
 use diesel::prelude::*;
 use serde::Deserialize;
 
-use crate::admin::{self, AssayRow, FileRow};
+use crate::admin::{self, AssayRow, FileRow, Paged};
 use crate::answers::{self, AnswerSheet};
 use crate::db::models::{Assay, FileDownloadLog};
 use crate::db::schema::{assays, file_assets, persons};
@@ -62,9 +62,32 @@ pub async fn index(state: web::Data<AppState>, Staff(viewer): Staff) -> AppResul
 }
 
 #[derive(Deserialize)]
-pub struct Search {
+pub struct ListQuery {
     #[serde(default)]
     q: String,
+    page: Option<i64>,
+}
+
+/// Links to the neighbouring pages of a list, keeping its search.
+pub struct Pager {
+    pub page: i64,
+    pub previous: Option<String>,
+    pub next: Option<String>,
+}
+
+impl Pager {
+    fn new<T>(path: &str, q: &str, list: &Paged<T>) -> Self {
+        let link = |page: i64| {
+            let page = page.to_string();
+            let params: &[(&str, &str)] = if q.is_empty() { &[("page", &page)] } else { &[("page", &page), ("q", q)] };
+            format!("{path}?{}", serde_urlencoded::to_string(params).unwrap_or_default())
+        };
+        Self {
+            page: list.page,
+            previous: (list.page > 1).then(|| link(list.page - 1)),
+            next: list.has_next.then(|| link(list.page + 1)),
+        }
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -73,17 +96,19 @@ pub struct AssayListPage {
     page: Page,
     q: String,
     rows: Vec<AssayRow>,
+    pager: Pager,
 }
 
 pub async fn assay_list(
     state: web::Data<AppState>,
     Staff(viewer): Staff,
-    query: web::Query<Search>,
+    query: web::Query<ListQuery>,
 ) -> AppResult<AssayListPage> {
-    let q = query.into_inner().q;
-    let search = q.clone();
-    let rows = state.db(move |c| Ok(admin::assay_list(c, &search)?)).await?;
-    Ok(AssayListPage { page: viewer.page(), q, rows })
+    let ListQuery { q, page } = query.into_inner();
+    let (search, page) = (q.clone(), admin::page_number(page));
+    let list = state.db(move |c| Ok(admin::assay_list(c, &search, page)?)).await?;
+    let pager = Pager::new("/admin/assays", &q, &list);
+    Ok(AssayListPage { page: viewer.page(), q, rows: list.rows, pager })
 }
 
 #[derive(Template, WebTemplate)]
@@ -177,11 +202,18 @@ pub async fn withdraw_for_owner(
 pub struct FilesPage {
     page: Page,
     files: Vec<FileRow>,
+    pager: Pager,
 }
 
-pub async fn files(state: web::Data<AppState>, Staff(viewer): Staff) -> AppResult<FilesPage> {
-    let files = state.db(|c| Ok(admin::all_files(c)?)).await?;
-    Ok(FilesPage { page: viewer.page(), files })
+pub async fn files(
+    state: web::Data<AppState>,
+    Staff(viewer): Staff,
+    query: web::Query<ListQuery>,
+) -> AppResult<FilesPage> {
+    let page = admin::page_number(query.page);
+    let list = state.db(move |c| Ok(admin::all_files(c, page)?)).await?;
+    let pager = Pager::new("/admin/files", "", &list);
+    Ok(FilesPage { page: viewer.page(), files: list.rows, pager })
 }
 
 #[derive(Template, WebTemplate)]
@@ -189,9 +221,16 @@ pub async fn files(state: web::Data<AppState>, Staff(viewer): Staff) -> AppResul
 pub struct DownloadsPage {
     page: Page,
     logs: Vec<FileDownloadLog>,
+    pager: Pager,
 }
 
-pub async fn downloads(state: web::Data<AppState>, Staff(viewer): Staff) -> AppResult<DownloadsPage> {
-    let logs = state.db(|c| Ok(admin::downloads(c)?)).await?;
-    Ok(DownloadsPage { page: viewer.page(), logs })
+pub async fn downloads(
+    state: web::Data<AppState>,
+    Staff(viewer): Staff,
+    query: web::Query<ListQuery>,
+) -> AppResult<DownloadsPage> {
+    let page = admin::page_number(query.page);
+    let list = state.db(move |c| Ok(admin::downloads(c, page)?)).await?;
+    let pager = Pager::new("/admin/downloads", "", &list);
+    Ok(DownloadsPage { page: viewer.page(), logs: list.rows, pager })
 }
