@@ -5,7 +5,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use crate::db::models::assay::AssayFields;
+use crate::db::models::assay::{AssayFields, Edit};
 use crate::db::models::{Access, Answer, Assay, FileAsset, Investigation, QuestionSet, Study, Which};
 
 use super::error::AppResult;
@@ -40,7 +40,12 @@ pub struct AssayFormPage {
     form: AssayForm,
     question_sets: Vec<QuestionSet>,
     error: Option<String>,
+    /// The assay has answers (or a run in progress) for its question set: it stays.
+    question_set_locked: bool,
 }
+
+const QUESTION_SET_LOCKED: &str = "The question set cannot be changed: this assay already has answers for it (or a \
+     run in progress). Create a new assay to use another question set.";
 
 impl AssayFormPage {
     fn selected(&self, set: &QuestionSet) -> bool {
@@ -95,7 +100,7 @@ impl AssayFormPage {
         question_sets: Vec<QuestionSet>,
         error: Option<String>,
     ) -> Self {
-        Self { page: viewer.page(), target, form, question_sets, error }
+        Self { page: viewer.page(), target, form, question_sets, error, question_set_locked: false }
     }
 }
 
@@ -183,11 +188,15 @@ pub async fn withdraw_consent(
 
 pub async fn edit_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayFormPage> {
     let (assay, _, _) = viewer.assay(&state, path.into_inner(), Access::Change).await?;
+    let locked_check = assay.clone();
+    let locked = state.db(move |c| Ok(Assay::question_set_locked(c, &locked_check)?)).await?;
     let form = AssayForm {
         text: TitleForm { title: assay.title, description: assay.description },
         question_set_id: assay.question_set_id.map(|i| i.to_string()).unwrap_or_default(),
     };
-    Ok(AssayFormPage::new(edit_target(assay.id), &viewer, form, question_sets(&state).await?, None))
+    let mut page = AssayFormPage::new(edit_target(assay.id), &viewer, form, question_sets(&state).await?, None);
+    page.question_set_locked = locked;
+    Ok(page)
 }
 
 pub async fn update(
@@ -204,9 +213,19 @@ pub async fn update(
         Ok(parsed) => parsed,
         Err(msg) => return super::unprocessable(AssayFormPage::new(edit_target(id), &viewer, form, sets, Some(msg))),
     };
-    state.db(move |conn| Ok(Assay::update(conn, id, &parsed.fields())?)).await?;
-    flash(&viewer.session, "success", "Assay saved.");
-    Ok(see_other(&format!("/assays/{id}")))
+    match state.db(move |conn| Ok(Assay::edit(conn, id, &parsed.fields())?)).await? {
+        Edit::Saved => {
+            flash(&viewer.session, "success", "Assay saved.");
+            Ok(see_other(&format!("/assays/{id}")))
+        }
+        Edit::QuestionSetLocked => {
+            let form =
+                AssayForm { question_set_id: assay.question_set_id.map(|i| i.to_string()).unwrap_or_default(), ..form };
+            let mut page = AssayFormPage::new(edit_target(id), &viewer, form, sets, Some(QUESTION_SET_LOCKED.into()));
+            page.question_set_locked = true;
+            super::conflict(page)
+        }
+    }
 }
 
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {

@@ -209,6 +209,15 @@ pub fn see_other(location: &str) -> HttpResponse {
 
 /// Re-render a form with its errors: 422, so tests and tools see the rejection.
 pub fn unprocessable(page: impl askama::Template) -> Result<HttpResponse, AppError> {
+    rendered(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, page)
+}
+
+/// The form again, because what it asks for conflicts with the current state.
+pub fn conflict(page: impl askama::Template) -> Result<HttpResponse, AppError> {
+    rendered(actix_web::http::StatusCode::CONFLICT, page)
+}
+
+fn rendered(status: actix_web::http::StatusCode, page: impl askama::Template) -> Result<HttpResponse, AppError> {
     let body = page.render().map_err(anyhow::Error::from)?;
-    Ok(HttpResponse::UnprocessableEntity().content_type("text/html; charset=utf-8").body(body))
+    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
 }

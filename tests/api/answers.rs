@@ -285,3 +285,36 @@ async fn withdrawing_consent_deletes_the_stored_files_and_records_it() {
         "deleted files leave the ZIP"
     );
 }
+
+#[actix_web::test]
+async fn an_assay_with_answers_keeps_its_question_set() {
+    let app = TestApp::spawn().await;
+    let assay = drafted(&app, "a@example.org").await;
+    toxtemp::questions::import(&mut app.conn(), toxtemp::questions::TOXTEMP_V1_JSON, "v2", "v2").unwrap();
+    let other_set = QuestionSet::find_by_label(&mut app.conn(), "v2").unwrap().unwrap().id.to_string();
+    let edit = format!("/assays/{assay}/edit");
+
+    let form = app.get_html(&edit).await;
+    assert!(has_attr(&form, "#question_set_id", "disabled"), "the select says so before anyone tries");
+    assert!(select_texts(&form, "#question-set-locked")[0].contains("has answers"));
+
+    let resp =
+        app.post_form(&edit, &[("title", "Renamed"), ("description", ""), ("question_set_id", &other_set)]).await;
+    assert_eq!(resp.status(), 409);
+    let page = scraper::Html::parse_document(&resp.text().await.unwrap());
+    assert!(select_texts(&page, "#form-error")[0].contains("cannot be changed"));
+    let stored = toxtemp::db::models::Assay::find(&mut app.conn(), assay).unwrap();
+    assert_eq!((stored.title.as_str(), stored.question_set_id), ("NeuriTox", Some(1)), "nothing saved");
+
+    // The rest of the form still saves.
+    let resp = app.post_form(&edit, &[("title", "Renamed"), ("description", ""), ("question_set_id", "1")]).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(toxtemp::db::models::Assay::find(&mut app.conn(), assay).unwrap().title, "Renamed");
+
+    // An assay without answers may still change its set.
+    let (_, _, fresh) = app.create_tree("Fresh").await;
+    let fresh_edit = format!("/assays/{fresh}/edit");
+    let resp =
+        app.post_form(&fresh_edit, &[("title", "Fresh"), ("description", ""), ("question_set_id", &other_set)]).await;
+    assert_eq!(resp.status(), 303);
+}

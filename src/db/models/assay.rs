@@ -33,6 +33,11 @@ impl AssayStatus {
         }
     }
 
+    /// A run is scheduled or drafting.
+    pub fn is_running(self) -> bool {
+        matches!(self, Self::Scheduled | Self::Busy)
+    }
+
     /// Words for people.
     pub fn label(self) -> &'static str {
         match self {
@@ -102,6 +107,14 @@ pub enum Within {
     Investigation(i32),
 }
 
+/// What became of an edit of the assay form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edit {
+    Saved,
+    /// The question set was to change while answers (or a run) depend on it: nothing saved.
+    QuestionSetLocked,
+}
+
 /// Fields a person edits.
 pub struct AssayFields<'a> {
     pub title: &'a str,
@@ -158,6 +171,28 @@ impl Assay {
                 assays::updated_at.eq(now()),
             ))
             .execute(conn)
+    }
+
+    /// Save the assay form, unless it would change the question set of an assay that has
+    /// answers or a run in progress: those answers (and the run's questions) belong to the set
+    /// they were drafted for.
+    pub fn edit(conn: &mut DbConn, id: i32, fields: &AssayFields<'_>) -> QueryResult<Edit> {
+        crate::db::write_transaction(conn, |c| {
+            Self::lock(c, &[id])?;
+            let current = Self::find(c, id)?;
+            if current.question_set_id != fields.question_set_id && Self::question_set_locked(c, &current)? {
+                return Ok(Edit::QuestionSetLocked);
+            }
+            Self::update(c, id, fields)?;
+            Ok(Edit::Saved)
+        })
+    }
+
+    /// Whether the question set can still be changed (no answers, no run in progress).
+    pub fn question_set_locked(conn: &mut DbConn, assay: &Assay) -> QueryResult<bool> {
+        let answered = diesel::select(diesel::dsl::exists(answers::table.filter(answers::assay_id.eq(assay.id))))
+            .get_result::<bool>(conn)?;
+        Ok(answered || assay.status().is_running())
     }
 
     pub fn set_status(conn: &mut DbConn, id: i32, status: AssayStatus) -> QueryResult<usize> {
