@@ -207,19 +207,16 @@ pub fn downloads(conn: &mut DbConn, page: i64) -> QueryResult<Paged<FileDownload
     Ok(Paged::from_probe(logs, page))
 }
 
-/// Record one download-log row per file of the archive.
-pub fn log_downloads(
-    conn: &mut DbConn,
-    assets: &[FileAsset],
-    person_id: i32,
-    email: &str,
-    ip: &str,
-) -> QueryResult<()> {
-    crate::db::write_transaction(conn, |c| {
-        for asset in assets {
-            FileDownloadLog::record(c, asset, Some(person_id), email, ip)?;
+/// Records a download-log row for each file the ZIP streams (on the ZIP's blocking thread).
+pub fn download_logger(pool: crate::db::Pool, person_id: i32, email: String, ip: String) -> crate::fileops::OnStreamed {
+    Box::new(move |asset: &FileAsset| {
+        let written = pool
+            .get()
+            .map_err(anyhow::Error::from)
+            .and_then(|mut c| Ok(FileDownloadLog::record(&mut c, asset, Some(person_id), &email, &ip)?));
+        if let Err(err) = written {
+            tracing::error!(file = %asset.id, error = %err, "download-log row not written");
         }
-        Ok(())
     })
 }
 

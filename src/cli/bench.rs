@@ -123,7 +123,7 @@ async fn zip_phase(pool: &Pool, store: &Arc<S3Store>, ids: &[FileAssetId]) -> an
     let mut first_byte = None;
     let started = Instant::now();
     let (ours, rss) = measure_rss(|| async {
-        let mut stream = fileops::stream_assay_zip(plan.clone(), shared.clone());
+        let mut stream = fileops::stream_assay_zip(plan.clone(), shared.clone(), Box::new(|_| {}));
         let mut total = 0usize;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;

@@ -15,4 +15,4 @@ pub use cleanup::{
 pub use link::link_files_to_answer;
 pub use upload::{UploadError, UploadMeta, compute_sha256, upload_file};
 pub use withdraw::{Withdrawn, withdraw_consent};
-pub use zip::{AssayZip, ZipEntry, ZipLink, plan_assay_zip, stream_assay_zip, write_assay_zip};
+pub use zip::{AssayZip, OnStreamed, ZipEntry, ZipLink, plan_assay_zip, stream_assay_zip, write_assay_zip};

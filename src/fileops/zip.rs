@@ -191,13 +191,20 @@ fn readme(plan: &AssayZip) -> String {
     )
 }
 
+/// Called with each file once its entry is complete in the archive and handed on (see
+/// [`write_assay_zip`]): the place to record that it was downloaded.
+pub type OnStreamed = Box<dyn FnMut(&FileAsset) + Send>;
+
 /// Write the archive to `out`. Blocking: run it on a blocking thread; `runtime` is used to
-/// read the objects from `store`.
+/// read the objects from `store`. `on_streamed` hears of each file only after its entry,
+/// data descriptor included, has been written and `out` flushed: a file that could not be
+/// read, or whose entry a cancelled download never finished, is not reported.
 pub fn write_assay_zip(
     plan: &AssayZip,
     store: &dyn ObjectStore,
     out: impl Write,
     runtime: &tokio::runtime::Handle,
+    mut on_streamed: OnStreamed,
 ) -> anyhow::Result<()> {
     let mut zip = zip::ZipWriter::new_stream(out);
     let small = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
@@ -208,6 +215,16 @@ pub fn write_assay_zip(
         zip.write_all(body.as_bytes())?;
     }
     let mut errors = Vec::new();
+    // A stream-mode entry is complete (its data descriptor written) only when the next entry
+    // starts or the archive finishes: each file is reported one step later.
+    let mut unreported: Option<&FileAsset> = None;
+    let mut report = |zip: &mut zip::ZipWriter<_>, unreported: &mut Option<&FileAsset>| -> io::Result<()> {
+        if let Some(asset) = unreported.take() {
+            zip.flush()?;
+            on_streamed(asset);
+        }
+        Ok(())
+    };
     for entry in &plan.entries {
         let asset = &entry.asset;
         if asset.bucket != store.bucket() {
@@ -226,12 +243,14 @@ pub fn write_assay_zip(
             .compression_method(CompressionMethod::Stored)
             .large_file(asset.size_bytes >= u32::MAX as i64);
         zip.start_file(entry.path.as_str(), options)?;
+        report(&mut zip, &mut unreported)?;
         let mut reader = SyncIoBridge::new_with_handle(StreamReader::new(stream), runtime.clone());
         let digest = super::upload::copy_hashing(&mut reader, &mut zip)?;
         if digest != asset.sha256 {
             tracing::error!(file = %asset.id, expected = %asset.sha256, got = %digest, "stored object does not match its SHA-256");
             errors.push(format!("{}: content does not match the recorded SHA-256", entry.path));
         }
+        unreported = Some(asset);
     }
     if !errors.is_empty() {
         zip.start_file("errors.txt", small)?;
@@ -239,6 +258,9 @@ pub fn write_assay_zip(
     }
     let mut out = zip.finish()?.into_inner();
     out.flush()?;
+    if let Some(asset) = unreported {
+        on_streamed(asset);
+    }
     Ok(())
 }
 
@@ -276,13 +298,13 @@ impl Write for ChannelWriter {
 }
 
 /// The archive as a stream of chunks, produced on a blocking thread while it is consumed.
-pub fn stream_assay_zip(plan: AssayZip, store: Store) -> ByteStream {
+pub fn stream_assay_zip(plan: AssayZip, store: Store, on_streamed: OnStreamed) -> ByteStream {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(8);
     let runtime = tokio::runtime::Handle::current();
     let error_tx = tx.clone();
     tokio::task::spawn_blocking(move || {
         let writer = ChannelWriter { tx, buf: BytesMut::with_capacity(CHUNK) };
-        if let Err(err) = write_assay_zip(&plan, store.as_ref(), writer, &runtime) {
+        if let Err(err) = write_assay_zip(&plan, store.as_ref(), writer, &runtime, on_streamed) {
             tracing::warn!(assay = plan.assay_id, error = %err, "assay ZIP stopped");
             let _ = error_tx.blocking_send(Err(io::Error::other("the archive could not be completed")));
         }

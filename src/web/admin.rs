@@ -25,7 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin", web::get().to(|| async { super::see_other("/admin/") }))
         .route("/admin/assays", web::get().to(assay_list))
         .route("/admin/assays/{id}", web::get().to(assay_page))
-        .route("/admin/assays/{id}/files.zip", web::get().to(download_zip))
+        .route("/admin/assays/{id}/files.zip", web::post().to(download_zip))
+        .route("/admin/assays/{id}/files.zip", web::get().to(download_page))
         .route("/admin/assays/{id}/withdraw-consent", web::post().to(withdraw_for_owner))
         .route("/admin/files", web::get().to(files))
         .route("/admin/downloads", web::get().to(downloads));
@@ -138,7 +139,9 @@ pub async fn assay_page(
     Ok(AdminAssayPage { page: viewer.page(), assay, sheet, files, available })
 }
 
-/// The streamed ZIP of the assay's available files; one download-log row per file.
+/// The streamed ZIP of the assay's available files. A POST (so the CSRF check applies:
+/// another site cannot make a staff browser start downloads and write audit rows); each file
+/// gets its download-log row once its entry has been streamed.
 pub async fn download_zip(
     state: web::Data<AppState>,
     Staff(viewer): Staff,
@@ -153,18 +156,21 @@ pub async fn download_zip(
             "This assay has no stored files to download (none were shared, or consent was withdrawn).".into(),
         ));
     }
-    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    let assets: Vec<_> = plan.entries.iter().map(|e| e.asset.clone()).collect();
-    let (person_id, email) = (viewer.person.id, viewer.person.email.clone());
-    state.db(move |c| Ok(admin::log_downloads(c, &assets, person_id, &email, &ip)?)).await?;
-    tracing::info!(target: "toxtemp::audit", event = "assay_zip_download", assay = id, files = plan.entries.len(), by = %viewer.person.email, "assay files downloaded");
+    let ip = super::client_ip(&req, &state.ctx.config);
+    tracing::info!(target: "toxtemp::audit", event = "assay_zip_download", assay = id, files = plan.entries.len(), by = %viewer.person.email, %ip, "assay files download started");
+    let log = admin::download_logger(state.ctx.pool.clone(), viewer.person.id, viewer.person.email.clone(), ip);
     let name = plan.file_name();
-    let stream = fileops::stream_assay_zip(plan, state.ctx.store.clone());
+    let stream = fileops::stream_assay_zip(plan, state.ctx.store.clone(), log);
     Ok(HttpResponse::Ok()
         .content_type("application/zip")
         .insert_header((header::CONTENT_DISPOSITION, crate::filenames::content_disposition(&name)))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .streaming(stream))
+}
+
+/// Old links to the ZIP land on the page with the download button.
+async fn download_page(_staff: Staff, path: web::Path<i32>) -> HttpResponse {
+    super::see_other(&format!("/admin/assays/{}", path.into_inner()))
 }
 
 #[derive(Deserialize)]

@@ -91,3 +91,92 @@ async fn the_download_log_and_the_file_list_come_in_pages() {
     assert_eq!(select_texts(&files, "#file-table tbody tr").len(), 1);
     assert!(select_texts(&files, ".pager").is_empty(), "one page needs no pager");
 }
+
+/// An assay of the staff member's own with `n` kept files of `size` bytes each; returns its id.
+async fn assay_with_files(app: &TestApp, owner: &toxtemp::db::models::Person, n: usize, size: usize) -> i32 {
+    use toxtemp::db::models::assay::AssayFields;
+    use toxtemp::db::models::{Assay, Investigation, Study};
+    let assay = {
+        let mut conn = app.conn();
+        let inv = Investigation::create(&mut conn, owner, "I", "").unwrap();
+        let study = Study::create(&mut conn, inv.id, "S", "").unwrap();
+        Assay::create(&mut conn, study.id, &AssayFields { title: "Zipped", description: "", question_set_id: None })
+            .unwrap()
+    };
+    for i in 0..n {
+        let data = bytes::Bytes::from(vec![b'a' + i as u8; size]);
+        let mut body = futures_util::stream::iter(vec![Ok(data)]);
+        let body: &mut toxtemp::storage::SourceStream<'_> = &mut body;
+        let meta = toxtemp::fileops::UploadMeta {
+            original_filename: &format!("part {i}.txt"),
+            content_type: "text/plain",
+            uploaded_by: Some(owner.id),
+            assay_id: Some(assay.id),
+            for_a_run: false,
+        };
+        toxtemp::fileops::upload_file(&app.ctx.pool, app.ctx.store.as_ref(), body, meta).await.unwrap();
+    }
+    assay.id
+}
+
+async fn post_zip(app: &TestApp, assay: i32, forwarded_for: &str) -> reqwest::Response {
+    let token = app.csrf_token().await;
+    app.client
+        .post(app.url(&format!("/admin/assays/{assay}/files.zip")))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+}
+
+fn logged(app: &TestApp) -> Vec<toxtemp::db::models::FileDownloadLog> {
+    toxtemp::db::models::FileDownloadLog::all(&mut app.conn()).unwrap()
+}
+
+#[actix_web::test]
+async fn a_file_is_logged_as_downloaded_only_once_its_entry_was_streamed() {
+    use toxtemp::storage::ObjectStore;
+    let store = std::sync::Arc::new(toxtemp::storage::memory::MemoryStore::new());
+    let app = TestApp::builder().store(store.clone()).spawn().await;
+    let staff = app.login_new("staff@example.org", true).await;
+
+    // One object gone from storage: the archive says so in errors.txt and the file is not logged.
+    let assay = assay_with_files(&app, &staff, 3, 1000).await;
+    let missing = toxtemp::db::models::FileAsset::of_assay(&mut app.conn(), assay, toxtemp::db::models::Which::All)
+        .unwrap()
+        .remove(1);
+    store.delete(&missing.object_key).await.unwrap();
+    let resp = post_zip(&app, assay, "198.51.100.7").await;
+    assert_eq!(resp.status(), 200);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(resp.bytes().await.unwrap().to_vec())).unwrap();
+    assert!(zip.by_name("errors.txt").is_ok());
+    let logs = logged(&app);
+    let mut files: Vec<&str> = logs.iter().map(|l| l.original_filename.as_str()).collect();
+    files.sort();
+    assert_eq!(files, ["part 0.txt", "part 2.txt"]);
+    assert!(logs.iter().all(|l| l.ip_address == "127.0.0.1"), "X-Forwarded-For from an untrusted peer is ignored");
+
+    // A download cancelled after its first chunk logs fewer files than the archive holds.
+    let big = assay_with_files(&app, &staff, 8, 8 << 20).await;
+    let before = logged(&app).len();
+    let mut resp = post_zip(&app, big, "198.51.100.7").await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.chunk().await.unwrap().is_some());
+    drop(resp);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let cancelled = logged(&app).len() - before;
+    assert!(cancelled < 8, "{cancelled} of 8 files logged for a download cancelled at its start");
+}
+
+#[actix_web::test]
+async fn behind_a_trusted_proxy_the_client_address_is_logged() {
+    let app = TestApp::builder().config(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).spawn().await;
+    let staff = app.login_new("staff@example.org", true).await;
+    let assay = assay_with_files(&app, &staff, 1, 10).await;
+    let resp = post_zip(&app, assay, "10.9.9.9, 203.0.113.5").await;
+    assert_eq!(resp.status(), 200);
+    resp.bytes().await.unwrap();
+    let ips: Vec<String> = logged(&app).into_iter().map(|l| l.ip_address).collect();
+    assert_eq!(ips, ["203.0.113.5"], "the nearest address the proxy saw, not one the client could forge");
+}

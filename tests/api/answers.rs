@@ -188,9 +188,17 @@ async fn staff_download_all_files_as_a_zip_and_each_download_is_logged() {
     for (_, bytes) in files() {
         assert!(shas.contains(&compute_sha256(&bytes[..]).unwrap()));
     }
-    assert_eq!(select_attr(&page, "#download-all", "href"), format!("/admin/assays/{assay}/files.zip"));
+    let zip_url = format!("/admin/assays/{assay}/files.zip");
+    assert_eq!(select_attr(&page, "#download-zip", "action"), zip_url);
+    assert_eq!(select_attr(&page, "#download-zip", "method"), "post");
 
-    let resp = app.get(&format!("/admin/assays/{assay}/files.zip")).await;
+    // Another site cannot start a download: a GET only leads to the page, a POST needs the token.
+    let resp = app.get(&zip_url).await;
+    assert_eq!((resp.status().as_u16(), location(&resp)), (303, format!("/admin/assays/{assay}")));
+    assert_eq!(app.post_form_raw(&zip_url, &[]).await.status(), 403);
+    assert!(FileDownloadLog::all(&mut app.conn()).unwrap().is_empty(), "nothing logged for refused requests");
+
+    let resp = app.post_form(&zip_url, &[]).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/zip");
     let bytes = resp.bytes().await.unwrap().to_vec();
@@ -220,6 +228,7 @@ async fn non_staff_cannot_reach_any_admin_page_or_the_zip() {
     ] {
         assert_eq!(app.get(&path).await.status(), 403, "{path}");
     }
+    assert_eq!(app.post_form(&format!("/admin/assays/{assay}/files.zip"), &[]).await.status(), 403);
     assert!(FileDownloadLog::all(&mut app.conn()).unwrap().is_empty());
 }
 
@@ -228,7 +237,7 @@ async fn an_assay_without_files_gets_a_message_not_an_empty_zip() {
     let app = TestApp::spawn().await;
     app.login_new("staff@example.org", true).await;
     let (_, _, assay) = app.create_tree("Empty").await;
-    let resp = app.get(&format!("/admin/assays/{assay}/files.zip")).await;
+    let resp = app.post_form(&format!("/admin/assays/{assay}/files.zip"), &[]).await;
     assert_eq!(resp.status(), 404);
     let page = scraper::Html::parse_document(&resp.text().await.unwrap());
     assert!(select_texts(&page, "#error-message")[0].contains("no stored files"));

@@ -290,7 +290,7 @@ async fn exports_the_zip_and_the_admin_pages_carry_the_evidence() {
     );
     assert!(!select_texts(&page, "#verified-citations").is_empty());
 
-    let zip = app.get(&format!("/admin/assays/{assay}/files.zip")).await.bytes().await.unwrap().to_vec();
+    let zip = app.post_form(&format!("/admin/assays/{assay}/files.zip"), &[]).await.bytes().await.unwrap().to_vec();
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
     let mut index = String::new();
     zip.by_name("index.csv").unwrap().read_to_string(&mut index).unwrap();

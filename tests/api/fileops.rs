@@ -393,7 +393,7 @@ async fn the_assay_zip_has_safe_unique_names_the_bytes_and_an_index_by_question(
     let plan_for_zip = plan.clone();
     let bytes = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
-        fileops::write_assay_zip(&plan_for_zip, store_for_zip.as_ref(), &mut out, &handle).unwrap();
+        fileops::write_assay_zip(&plan_for_zip, store_for_zip.as_ref(), &mut out, &handle, Box::new(|_| {})).unwrap();
         out
     })
     .await
@@ -433,7 +433,13 @@ async fn the_assay_zip_has_safe_unique_names_the_bytes_and_an_index_by_question(
     let _ = (evil1, evil2, foreign);
 
     // The streamed form yields the same archive.
-    let mut stream = fileops::stream_assay_zip(plan, store);
+    let reported = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let on_streamed = {
+        let reported = reported.clone();
+        Box::new(move |asset: &toxtemp::db::models::FileAsset| reported.lock().unwrap().push(asset.id.clone()))
+    };
+    let every_entry: Vec<_> = plan.entries.iter().map(|e| e.asset.id.clone()).collect();
+    let mut stream = fileops::stream_assay_zip(plan, store, on_streamed);
     let mut streamed = Vec::new();
     use futures_util::StreamExt;
     while let Some(chunk) = stream.next().await {
@@ -441,6 +447,7 @@ async fn the_assay_zip_has_safe_unique_names_the_bytes_and_an_index_by_question(
     }
     let mut zip = read_zip(streamed);
     assert_eq!(entry(&mut zip, "files/report.pdf"), PDF);
+    assert_eq!(*reported.lock().unwrap(), every_entry, "each file reported once, in order, when streamed");
 }
 
 #[tokio::test]
