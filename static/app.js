@@ -28,6 +28,9 @@ document.addEventListener("submit", (event) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
     xhr.setRequestHeader("X-CSRF-Token", document.querySelector("meta[name=csrf-token]").content);
+    // Success comes back as {"redirect": url}: following a redirect inside the XHR would use
+    // up the page's success message before the browser shows the page.
+    xhr.setRequestHeader("Accept", "application/json, text/html;q=0.9");
     xhr.upload.addEventListener("progress", (e) => {
       if (!e.lengthComputable) return;
       const pct = Math.round((100 * e.loaded) / e.total);
@@ -35,10 +38,13 @@ document.addEventListener("submit", (event) => {
       bar.textContent = pct < 100 ? pct + " %" : "Reading your documents…";
     });
     xhr.addEventListener("load", () => {
-      const landed = new URL(xhr.responseURL, window.location.href);
-      if (xhr.status === 200 && landed.pathname !== new URL(form.action, window.location.href).pathname) {
-        window.location.assign(landed.href);
-        return;
+      const type = xhr.getResponseHeader("Content-Type") || "";
+      if (xhr.status === 200 && type.startsWith("application/json")) {
+        const target = new URL(JSON.parse(xhr.responseText).redirect, window.location.href);
+        if (target.origin === window.location.origin) {
+          window.location.assign(target.href);
+          return;
+        }
       }
       document.open();
       document.write(xhr.responseText);

@@ -117,6 +117,10 @@ async function startDrafting(page, title, share) {
   if (!share) await consent.uncheck();
   await page.screenshot({ path: path.join(shots, `starting-form-${share ? "consent" : "no-consent"}.png`), fullPage: true });
   await Promise.all([page.waitForURL(base + "/"), page.click("#start-submit")]);
+  // The upload script navigates itself: the success message survives to the page.
+  const message = await page.locator(".flash.alert-success").textContent();
+  assert.match(message, /drafting has started/);
+  assert.equal(/2 file\(s\) kept with your consent/.test(message), share, `the consent outcome is said: ${message}`);
   const row = page.locator("#assay-table tr", { hasText: title });
   const first = await row.locator(".badge").getAttribute("data-status");
   assert.ok(["scheduled", "busy"].includes(first), `the run is still going when the overview opens (${first})`);

@@ -202,6 +202,18 @@ pub async fn delete_item(
     Ok(())
 }
 
+/// After a successful POST sent by our upload script (`Accept: application/json`): where to
+/// go, as JSON, so that the script navigates there itself. Answering it with a redirect
+/// would make the XHR follow it and consume the flash message meant for the page.
+pub fn see_other_or_json(req: &actix_web::HttpRequest, url: &str) -> HttpResponse {
+    let wants_json = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.starts_with("application/json"));
+    if wants_json { HttpResponse::Ok().json(serde_json::json!({ "redirect": url })) } else { see_other(url) }
+}
+
 /// A redirect after a successful POST (303, so the browser follows with GET).
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((actix_web::http::header::LOCATION, location)).finish()

@@ -166,7 +166,12 @@ pub async fn form(state: web::Data<AppState>, viewer: Viewer, query: web::Query<
     render(&state, &viewer, fields, vec![], vec![], StatusCode::OK).await
 }
 
-pub async fn submit(state: web::Data<AppState>, viewer: Viewer, payload: Multipart) -> AppResult<HttpResponse> {
+pub async fn submit(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    req: actix_web::HttpRequest,
+    payload: Multipart,
+) -> AppResult<HttpResponse> {
     let form = spool(payload, "files", &state.config().upload_limits, &state.config().spool_dir()).await?;
     let fields = StartFields::from_form(&form);
     let target = match fields.target() {
@@ -194,7 +199,7 @@ pub async fn submit(state: web::Data<AppState>, viewer: Viewer, payload: Multipa
                 n => format!(" {n} file(s) kept with your consent."),
             };
             flash(&viewer.session, "success", format!("Your documents were received and drafting has started.{kept}"));
-            Ok(see_other("/"))
+            Ok(super::see_other_or_json(&req, "/"))
         }
         Err(err) => refused(&state, &viewer, fields, err).await,
     }

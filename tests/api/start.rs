@@ -323,3 +323,35 @@ async fn an_existing_assay_can_be_preselected_from_its_page() {
     let page = app.get_html(&format!("/add/?assay={assay}")).await;
     assert_eq!(select_attr(&page, "select[name=assay_id] option[selected]", "value"), assay.to_string());
 }
+
+#[actix_web::test]
+async fn the_upload_script_gets_where_to_go_and_the_success_message_waits_for_the_page() {
+    let app = TestApp::spawn().await;
+    app.login_new("a@example.org", false).await;
+    let token = app.csrf_token().await;
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in new_assay("Scripted", true) {
+        form = form.text(k.to_owned(), v.to_owned());
+    }
+    for (name, bytes) in two_files() {
+        form = form.part("files", reqwest::multipart::Part::bytes(bytes).file_name(name));
+    }
+    let resp = app
+        .client
+        .post(app.url("/add/"))
+        .header("x-csrf-token", &token)
+        .header("accept", "application/json, text/html;q=0.9")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "no redirect for the script to follow");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["redirect"], "/");
+    let page = app.get_html("/").await;
+    let flashes = select_texts(&page, ".flash.alert-success");
+    assert!(flashes[0].contains("2 file(s) kept with your consent"), "{flashes:?}");
+    // Refusals still come back as the page with the reasons, for the script to show.
+    let resp = app.post_start(&new_assay("Empty", true), &[]).await;
+    assert_eq!(resp.status(), 422);
+}
