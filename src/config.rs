@@ -200,6 +200,9 @@ pub struct Config {
     /// `TOXTEMP_SECURE_COOKIES` — send cookies only over HTTPS, and HSTS. Default: on unless
     /// the app is bound to a loopback address (then a TLS proxy is not assumed).
     pub secure_cookies: bool,
+    /// `TOXTEMP_SESSION_HOURS` — how long a login lasts (checked by the server, not only by
+    /// the cookie's Max-Age). Default 12.
+    pub session_lifetime: Duration,
     /// `TOXTEMP_TRUSTED_PROXIES` — addresses of reverse proxies whose `X-Forwarded-For` names
     /// the client (comma-separated).
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -250,6 +253,7 @@ impl Config {
             data_dir,
             session_key: session_key.map(SecretString::from),
             secure_cookies: flag("TOXTEMP_SECURE_COOKIES", !bind.ip().is_loopback())?,
+            session_lifetime: Duration::from_secs(3600) * number("TOXTEMP_SESSION_HOURS", 12)?,
             trusted_proxies: addresses("TOXTEMP_TRUSTED_PROXIES")?,
             bootstrap_admin,
             import_default_questions: flag("TOXTEMP_IMPORT_DEFAULT_QUESTIONS", true)?,
@@ -272,6 +276,7 @@ impl Config {
             data_dir: dir.to_path_buf(),
             session_key: Some("test-session-key-test-session-key-test-session-key".to_owned().into()),
             secure_cookies: false,
+            session_lifetime: Duration::from_secs(12 * 3600),
             trusted_proxies: Vec::new(),
             bootstrap_admin: None,
             import_default_questions: false,

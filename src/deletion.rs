@@ -1,4 +1,4 @@
-//! Deleting an investigation, study or assay as a person does. Everything below it goes:
+//! Deleting an investigation, study, assay or a whole account. Everything below it goes:
 //! the rows (answers with them, by cascade), the queued drafting work of every assay inside
 //! (its payload holds the documents' text, and a job must not draft a deleted assay again),
 //! and the documents kept with consent — at once, like a consent withdrawal: their objects,
@@ -7,7 +7,7 @@
 
 use crate::context::AppContext;
 use crate::db::models::assay::Within;
-use crate::db::models::{Assay, FileAsset, FileAuditEvent, FileEvent, Investigation, Study, Which};
+use crate::db::models::{Assay, FileAsset, FileAuditEvent, FileEvent, Investigation, Person, Study, Which};
 use crate::db::{DbConn, write_transaction};
 use crate::drafting;
 
@@ -17,6 +17,19 @@ pub enum Item {
     Assay(i32),
     Study(i32),
     Investigation(i32),
+    /// An account with all it owns, and the files it uploaded that belong to no assay.
+    Person(i32),
+}
+
+impl Item {
+    fn assays(self, conn: &mut DbConn) -> diesel::QueryResult<Vec<i32>> {
+        match self {
+            Item::Assay(id) => Ok(vec![id]),
+            Item::Study(id) => Assay::ids_in(conn, Within::Study(id)),
+            Item::Investigation(id) => Assay::ids_in(conn, Within::Investigation(id)),
+            Item::Person(id) => Assay::ids_in(conn, Within::Owner(id)),
+        }
+    }
 }
 
 /// What a deletion did with the kept documents.
@@ -55,20 +68,20 @@ pub async fn delete(ctx: &AppContext, item: Item, actor: &str) -> anyhow::Result
     Ok(outcome)
 }
 
-/// In one transaction: claim the kept files of every assay inside, forget their jobs and
-/// delete the rows. Returns the claimed files.
+/// In one transaction: claim the kept files of every assay inside (a submission's files
+/// still waiting for their run included), forget their jobs and delete the rows. Returns the
+/// claimed files.
 fn delete_rows(conn: &mut DbConn, item: Item) -> diesel::QueryResult<Vec<FileAsset>> {
     write_transaction(conn, |c| {
-        let assays = match item {
-            Item::Assay(id) => vec![id],
-            Item::Study(id) => Assay::ids_in(c, Within::Study(id))?,
-            Item::Investigation(id) => Assay::ids_in(c, Within::Investigation(id))?,
-        };
         // The assays first (as a drafting run's save does), then their files.
-        let assays = Assay::lock(c, &assays)?;
+        let inside = item.assays(c)?;
+        let assays = Assay::lock(c, &inside)?;
         let mut files = Vec::new();
         for assay in &assays {
-            files.extend(FileAsset::of_assay(c, *assay, Which::Available)?);
+            files.extend(FileAsset::of_assay(c, *assay, Which::All)?);
+        }
+        if let Item::Person(id) = item {
+            files.extend(FileAsset::unattached_of_uploader(c, id)?);
         }
         let ids: Vec<_> = files.iter().map(|f| f.id.clone()).collect();
         let claimed = FileAsset::claim_for_deletion(c, &ids)?;
@@ -78,6 +91,7 @@ fn delete_rows(conn: &mut DbConn, item: Item) -> diesel::QueryResult<Vec<FileAss
             Item::Assay(id) => Assay::delete(c, id),
             Item::Study(id) => Study::delete(c, id),
             Item::Investigation(id) => Investigation::delete(c, id),
+            Item::Person(id) => Person::delete(c, id),
         }?;
         Ok(files)
     })
@@ -85,14 +99,12 @@ fn delete_rows(conn: &mut DbConn, item: Item) -> diesel::QueryResult<Vec<FileAss
 
 /// How many kept documents deleting `item` would delete (for the confirmation).
 pub fn kept_files(conn: &mut DbConn, item: Item) -> diesel::QueryResult<usize> {
-    let assays = match item {
-        Item::Assay(id) => vec![id],
-        Item::Study(id) => Assay::ids_in(conn, Within::Study(id))?,
-        Item::Investigation(id) => Assay::ids_in(conn, Within::Investigation(id))?,
-    };
     let mut n = 0;
-    for assay in assays {
+    for assay in item.assays(conn)? {
         n += FileAsset::of_assay(conn, assay, Which::Available)?.len();
+    }
+    if let Item::Person(id) = item {
+        n += FileAsset::unattached_of_uploader(conn, id)?.len();
     }
     Ok(n)
 }

@@ -1,6 +1,7 @@
 //! The command line: `serve` (default) and the operator's commands. Each command builds the
 //! application context the same way the server does and calls the same use cases.
 
+pub mod accounts;
 pub mod bench;
 pub mod cleanup;
 pub mod process;
@@ -45,6 +46,28 @@ pub enum Command {
         /// Staff with every permission.
         #[arg(long)]
         superuser: bool,
+    },
+    /// Set an account's password (from TOXTEMP_PASSWORD or a prompt). Ends every session
+    /// of that person.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+    },
+    /// Deactivate an account: no more logins, every session ends. --reactivate undoes it.
+    DeactivateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        reactivate: bool,
+    },
+    /// Delete an account with its investigations, studies, assays, answers and the documents
+    /// it kept (deleted from storage at once, each with an audit event). Without --yes only
+    /// says what would be deleted.
+    DeleteUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        yes: bool,
     },
     /// Delete stored files that no answer links to and that are older than --days days:
     /// their objects first, then their rows. Exits non-zero if any deletion failed (those
@@ -136,6 +159,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (false, false) => "user",
             };
             println!("created {role} account {}", person.email);
+        }
+        Command::SetPassword { email } => {
+            let ctx = AppContext::build(config)?;
+            accounts::set_password(&ctx, &email, read_password()?.expose_secret())?;
+            println!("password changed; every session of {email} ended");
+        }
+        Command::DeactivateUser { email, reactivate } => {
+            let ctx = AppContext::build(config)?;
+            accounts::set_active(&ctx, &email, reactivate)?;
+            println!("{email} {}", if reactivate { "reactivated" } else { "deactivated; every session ended" });
+        }
+        Command::DeleteUser { email, yes } => {
+            let ctx = AppContext::build(config)?;
+            return block_on(accounts::delete(&ctx, &email, yes, &mut std::io::stdout()))?;
         }
         Command::CleanupOrphanedFiles { days, dry_run } => {
             let ctx = AppContext::build(config)?;

@@ -105,7 +105,7 @@ pub fn app(
         .cookie_same_site(SameSite::Lax)
         .cookie_secure(state.config().secure_cookies)
         .cookie_content_security(CookieContentSecurity::Private)
-        .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::hours(12)))
+        .session_lifecycle(PersistentSession::default().session_ttl(cookie_lifetime(state.config().session_lifetime)))
         .build();
     let mut headers = DefaultHeaders::new()
         .add(("Content-Security-Policy", CSP))
@@ -168,6 +168,13 @@ async fn no_store_when_logged_in(
         );
     }
     Ok(response)
+}
+
+/// The cookie's Max-Age: the login lifetime, but at least an hour, because the same cookie
+/// carries the login form's CSRF token before anyone logs in. Whether a login is still valid
+/// is decided by the server ([`viewer::Login`]), not by the cookie.
+fn cookie_lifetime(login: std::time::Duration) -> CookieDuration {
+    CookieDuration::seconds(login.as_secs().max(3600) as i64)
 }
 
 /// The client's address: the peer, or — when the peer is a trusted proxy

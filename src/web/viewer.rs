@@ -16,12 +16,10 @@ use super::page::Page;
 
 pub const LOGIN_KEY: &str = "login";
 
-/// How long a login lasts, whatever the cookie says.
-pub const SESSION_LIFETIME: chrono::Duration = chrono::Duration::hours(12);
-
 /// What a session holds about its login. A session is valid while the person's session
 /// generation is unchanged (logout, a new password and deactivation bump it, ending every
-/// session of that person) and for [`SESSION_LIFETIME`] after the login.
+/// session of that person) and for the configured lifetime after the login
+/// (`TOXTEMP_SESSION_HOURS`), whatever the cookie says.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Login {
     pub person: i32,
@@ -35,11 +33,12 @@ impl Login {
         Self { person: person.id, generation: person.session_generation, since: chrono::Utc::now().timestamp() }
     }
 
-    fn still_valid_for(&self, person: &Person) -> bool {
-        let age = chrono::Utc::now().timestamp() - self.since;
+    fn still_valid_for(&self, person: &Person, lifetime: std::time::Duration, now: i64) -> bool {
+        let age = now - self.since;
         person.is_active
+            && person.id == self.person
             && person.session_generation == self.generation
-            && (0..SESSION_LIFETIME.num_seconds()).contains(&age)
+            && (0..lifetime.as_secs() as i64).contains(&age)
     }
 }
 
@@ -106,8 +105,9 @@ impl FromRequest for Viewer {
                 return Err(AppError::LoginRequired { next });
             };
             let id = login.person;
+            let (lifetime, now) = (state.config().session_lifetime, chrono::Utc::now().timestamp());
             match state.db(move |conn| Ok(Person::find(conn, id)?)).await {
-                Ok(person) if login.still_valid_for(&person) => Ok(Viewer { person, session }),
+                Ok(person) if login.still_valid_for(&person, lifetime, now) => Ok(Viewer { person, session }),
                 // Logged out elsewhere, a new password, deactivated, deleted, or simply too old.
                 Ok(_) | Err(AppError::NotFound) => {
                     session.purge();
@@ -132,5 +132,37 @@ impl FromRequest for Staff {
             let viewer = viewer.await?;
             if viewer.person.sees_everything() { Ok(Staff(viewer)) } else { Err(AppError::Forbidden) }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person() -> Person {
+        Person {
+            id: 7,
+            email: "a@example.org".into(),
+            display_name: String::new(),
+            organization: String::new(),
+            password_hash: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            created_at: chrono::Utc::now().naive_utc(),
+            session_generation: 3,
+        }
+    }
+
+    #[test]
+    fn a_login_ends_after_its_lifetime_with_a_new_generation_or_deactivation() {
+        let twelve_hours = std::time::Duration::from_secs(12 * 3600);
+        let login = Login { person: 7, generation: 3, since: 1_000_000 };
+        let p = person();
+        assert!(login.still_valid_for(&p, twelve_hours, 1_000_000 + 11 * 3600));
+        assert!(!login.still_valid_for(&p, twelve_hours, 1_000_000 + 12 * 3600), "12 hours is the end");
+        assert!(!login.still_valid_for(&p, twelve_hours, 1_000_000 - 60), "not from the future");
+        assert!(!login.still_valid_for(&Person { session_generation: 4, ..p.clone() }, twelve_hours, 1_000_001));
+        assert!(!login.still_valid_for(&Person { is_active: false, ..p }, twelve_hours, 1_000_001));
     }
 }

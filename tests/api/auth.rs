@@ -61,15 +61,60 @@ async fn an_inactive_account_cannot_log_in() {
     assert_eq!(app.login("gone@example.org", PASSWORD).await.status(), 401);
 }
 
-#[actix_web::test]
-async fn logout_ends_the_session() {
-    let app = TestApp::spawn().await;
-    app.login_new("a@example.org", false).await;
-    assert_eq!(app.get("/").await.status(), 200);
-    let resp = app.post_form("/logout", &[]).await;
+/// Log in and return the session cookie the server set, as an attacker who copied it would.
+async fn login_cookie(app: &TestApp, email: &str) -> String {
+    let resp = app.login(email, PASSWORD).await;
     assert_eq!(resp.status(), 303);
-    assert_eq!(location(&resp), "/login");
-    assert_eq!(app.get("/").await.status(), 303);
+    let set = resp.headers().get("set-cookie").expect("a session cookie").to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// GET `path` with exactly this cookie, from a client that keeps no cookies of its own.
+async fn replay(app: &TestApp, cookie: &str, path: &str) -> reqwest::Response {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    client.get(app.url(path)).header("cookie", cookie).send().await.unwrap()
+}
+
+#[actix_web::test]
+async fn an_old_cookie_replayed_after_logout_gets_the_login_page() {
+    let app = TestApp::spawn().await;
+    app.create_person("a@example.org", false);
+    let cookie = login_cookie(&app, "a@example.org").await;
+    assert_eq!(replay(&app, &cookie, "/").await.status(), 200, "the copied cookie works while logged in");
+    let resp = app.post_form("/logout", &[]).await;
+    assert_eq!((resp.status().as_u16(), location(&resp)), (303, "/login".to_owned()));
+    let replayed = replay(&app, &cookie, "/investigations/new").await;
+    assert_eq!(replayed.status(), 303);
+    assert_eq!(location(&replayed), "/login?next=%2Finvestigations%2Fnew");
+}
+
+#[actix_web::test]
+async fn logout_password_change_and_deactivation_end_every_session_of_the_person() {
+    let mut app = TestApp::spawn().await;
+    app.create_person("a@example.org", false);
+    let other_browser = login_cookie(&app, "a@example.org").await;
+    app.new_browser();
+    let _ = login_cookie(&app, "a@example.org").await;
+    app.post_form("/logout", &[]).await;
+    assert_eq!(replay(&app, &other_browser, "/").await.status(), 303, "logout ends the other browser's session too");
+
+    let before = login_cookie(&app, "a@example.org").await;
+    toxtemp::cli::accounts::set_password(&app.ctx, "a@example.org", "a brand new password").unwrap();
+    assert_eq!(replay(&app, &before, "/").await.status(), 303, "a new password ends old sessions");
+    assert_eq!(app.login("a@example.org", "a brand new password").await.status(), 303);
+    assert_eq!(app.get("/").await.status(), 200, "and the new one works");
+
+    toxtemp::cli::accounts::set_active(&app.ctx, "a@example.org", false).unwrap();
+    assert_eq!(app.get("/").await.status(), 303, "deactivation ends the session at once");
+    assert_eq!(app.login("a@example.org", "a brand new password").await.status(), 401);
+}
+
+#[actix_web::test]
+async fn the_server_ends_a_login_after_its_lifetime_whatever_the_cookie_says() {
+    let app = TestApp::builder().config(|c| c.session_lifetime = std::time::Duration::ZERO).spawn().await;
+    app.create_person("a@example.org", false);
+    let cookie = login_cookie(&app, "a@example.org").await;
+    assert_eq!(replay(&app, &cookie, "/").await.status(), 303, "a login older than the lifetime is over");
 }
 
 #[actix_web::test]

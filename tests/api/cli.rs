@@ -20,7 +20,18 @@ fn toxtemp(dir: &std::path::Path) -> Command {
 
 #[test]
 fn help_is_available_for_every_command() {
-    for sub in ["serve", "migrate", "create-user", "import-questions", "cleanup-orphaned-files", "bench"] {
+    let commands = [
+        "serve",
+        "migrate",
+        "create-user",
+        "set-password",
+        "deactivate-user",
+        "delete-user",
+        "import-questions",
+        "cleanup-orphaned-files",
+        "bench",
+    ];
+    for sub in commands {
         let out = Command::new(BIN).args([sub, "--help"]).output().unwrap();
         assert!(out.status.success(), "{sub} --help");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{sub}");
@@ -126,26 +137,42 @@ struct OrphanSetup {
     keys: Vec<String>,
 }
 
-async fn orphan_setup(n: usize) -> OrphanSetup {
+/// The embedded default's database and object store in `dir`, as the commands open them.
+async fn embedded(dir: &std::path::Path) -> (toxtemp::db::Pool, toxtemp::storage::local::LocalStore) {
     use toxtemp::storage::ObjectStore;
-    let dir = tempfile::tempdir().unwrap();
-    let url = toxtemp::config::DatabaseUrl::Sqlite(dir.path().join("data/toxtemp.sqlite3"));
+    let url = toxtemp::config::DatabaseUrl::Sqlite(dir.join("data/toxtemp.sqlite3"));
     let pool = toxtemp::db::connect(&url).unwrap();
     toxtemp::db::run_migrations(&mut pool.get().unwrap()).unwrap();
-    let store = toxtemp::storage::local::LocalStore::new(dir.path().join("data/objects"), "toxtemp-local".into());
+    let store = toxtemp::storage::local::LocalStore::new(dir.join("data/objects"), "toxtemp-local".into());
     store.ensure_ready().await.unwrap();
+    (pool, store)
+}
+
+async fn keep_file(
+    pool: &toxtemp::db::Pool,
+    store: &toxtemp::storage::local::LocalStore,
+    name: &str,
+    uploaded_by: Option<i32>,
+    assay_id: Option<i32>,
+) -> toxtemp::db::models::FileAsset {
+    let mut body = futures_util::stream::iter(vec![Ok(bytes::Bytes::from(format!("content of {name}")))]);
+    let body: &mut toxtemp::storage::SourceStream<'_> = &mut body;
+    let meta = toxtemp::fileops::UploadMeta {
+        original_filename: name,
+        content_type: "text/plain",
+        uploaded_by,
+        assay_id,
+        for_a_run: false,
+    };
+    toxtemp::fileops::upload_file(pool, store, body, meta).await.unwrap()
+}
+
+async fn orphan_setup(n: usize) -> OrphanSetup {
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, store) = embedded(dir.path()).await;
     let mut keys = Vec::new();
     for i in 0..n {
-        let mut body = futures_util::stream::iter(vec![Ok(bytes::Bytes::from(format!("orphan {i}")))]);
-        let body: &mut toxtemp::storage::SourceStream<'_> = &mut body;
-        let meta = toxtemp::fileops::UploadMeta {
-            original_filename: &format!("old notes {i}.txt"),
-            content_type: "text/plain",
-            uploaded_by: None,
-            assay_id: None,
-            for_a_run: false,
-        };
-        let asset = toxtemp::fileops::upload_file(&pool, &store, body, meta).await.unwrap();
+        let asset = keep_file(&pool, &store, &format!("old notes {i}.txt"), None, None).await;
         use diesel::prelude::*;
         use toxtemp::db::schema::file_assets;
         diesel::update(file_assets::table.find(&asset.id))
@@ -238,4 +265,54 @@ fn process_drafts_an_assay_from_a_pdf_and_a_docx_with_stored_files() {
     use toxtemp::db::schema::answer_files;
     let links: i64 = answer_files::table.count().get_result(&mut conn).unwrap();
     assert_eq!(links, 2 * 77);
+}
+
+#[tokio::test]
+async fn delete_user_says_what_would_go_then_deletes_the_account_and_its_kept_documents_at_once() {
+    use toxtemp::db::models::assay::AssayFields;
+    use toxtemp::db::models::person::{self, PersonSpec};
+    use toxtemp::db::models::{Assay, FileAsset, FileAssetStatus, Investigation, Person, Study};
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, store) = embedded(dir.path()).await;
+    let (leaver, stays, assay) = {
+        let mut conn = pool.get().unwrap();
+        let spec = |email| PersonSpec { email, display_name: "", is_staff: false, is_superuser: false };
+        let leaver = person::create(&mut conn, &spec("leaver@example.org"), "hash").unwrap();
+        let stays = person::create(&mut conn, &spec("stays@example.org"), "hash").unwrap();
+        let inv = Investigation::create(&mut conn, &leaver, "I", "").unwrap();
+        let study = Study::create(&mut conn, inv.id, "S", "").unwrap();
+        let fields = AssayFields { title: "A", description: "", question_set_id: None };
+        (leaver, stays, Assay::create(&mut conn, study.id, &fields).unwrap())
+    };
+    let mine = vec![
+        keep_file(&pool, &store, "sop.txt", Some(leaver.id), Some(assay.id)).await,
+        keep_file(&pool, &store, "paper.txt", Some(leaver.id), Some(assay.id)).await,
+        keep_file(&pool, &store, "from a failed run.txt", Some(leaver.id), None).await,
+    ];
+    let theirs = keep_file(&pool, &store, "other.txt", Some(stays.id), None).await;
+    let object = |a: &FileAsset| dir.path().join("data/objects/toxtemp-local").join(&a.object_key);
+
+    let asked = toxtemp(dir.path()).args(["delete-user", "--email", "Leaver@example.org"]).output().unwrap();
+    assert!(!asked.status.success(), "without --yes nothing is deleted");
+    let out = String::from_utf8_lossy(&asked.stdout);
+    assert!(out.contains("would delete leaver@example.org with 1 assay(s) and 3 kept document(s)"), "{out}");
+    assert!(mine.iter().all(|a| object(a).exists()));
+
+    let done = toxtemp(dir.path()).args(["delete-user", "--email", "leaver@example.org", "--yes"]).output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert!(String::from_utf8_lossy(&done.stdout).contains("deleted leaver@example.org with 1 assay(s) and 3 kept"));
+    let mut conn = pool.get().unwrap();
+    assert!(Person::find_by_email(&mut conn, "leaver@example.org").unwrap().is_none());
+    assert!(Assay::find(&mut conn, assay.id).is_err(), "the work goes with the account");
+    for asset in &mine {
+        assert!(!object(asset).exists(), "{} deleted from storage at once", asset.original_filename);
+        assert_eq!(FileAsset::find(&mut conn, &asset.id).unwrap().status, FileAssetStatus::Deleted);
+    }
+    for asset in &mine {
+        let events = toxtemp::db::models::FileAuditEvent::of_file(&mut conn, &asset.id).unwrap();
+        assert_eq!(events.len(), 1, "an audit event per file");
+        assert!(events[0].actor.contains("account deletion of leaver@example.org"), "{:?}", events[0]);
+    }
+    assert!(object(&theirs).exists(), "another person's files stay");
+    assert_eq!(FileAsset::find(&mut conn, &theirs.id).unwrap().status, FileAssetStatus::Available);
 }

@@ -105,6 +105,8 @@ pub struct AssaySummary {
 pub enum Within {
     Study(i32),
     Investigation(i32),
+    /// Everything a person owns.
+    Owner(i32),
 }
 
 /// What became of an edit of the assay form.
@@ -229,6 +231,11 @@ impl Assay {
             Within::Investigation(id) => assays::table
                 .inner_join(studies::table)
                 .filter(studies::investigation_id.eq(id))
+                .select(assays::id)
+                .load(conn),
+            Within::Owner(id) => assays::table
+                .inner_join(studies::table.inner_join(investigations::table))
+                .filter(investigations::owner_id.eq(id))
                 .select(assays::id)
                 .load(conn),
         }

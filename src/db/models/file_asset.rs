@@ -225,13 +225,23 @@ impl FileAsset {
         Ok(locked == 1)
     }
 
-    /// Claim files for deletion (`available` → `deleting`); returns the ids claimed. Files in
-    /// `deleting` already (a deletion that crashed half-way) are claimed again.
+    /// Files a person uploaded that belong to no assay (any more) and are not deleted.
+    pub fn unattached_of_uploader(conn: &mut DbConn, person_id: i32) -> QueryResult<Vec<FileAsset>> {
+        file_assets::table
+            .filter(file_assets::uploaded_by.eq(person_id))
+            .filter(file_assets::assay_id.is_null())
+            .filter(file_assets::status.ne(Deleted))
+            .select(Self::as_select())
+            .load(conn)
+    }
+
+    /// Claim files for deletion (`available` or `pending` → `deleting`); returns the ids
+    /// claimed. Files in `deleting` already (a deletion that crashed half-way) are claimed again.
     pub fn claim_for_deletion(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<Vec<FileAssetId>> {
         diesel::update(
             file_assets::table
                 .filter(file_assets::id.eq_any(ids))
-                .filter(file_assets::status.eq_any([Available, Deleting])),
+                .filter(file_assets::status.eq_any([Available, Pending, Deleting])),
         )
         .set(file_assets::status.eq(Deleting))
         .returning(file_assets::id)
