@@ -252,7 +252,7 @@ impl Config {
             extractor_exe: var("TOXTEMP_EXTRACTOR").map(PathBuf::from),
             data_dir,
             session_key: session_key.map(SecretString::from),
-            secure_cookies: flag("TOXTEMP_SECURE_COOKIES", !bind.ip().is_loopback())?,
+            secure_cookies: flag("TOXTEMP_SECURE_COOKIES", secure_by_default(&bind))?,
             session_lifetime: Duration::from_secs(3600) * number("TOXTEMP_SESSION_HOURS", 12)?,
             trusted_proxies: addresses("TOXTEMP_TRUSTED_PROXIES")?,
             bootstrap_admin,
@@ -288,6 +288,12 @@ impl Config {
     pub fn spool_dir(&self) -> PathBuf {
         self.data_dir.join("tmp")
     }
+}
+
+/// Cookies are sent over HTTPS only, unless the app listens on loopback only (a developer's
+/// machine, or behind a proxy on the same host that is trusted to terminate TLS).
+pub fn secure_by_default(bind: &SocketAddr) -> bool {
+    !bind.ip().is_loopback()
 }
 
 /// `RUST_LOG`, the log filter (read before the configuration, to log its errors).
@@ -382,6 +388,14 @@ mod tests {
         assert_eq!(DatabaseUrl::parse("sqlite://data/x.db").unwrap(), DatabaseUrl::Sqlite("data/x.db".into()));
         assert_eq!(DatabaseUrl::parse("x.db").unwrap(), DatabaseUrl::Sqlite("x.db".into()));
         assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn cookies_are_secure_unless_bound_to_loopback() {
+        assert!(!secure_by_default(&"127.0.0.1:8000".parse().unwrap()));
+        assert!(!secure_by_default(&"[::1]:8000".parse().unwrap()));
+        assert!(secure_by_default(&"0.0.0.0:8000".parse().unwrap()));
+        assert!(secure_by_default(&"192.0.2.10:443".parse().unwrap()));
     }
 
     #[test]

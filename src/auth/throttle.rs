@@ -35,29 +35,54 @@ fn window_start() -> chrono::NaiveDateTime {
     now() - chrono::Duration::from_std(WINDOW).unwrap_or_default()
 }
 
-/// `Some(wait)` while this account or this address is locked out.
-pub fn locked(conn: &mut DbConn, attempt: &Attempt) -> diesel::QueryResult<Option<Duration>> {
+/// Admit a login attempt, or `Some(wait)` while its account or address is locked out.
+///
+/// An admitted attempt is counted as a failure before the password is checked, in one
+/// transaction with the check of the limits: concurrent attempts cannot all slip past a
+/// check that none of them has been counted in yet. [`succeeded`] takes the count back.
+pub fn admit(conn: &mut DbConn, attempt: &Attempt) -> diesel::QueryResult<Option<Duration>> {
     let since = window_start();
-    let mut wait = None;
-    for row in LoginFailure::current(conn, &attempt.keys(), since)? {
-        let limit = if row.key == attempt.email_key { EMAIL_LIMIT } else { IP_LIMIT };
-        if row.failures >= limit {
-            let left = (row.window_start - since).to_std().unwrap_or_default();
-            wait = Some(wait.map_or(left, |w: Duration| w.max(left)));
+    let outcome = write_transaction(conn, |c| {
+        for key in attempt.keys() {
+            LoginFailure::record(c, &key, since)?;
         }
+        let mut wait = None;
+        for row in LoginFailure::current(c, &attempt.keys(), since)? {
+            let limit = if row.key == attempt.email_key { EMAIL_LIMIT } else { IP_LIMIT };
+            if row.failures > limit {
+                let left = (row.window_start - since).to_std().unwrap_or_default();
+                wait = Some(wait.map_or(left, |w: Duration| w.max(left)));
+            }
+        }
+        // Locked out: roll the counting back, so refused attempts cost no rows.
+        match wait {
+            Some(wait) => Err(Admission::Locked(wait)),
+            None => Ok(()),
+        }
+    });
+    match outcome {
+        Ok(()) => Ok(None),
+        Err(Admission::Locked(wait)) => Ok(Some(wait)),
+        Err(Admission::Db(err)) => Err(err),
     }
-    Ok(wait)
 }
 
-pub fn failed(conn: &mut DbConn, attempt: &Attempt) -> diesel::QueryResult<()> {
-    let since = window_start();
+enum Admission {
+    Locked(Duration),
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Admission {
+    fn from(err: diesel::result::Error) -> Self {
+        Self::Db(err)
+    }
+}
+
+/// The password was right: the account's failures are forgiven, and this attempt no longer
+/// counts against the address.
+pub fn succeeded(conn: &mut DbConn, attempt: &Attempt) -> diesel::QueryResult<()> {
     write_transaction(conn, |c| {
-        LoginFailure::record(c, &attempt.email_key, since)?;
-        LoginFailure::record(c, &attempt.ip_key, since)
+        LoginFailure::clear(c, &attempt.email_key)?;
+        LoginFailure::take_back(c, &attempt.ip_key)
     })
-}
-
-/// A successful login forgives the account's failures (not the address's).
-pub fn succeeded(conn: &mut DbConn, attempt: &Attempt) -> diesel::QueryResult<usize> {
-    LoginFailure::clear(conn, &attempt.email_key)
 }

@@ -75,7 +75,7 @@ pub async fn submit(
     }
     let attempt = Attempt::new(&email, &super::client_ip(&req, state.config()));
     let check = attempt.clone();
-    if let Some(wait) = state.db(move |c| Ok(throttle::locked(c, &check)?)).await? {
+    if let Some(wait) = state.db(move |c| Ok(throttle::admit(c, &check)?)).await? {
         tracing::warn!("login refused: too many failed attempts");
         let minutes = wait.as_secs().div_ceil(60).max(1);
         return Err(AppError::Rejected(
@@ -91,7 +91,7 @@ pub async fn submit(
         web::block(move || auth::check_password(found, &password)).await.map_err(anyhow::Error::from)?
     };
     let Some(person) = person else {
-        state.db(move |c| Ok(throttle::failed(c, &attempt)?)).await?;
+        // Counted already, by `admit`.
         return refuse(&session, StatusCode::UNAUTHORIZED, email, &next, "Unknown email or wrong password.");
     };
     state.db(move |c| Ok(throttle::succeeded(c, &attempt)?)).await?;

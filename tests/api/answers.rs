@@ -10,7 +10,7 @@ use toxtemp::fileops::compute_sha256;
 use crate::docs;
 use crate::helpers::{TestApp, has_attr, location, select_attr, select_texts};
 
-fn files() -> Vec<(&'static str, Vec<u8>)> {
+pub fn files() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("sop.pdf", docs::pdf(&[docs::SEEDING])),
         ("paper.docx", docs::docx(&["Neurite outgrowth is quantified by high-content imaging."])),
@@ -18,7 +18,7 @@ fn files() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 /// Log in a new user, draft an assay from the two files (consent given), run the job.
-async fn drafted(app: &TestApp, email: &str) -> i32 {
+pub async fn drafted(app: &TestApp, email: &str) -> i32 {
     app.login_new(email, false).await;
     let (_, _, assay) = app.create_tree("NeuriTox").await;
     let id = assay.to_string();

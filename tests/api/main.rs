@@ -10,6 +10,7 @@ mod cli;
 mod docs;
 mod evidence;
 mod fileops;
+mod hardening;
 mod ingest;
 mod investigations;
 mod models;

@@ -30,21 +30,34 @@ impl LoginFailure {
 
     /// One more failure for `key`; a window that started before `since` starts again.
     pub fn record(conn: &mut DbConn, key: &str, since: chrono::NaiveDateTime) -> QueryResult<()> {
+        Self::record_bounded(conn, key, since, MAX_ROWS)
+    }
+
+    /// [`Self::record`] with the table kept to `max_rows`.
+    pub fn record_bounded(
+        conn: &mut DbConn,
+        key: &str,
+        since: chrono::NaiveDateTime,
+        max_rows: i64,
+    ) -> QueryResult<()> {
         let at = now();
         let bumped = diesel::update(login_failures::table.find(key).filter(login_failures::window_start.gt(since)))
             .set(login_failures::failures.eq(login_failures::failures + 1))
             .execute(conn)?;
         if bumped == 0 {
             diesel::delete(login_failures::table.find(key)).execute(conn)?;
-            let inserted = diesel::insert_into(login_failures::table)
-                .values((
-                    login_failures::key.eq(key),
-                    login_failures::failures.eq(1),
-                    login_failures::window_start.eq(at),
-                ))
-                .execute(conn);
+            // In a savepoint: when another server inserted the same key a moment ago, the
+            // unique violation must not abort the surrounding transaction (PostgreSQL would).
+            let inserted = conn.transaction(|c| {
+                diesel::insert_into(login_failures::table)
+                    .values((
+                        login_failures::key.eq(key),
+                        login_failures::failures.eq(1),
+                        login_failures::window_start.eq(at),
+                    ))
+                    .execute(c)
+            });
             match inserted {
-                // Another server counted the same key's first failure a moment ago: count ours too.
                 Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
                     diesel::update(login_failures::table.find(key))
                         .set(login_failures::failures.eq(login_failures::failures + 1))
@@ -54,8 +67,16 @@ impl LoginFailure {
                     other?;
                 }
             }
-            Self::prune(conn, since)?;
+            Self::prune(conn, since, max_rows)?;
         }
+        Ok(())
+    }
+
+    /// One failure fewer for `key` (an attempt counted in advance that succeeded).
+    pub fn take_back(conn: &mut DbConn, key: &str) -> QueryResult<()> {
+        diesel::update(login_failures::table.find(key).filter(login_failures::failures.gt(0)))
+            .set(login_failures::failures.eq(login_failures::failures - 1))
+            .execute(conn)?;
         Ok(())
     }
 
@@ -63,14 +84,14 @@ impl LoginFailure {
         diesel::delete(login_failures::table.find(key)).execute(conn)
     }
 
-    /// Drop expired windows, then the oldest rows beyond [`MAX_ROWS`].
-    fn prune(conn: &mut DbConn, since: chrono::NaiveDateTime) -> QueryResult<()> {
+    /// Drop expired windows, then the oldest rows beyond `max_rows`.
+    fn prune(conn: &mut DbConn, since: chrono::NaiveDateTime, max_rows: i64) -> QueryResult<()> {
         diesel::delete(login_failures::table.filter(login_failures::window_start.le(since))).execute(conn)?;
         let rows: i64 = login_failures::table.count().get_result(conn)?;
-        if rows > MAX_ROWS {
+        if rows > max_rows {
             let oldest: Vec<String> = login_failures::table
                 .order(login_failures::window_start)
-                .limit(rows - MAX_ROWS)
+                .limit(rows - max_rows)
                 .select(login_failures::key)
                 .load(conn)?;
             diesel::delete(login_failures::table.filter(login_failures::key.eq_any(oldest))).execute(conn)?;

@@ -1,0 +1,283 @@
+//! What a hostile or careless client tries: consent read loosely, staff changing others'
+//! work, missing security headers, login floods, deletions that leave documents behind.
+
+use diesel::prelude::*;
+use futures_util::StreamExt;
+use toxtemp::db::models::{Answer, Assay, FileAsset, FileAssetStatus, LoginFailure};
+use toxtemp::db::schema::{file_assets, file_audit_events};
+
+use crate::answers::{drafted, files};
+use crate::helpers::{PASSWORD, TestApp, has_attr, location, select_attr, select_texts};
+
+/// (study, investigation) of an assay.
+fn study_of(app: &TestApp, assay: i32) -> (i32, i32) {
+    use toxtemp::db::schema::{assays, studies};
+    assays::table
+        .inner_join(studies::table)
+        .filter(assays::id.eq(assay))
+        .select((studies::id, studies::investigation_id))
+        .first(&mut *app.conn())
+        .unwrap()
+}
+
+fn kept(app: &TestApp) -> Vec<FileAsset> {
+    file_assets::table.select(FileAsset::as_select()).load(&mut *app.conn()).unwrap()
+}
+
+#[actix_web::test]
+async fn only_a_real_yes_counts_as_consent() {
+    let app = TestApp::spawn().await;
+    app.login_new("a@example.org", false).await;
+    let (_, _, assay) = app.create_tree("Strict").await;
+    let id = assay.to_string();
+    for (value, keeps) in [("off", false), ("false", false), ("0", false), ("no", false), ("on", true)] {
+        let before = kept(&app).len();
+        let fields = [("assay_id", id.as_str()), ("overwrite", "on"), ("share_files_for_development", value)];
+        let resp = app.post_start(&fields, &[("notes.txt", b"Neurite outgrowth notes".to_vec())]).await;
+        assert_eq!(resp.status(), 303, "{value}");
+        app.run_pending_jobs().await;
+        assert_eq!(kept(&app).len() > before, keeps, "share_files_for_development={value}");
+    }
+}
+
+#[actix_web::test]
+async fn after_a_withdrawal_the_regenerate_form_starts_unticked_and_says_why() {
+    let app = TestApp::spawn().await;
+    let assay = drafted(&app, "a@example.org").await;
+    let answers = format!("/assays/{assay}/answers");
+    let page = app.get_html(&answers).await;
+    assert!(has_attr(&page, "#regen-share", "checked"), "checked by default");
+    assert!(select_texts(&page, "#withdrawn-note").is_empty());
+    app.post_form(&format!("/assays/{assay}/withdraw-consent"), &[]).await;
+    let page = app.get_html(&answers).await;
+    assert!(!has_attr(&page, "#regen-share", "checked"), "unticked after a withdrawal");
+    assert!(select_texts(&page, "#withdrawn-note")[0].contains("You withdrew consent"));
+}
+
+#[actix_web::test]
+async fn delete_confirmations_count_the_kept_documents_and_the_deletion_takes_them_at_once() {
+    let app = TestApp::builder().s3().spawn().await;
+    let assay = drafted(&app, "a@example.org").await;
+    let (study, inv) = study_of(&app, assay);
+    for (page, form) in [
+        (format!("/assays/{assay}"), "#delete-assay"),
+        (format!("/studies/{study}"), "#delete-study"),
+        (format!("/investigations/{inv}"), "#delete-investigation"),
+    ] {
+        let html = app.get_html(&page).await;
+        let question = select_attr(&html, form, "data-confirm");
+        assert!(question.contains("Its 2 kept document(s) will be deleted too."), "{page}: {question}");
+    }
+    let before = kept(&app);
+    let resp = app.post_form(&format!("/investigations/{inv}/delete"), &[]).await;
+    assert_eq!(resp.status(), 303);
+    let overview = app.get_html("/").await;
+    assert!(select_texts(&overview, ".flash")[0].contains("Its 2 kept document(s) were deleted too."));
+    for asset in before {
+        assert_eq!(FileAsset::find(&mut app.conn(), &asset.id).unwrap().status, FileAssetStatus::Deleted);
+        assert!(app.ctx.store.head(&asset.object_key).await.is_err(), "object gone at once, no cron needed");
+    }
+    let events: Vec<String> = file_audit_events::table.select(file_audit_events::event).load(&mut *app.conn()).unwrap();
+    assert_eq!(events, ["assay_deleted", "assay_deleted"]);
+}
+
+/// Every state-changing route of someone else's work, as (method, path, form fields).
+fn changes(inv: i32, study: i32, assay: i32, question: i32) -> Vec<(String, Vec<(&'static str, String)>)> {
+    let title = || vec![("title", "Defaced".to_owned()), ("description", String::new())];
+    vec![
+        (format!("/investigations/{inv}/edit"), title()),
+        (format!("/investigations/{inv}/delete"), vec![]),
+        (format!("/investigations/{inv}/studies/new"), title()),
+        (format!("/studies/{study}/edit"), title()),
+        (format!("/studies/{study}/delete"), vec![]),
+        (format!("/studies/{study}/assays/new"), title()),
+        (format!("/assays/{assay}/edit"), vec![("title", "Defaced".into()), ("question_set_id", "1".into())]),
+        (format!("/assays/{assay}/delete"), vec![]),
+        (format!("/assays/{assay}/withdraw-consent"), vec![]),
+        (format!("/assays/{assay}/answers/{question}"), vec![("text", "Defaced".into()), ("accepted", "on".into())]),
+    ]
+}
+
+#[actix_web::test]
+async fn staff_see_everyones_work_but_change_none_of_it() {
+    let mut app = TestApp::spawn().await;
+    let assay = drafted(&app, "owner@example.org").await;
+    let (study, inv) = study_of(&app, assay);
+    let question = toxtemp::db::models::QuestionSet::questions(&mut app.conn(), 1).unwrap()[0].id;
+    let files_before = kept(&app);
+    let answers_before = Answer::of_assay(&mut app.conn(), assay).unwrap();
+    for staff in [("staff@example.org", true, false), ("root@example.org", true, true)] {
+        app.new_browser();
+        let person = app.create_person(staff.0, staff.1);
+        if staff.2 {
+            diesel::update(toxtemp::db::schema::persons::table.find(person.id))
+                .set(toxtemp::db::schema::persons::is_superuser.eq(true))
+                .execute(&mut *app.conn())
+                .unwrap();
+        }
+        assert_eq!(app.login(staff.0, PASSWORD).await.status(), 303);
+        // Seeing is allowed.
+        for page in [format!("/assays/{assay}"), format!("/assays/{assay}/answers"), format!("/admin/assays/{assay}")] {
+            assert_eq!(app.get(&page).await.status(), 200, "{} sees {page}", staff.0);
+        }
+        // Changing is not: the forms and every state-changing request.
+        for form in [format!("/assays/{assay}/edit"), format!("/studies/{study}/edit")] {
+            assert_eq!(app.get(&form).await.status(), 403, "{form}");
+        }
+        for (path, fields) in changes(inv, study, assay, question) {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let resp = app.post_form(&path, &fields).await;
+            assert_eq!(resp.status(), 403, "{} POST {path}", staff.0);
+        }
+        let upload = [("assay_id", assay.to_string()), ("overwrite", "on".into())];
+        let upload: Vec<(&str, &str)> = upload.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let resp = app.post_start(&upload, &[("notes.txt", b"Staff notes".to_vec())]).await;
+        assert_eq!(resp.status(), 403, "upload into someone else's assay");
+        let resp = app
+            .post_multipart(
+                &format!("/assays/{assay}/regenerate"),
+                &[("question_ids", &question.to_string())],
+                &files(),
+            )
+            .await;
+        assert_eq!(resp.status(), 403, "regenerate someone else's answers");
+    }
+    // Nothing changed.
+    let a_after = Assay::find(&mut app.conn(), assay).unwrap();
+    assert_eq!(a_after.title, "NeuriTox");
+    assert_eq!(Answer::of_assay(&mut app.conn(), assay).unwrap(), answers_before);
+    assert_eq!(kept(&app), files_before);
+    assert!(!toxtemp::jobs::is_pending(&mut app.conn(), &toxtemp::drafting::assay_subject(assay)).unwrap());
+}
+
+#[actix_web::test]
+async fn staff_withdraw_consent_for_an_owner_only_with_a_reason_and_it_is_audited() {
+    let mut app = TestApp::builder().s3().spawn().await;
+    let assay = drafted(&app, "owner@example.org").await;
+    let withdraw = format!("/admin/assays/{assay}/withdraw-consent");
+    assert_eq!(app.post_form(&withdraw, &[("reason", "I am the owner")]).await.status(), 403, "owners use their page");
+    app.new_browser();
+    app.login_new("staff@example.org", true).await;
+    let page = app.get_html(&format!("/admin/assays/{assay}")).await;
+    assert_eq!(select_attr(&page, "#withdraw-for-owner", "action"), withdraw);
+    for reason in ["", "   ", &"x".repeat(501)] {
+        let resp = app.post_form(&withdraw, &[("reason", reason)]).await;
+        assert_eq!(resp.status(), 422, "reason {:?}", reason.len());
+    }
+    assert!(kept(&app).iter().all(|f| f.status == FileAssetStatus::Available), "nothing happened without a reason");
+    let resp = app.post_form(&withdraw, &[("reason", "owner asked by e-mail on 2026-11-29")]).await;
+    assert_eq!((resp.status().as_u16(), location(&resp)), (303, format!("/admin/assays/{assay}")));
+    assert!(kept(&app).iter().all(|f| f.status == FileAssetStatus::Deleted));
+    let actors: Vec<(String, String)> = file_audit_events::table
+        .select((file_audit_events::event, file_audit_events::actor))
+        .load(&mut *app.conn())
+        .unwrap();
+    assert_eq!(actors.len(), 2);
+    for (event, actor) in actors {
+        assert_eq!(event, "consent_withdrawn");
+        assert!(actor.contains("staff staff@example.org on behalf of owner@example.org"), "{actor}");
+        assert!(actor.contains("owner asked by e-mail on 2026-11-29"), "{actor}");
+    }
+    assert!(Assay::find(&mut app.conn(), assay).unwrap().consent_withdrawn_at.is_some());
+}
+
+fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers().get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+fn has_security_headers(resp: &reqwest::Response) -> bool {
+    header(resp, "content-security-policy").contains("default-src")
+        && header(resp, "x-frame-options") == "DENY"
+        && header(resp, "x-content-type-options") == "nosniff"
+}
+
+#[actix_web::test]
+async fn secure_cookies_bring_hsts_and_logged_in_pages_are_not_cached() {
+    let app = TestApp::builder().config(|c| c.secure_cookies = true).spawn().await;
+    let resp = app.get("/login").await;
+    assert!(header(&resp, "set-cookie").contains("Secure"), "{}", header(&resp, "set-cookie"));
+    assert!(header(&resp, "strict-transport-security").starts_with("max-age="));
+
+    let plain = TestApp::spawn().await;
+    assert!(!header(&plain.get("/login").await, "set-cookie").contains("Secure"));
+    assert_eq!(header(&plain.get("/login").await, "strict-transport-security"), "");
+    plain.login_new("a@example.org", false).await;
+    let page = plain.get("/").await;
+    assert_eq!(header(&page, "cache-control"), "no-store", "logged-in pages stay out of shared caches");
+    assert!(header(&plain.get("/static/app.css").await, "cache-control").contains("max-age"));
+}
+
+#[actix_web::test]
+async fn responses_made_by_middleware_carry_the_security_headers_too() {
+    let app = TestApp::builder().config(|c| c.upload_limits.max_total_bytes = 1024).spawn().await;
+    app.login_new("a@example.org", false).await;
+    let forbidden = app.post_form_raw("/investigations/new", &[("title", "no token")]).await;
+    assert_eq!(forbidden.status(), 403);
+    assert!(has_security_headers(&forbidden), "the CSRF refusal");
+    let huge = "x".repeat(300 * 1024);
+    let too_large = app.post_form("/investigations/new", &[("title", huge.as_str())]).await;
+    assert_eq!(too_large.status(), 413);
+    assert!(has_security_headers(&too_large), "the 413 of a form");
+    let upload = app.post_start(&[("assay_id", "new")], &[("big.txt", vec![b'a'; 4096])]).await;
+    assert_eq!(upload.status(), 413);
+    assert!(has_security_headers(&upload), "the 413 of an upload");
+}
+
+#[actix_web::test]
+async fn over_long_emails_are_refused_before_any_work() {
+    let app = TestApp::spawn().await;
+    let long = format!("{}@example.org", "a".repeat(250));
+    let resp = app.login(&long, "whatever").await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(LoginFailure::count(&mut app.conn()).unwrap(), 0, "nothing recorded for it");
+}
+
+#[actix_web::test]
+async fn a_flood_of_failed_logins_stays_bounded_and_others_still_log_in() {
+    let app = TestApp::builder().config(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).spawn().await;
+    app.create_person("real@example.org", false);
+    let token = app.csrf_token().await;
+    const ATTACKERS: usize = 3;
+    const PER_ATTACKER: usize = 700;
+    let statuses: Vec<u16> = futures_util::stream::iter(0..ATTACKERS * PER_ATTACKER)
+        .map(|i| {
+            let (client, url, token) = (app.client.clone(), app.url("/login"), token.clone());
+            async move {
+                // A distinct 240-byte address each time, from one of three machines.
+                let email = format!("{i:0>226}@example.org");
+                let ip = format!("203.0.113.{}", i % ATTACKERS);
+                let form = [("email", email.as_str()), ("password", "guess"), ("csrf_token", token.as_str())];
+                let resp = client.post(url).header("x-forwarded-for", ip).form(&form).send().await.unwrap();
+                resp.status().as_u16()
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let limit = toxtemp::auth::throttle::IP_LIMIT as usize;
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), ATTACKERS * limit, "each address gets {limit} tries");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), ATTACKERS * (PER_ATTACKER - limit));
+    let rows = LoginFailure::count(&mut app.conn()).unwrap() as usize;
+    assert_eq!(rows, ATTACKERS * limit + ATTACKERS, "one row per tried address and per machine, no more");
+    assert!(app.ctx.pool.state().connections <= app.ctx.pool.max_size());
+
+    // Someone else, elsewhere, logs in as usual.
+    let token = app.csrf_token().await;
+    let form = [("email", "real@example.org"), ("password", PASSWORD), ("csrf_token", token.as_str())];
+    let resp = app.client.post(app.url("/login")).header("x-forwarded-for", "198.51.100.20").form(&form).send();
+    assert_eq!(resp.await.unwrap().status(), 303);
+    assert_eq!(app.get("/").await.status(), 200);
+}
+
+#[test]
+fn the_failed_login_table_never_grows_past_its_bound() {
+    let mut db = crate::helpers::EmptyDb::new();
+    let conn = &mut db.conn;
+    let since = toxtemp::db::now() - chrono::Duration::minutes(15);
+    for i in 0..150 {
+        LoginFailure::record_bounded(conn, &format!("email:{i}@example.org"), since, 100).unwrap();
+    }
+    assert_eq!(LoginFailure::count(conn).unwrap(), 100);
+    let newest = LoginFailure::current(conn, &["email:149@example.org".to_owned()], since).unwrap();
+    assert_eq!(newest.len(), 1, "the oldest rows go first");
+}
