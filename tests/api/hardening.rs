@@ -281,3 +281,218 @@ fn the_failed_login_table_never_grows_past_its_bound() {
     let newest = LoginFailure::current(conn, &["email:149@example.org".to_owned()], since).unwrap();
     assert_eq!(newest.len(), 1, "the oldest rows go first");
 }
+
+/// Eight consented submissions of three files each, drafted while `cleanup-orphaned-files
+/// --days 0` runs in a loop: every kept file must end linked to its answers, its object there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_waiting_for_their_run_are_never_orphans() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use toxtemp::drafting::{self, DraftRequest, IncomingFile, Scope, Target, Upload};
+    use toxtemp::fileops::FileAssetManager;
+    let env = crate::helpers::TestEnv::new();
+    let fixtures: Vec<_> = (0..8).map(|_| env.other_fixture()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let manager = FileAssetManager { pool: env.pool().clone(), store: env.ctx.store.clone() };
+    let cleaner = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut deleted = 0;
+            while !stop.load(Ordering::SeqCst) {
+                deleted += manager.cleanup_orphaned(0, "cleanup loop").await.unwrap().deleted.len();
+                tokio::task::yield_now().await;
+            }
+            deleted
+        })
+    };
+    let submissions = fixtures.iter().enumerate().map(|(i, f)| {
+        let files: Vec<_> = ["sop", "paper", "data"]
+            .iter()
+            .map(|name| {
+                env.file(&format!("{name}-{i}.txt"), format!("{name} of run {i}: neurite outgrowth").as_bytes())
+            })
+            .collect();
+        let ctx = &env.ctx;
+        async move {
+            let mut incoming = Vec::new();
+            for (name, path) in files {
+                incoming.push(IncomingFile::from_path(path, name).await.unwrap());
+            }
+            let request = DraftRequest {
+                uploader: f.person.clone(),
+                target: Target::Existing(f.assay.id),
+                question_set_id: None,
+                scope: Scope::All { overwrite: true },
+                upload: Upload::of_files(incoming),
+                keep_files: true,
+                extract_images: false,
+            };
+            drafting::submit(ctx, request).await.unwrap()
+        }
+    });
+    let submitted = futures_util::future::join_all(submissions).await;
+    env.run_jobs().await;
+    stop.store(true, Ordering::SeqCst);
+    assert_eq!(cleaner.await.unwrap(), 0, "the loop found no orphans");
+
+    let kept: Vec<FileAsset> = submitted.iter().flat_map(|s| s.stored.clone()).collect();
+    assert_eq!(kept.len(), 24);
+    let mut conn = env.conn();
+    for file in &kept {
+        assert_eq!(FileAsset::find(&mut conn, &file.id).unwrap().status, FileAssetStatus::Available);
+        let links: i64 = toxtemp::db::schema::answer_files::table
+            .filter(toxtemp::db::schema::answer_files::file_id.eq(&file.id))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(links, 77, "{} linked to every answer of its run", file.original_filename);
+    }
+    assert_eq!(env.memory.keys().len(), 24, "every object is there");
+}
+
+#[actix_web::test]
+async fn deleted_files_keep_no_name_after_the_retention_period() {
+    use toxtemp::db::models::{FileAuditEvent, FileDownloadLog};
+    let app = TestApp::builder().s3().spawn().await;
+    let assay = drafted(&app, "owner@example.org").await;
+    let files = kept(&app);
+    let staff = app.create_person("staff@example.org", true);
+    for f in &files {
+        FileDownloadLog::record(&mut app.conn(), f, Some(staff.id), &staff.email, "192.0.2.1").unwrap();
+    }
+    app.post_form(&format!("/assays/{assay}/withdraw-consent"), &[]).await;
+    // One deletion is 31 days old, the other 5.
+    let (old, recent) = (&files[0], &files[1]);
+    for (file, days) in [(old, 31), (recent, 5)] {
+        diesel::update(file_assets::table.find(&file.id))
+            .set(file_assets::deleted_at.eq(Some(toxtemp::db::now() - chrono::Duration::days(days))))
+            .execute(&mut *app.conn())
+            .unwrap();
+    }
+    let mut out = Vec::new();
+    toxtemp::cli::cleanup::run(&app.ctx, 7, false, &mut out).await.unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("removed the original names of 1 file(s) deleted more than 30 days ago"), "{out}");
+
+    let mut conn = app.conn();
+    let forgotten = FileAsset::find(&mut conn, &old.id).unwrap();
+    assert_eq!(forgotten.original_filename, "");
+    assert_eq!(
+        (forgotten.sha256.as_str(), forgotten.size_bytes),
+        (old.sha256.as_str(), old.size_bytes),
+        "the rest stays"
+    );
+    assert_eq!(FileAsset::find(&mut conn, &recent.id).unwrap().original_filename, recent.original_filename);
+    let events = FileAuditEvent::of_file(&mut conn, &old.id).unwrap();
+    assert_eq!(events.len(), 1, "the audit trail stays");
+    assert!(!events[0].detail.contains(&old.original_filename), "{}", events[0].detail);
+    assert!(events[0].detail.contains(&old.sha256));
+    let logs = FileDownloadLog::all(&mut conn).unwrap();
+    let names: Vec<&str> = logs.iter().map(|l| l.original_filename.as_str()).collect();
+    assert!(names.contains(&"") && names.contains(&recent.original_filename.as_str()), "{names:?}");
+    drop(conn);
+
+    let mut staff_app = app;
+    staff_app.new_browser();
+    assert_eq!(staff_app.login("staff@example.org", PASSWORD).await.status(), 303);
+    let page = staff_app.get_html(&format!("/admin/assays/{assay}")).await;
+    let shown = select_texts(&page, "#file-table .file-name");
+    assert!(shown.contains(&"(name removed)".to_owned()), "{shown:?}");
+    let log = staff_app.get_html("/admin/downloads").await;
+    assert!(select_texts(&log, "#download-log td").contains(&"(name removed)".to_owned()));
+}
+
+/// A multipart part, written out by hand so that the test controls when bytes are sent.
+fn part_head(boundary: &str, name: &str, filename: Option<&str>) -> Vec<u8> {
+    let file = filename.map(|f| format!("; filename=\"{f}\"\r\nContent-Type: text/plain")).unwrap_or_default();
+    format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{file}\r\n\r\n").into_bytes()
+}
+
+fn bytes_under(dir: &std::path::Path) -> u64 {
+    walk(dir).iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    entries.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
+}
+
+#[actix_web::test]
+async fn an_upload_never_puts_more_than_the_total_limit_on_disk() {
+    const LIMIT: u64 = 1024 * 1024;
+    let app = TestApp::builder().config(|c| c.upload_limits.max_total_bytes = LIMIT).spawn().await;
+    app.login_new("a@example.org", false).await;
+    let token = app.csrf_token().await;
+    let spool = app.ctx.config.spool_dir();
+    let boundary = "hardening-boundary";
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
+    let request = app
+        .client
+        .post(app.url(&format!("/add/?csrf_token={token}")))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send();
+    let response = tokio::spawn(request);
+    let chunk = vec![b'n'; 64 * 1024];
+    let mut send = |data: Vec<u8>| {
+        let tx = tx.clone();
+        async move { tx.send(Ok(data)).await.unwrap() }
+    };
+    send(part_head(boundary, "files", Some("first.txt"))).await;
+    for _ in 0..14 {
+        send(chunk.clone()).await; // 896 KiB
+    }
+    send(b"\r\n".to_vec()).await;
+    send(part_head(boundary, "files", Some("second.txt"))).await;
+    // 1.5 MiB sent in all: the server has read past the limit; see what it wrote.
+    let mut most = 0;
+    for _ in 0..10 {
+        send(chunk.clone()).await;
+        for _ in 0..5 {
+            most = most.max(bytes_under(&spool));
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    send(b"\r\n".to_vec()).await;
+    send(format!("--{boundary}--\r\n").into_bytes()).await;
+    drop(tx);
+    let resp = response.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 413);
+    assert!(most > 0, "the spool was watched while the upload arrived");
+    assert!(most <= LIMIT, "{most} bytes on disk for a {LIMIT}-byte limit");
+    assert_eq!(bytes_under(&spool), 0, "and nothing is left behind");
+}
+
+#[actix_web::test]
+async fn nameless_file_parts_and_text_fields_count_towards_the_limits() {
+    let app = TestApp::builder().config(|c| c.upload_limits.max_total_bytes = 64 * 1024).spawn().await;
+    app.login_new("a@example.org", false).await;
+    let (_, _, assay) = app.create_tree("Limits").await;
+    let token = app.csrf_token().await;
+    let post = |body: Vec<u8>| {
+        app.client
+            .post(app.url(&format!("/add/?csrf_token={token}")))
+            .header("content-type", "multipart/form-data; boundary=b")
+            .body(body)
+            .send()
+    };
+    // A part of the file field without a file name (an empty file input) is still counted.
+    let mut body = part_head("b", "assay_id", None);
+    body.extend(format!("{assay}\r\n").bytes());
+    body.extend(part_head("b", "files", Some("")));
+    body.extend(vec![b'x'; 100 * 1024]);
+    body.extend(b"\r\n--b--\r\n");
+    assert_eq!(post(body).await.unwrap().status(), 413);
+    // Text fields have a total cap, each field below its own.
+    let mut body = Vec::new();
+    for i in 0..5 {
+        body.extend(part_head("b", &format!("note{i}"), None));
+        body.extend(vec![b'y'; 60 * 1024]);
+        body.extend(b"\r\n");
+    }
+    body.extend(b"--b--\r\n");
+    assert_eq!(post(body).await.unwrap().status(), 413);
+}
