@@ -29,6 +29,11 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Puts attempted so far (failed ones included).
+    pub fn puts(&self) -> usize {
+        self.puts.load(Ordering::SeqCst)
+    }
+
     pub fn keys(&self) -> Vec<String> {
         self.objects.lock().expect("lock").keys().cloned().collect()
     }

@@ -125,12 +125,30 @@ pub fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
             format!(r#"<row r="{}">{cells}</row>"#, r + 1)
         })
         .collect();
+    xlsx_sheet(&sheet_rows, None)
+}
+
+/// An XLSX of one sheet with exactly these cells (e.g. `("XFD1048576", "end")`) and, if
+/// given, this declared dimension.
+pub fn xlsx_cells(cells: &[(&str, &str)], dimension: Option<&str>) -> Vec<u8> {
+    let rows: String = cells
+        .iter()
+        .map(|(at, v)| {
+            let row: String = at.chars().filter(char::is_ascii_digit).collect();
+            format!(r#"<row r="{row}"><c r="{at}" t="inlineStr"><is><t>{}</t></is></c></row>"#, xml_escape(v))
+        })
+        .collect();
+    xlsx_sheet(&rows, dimension)
+}
+
+fn xlsx_sheet(sheet_rows: &str, dimension: Option<&str>) -> Vec<u8> {
+    let dimension = dimension.map(|d| format!(r#"<dimension ref="{d}"/>"#)).unwrap_or_default();
     zip_of(&[
         ("[Content_Types].xml", r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#.into()),
         ("_rels/.rels", r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.into()),
         ("xl/workbook.xml", r#"<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Data" sheetId="1" r:id="rId1"/></sheets></workbook>"#.into()),
         ("xl/_rels/workbook.xml.rels", r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.into()),
-        ("xl/worksheets/sheet1.xml", format!(r#"<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{sheet_rows}</sheetData></worksheet>"#)),
+        ("xl/worksheets/sheet1.xml", format!(r#"<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{dimension}<sheetData>{sheet_rows}</sheetData></worksheet>"#)),
     ])
 }
 

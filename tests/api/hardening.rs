@@ -437,7 +437,7 @@ async fn an_upload_never_puts_more_than_the_total_limit_on_disk() {
         .send();
     let response = tokio::spawn(request);
     let chunk = vec![b'n'; 64 * 1024];
-    let mut send = |data: Vec<u8>| {
+    let send = |data: Vec<u8>| {
         let tx = tx.clone();
         async move { tx.send(Ok(data)).await.unwrap() }
     };

@@ -118,14 +118,76 @@ async fn extraction_that_takes_too_long_is_stopped() {
     assert!(matches!(err, ExtractError::Timeout(_)), "{err:?}");
 }
 
+/// The smallest address-space limit (MiB) under which the child still extracts `bytes`.
+async fn baseline_mib(name: &str, bytes: &[u8]) -> u64 {
+    let mut mib = 4;
+    loop {
+        let limits = ExtractLimits { memory_bytes: mib * 1024 * 1024, ..ExtractLimits::default() };
+        let ex = Extractor::new(PathBuf::from(env!("CARGO_BIN_EXE_toxtemp")), limits);
+        if extract_with(ex, name, bytes).await.is_ok() {
+            return mib;
+        }
+        assert!(mib < 4096, "{name} never extracts");
+        mib *= 2;
+    }
+}
+
 #[tokio::test]
 async fn a_document_that_needs_too_much_memory_fails_alone() {
-    let limits = ExtractLimits { memory_bytes: 16 * 1024 * 1024, ..ExtractLimits::default() };
+    // The limit sits well above what the child needs for a small page, so it is the big
+    // page's memory, not the child's own start-up, that the limit stops.
+    let small = b"<html><body><h1>Assay</h1><p>Neurite outgrowth is measured.</p></body></html>";
+    let cap = baseline_mib("small.html", small).await * 2;
+    let limits = ExtractLimits { memory_bytes: cap * 1024 * 1024, ..Default::default() };
     let ex = Extractor::new(PathBuf::from(env!("CARGO_BIN_EXE_toxtemp")), limits);
-    let lines: Vec<String> = (0..2000).map(|i| format!("<p>row {i} {}</p>", "word ".repeat(200))).collect();
-    let html = format!("<html><body>{}</body></html>", lines.concat());
+    extract_with(ex.clone(), "small.html", small).await.expect("a small page fits under the limit");
+    // ~8 MB of HTML: its document tree needs far more than the cap.
+    let rows: Vec<String> = (0..8000).map(|i| format!("<p>row {i} {}</p>", "word ".repeat(200))).collect();
+    let html = format!("<html><body>{}</body></html>", rows.concat());
     let err = extract_with(ex, "huge.html", html.as_bytes()).await.unwrap_err();
     assert!(matches!(err, ExtractError::Failed(_)), "{err:?}");
-    // The same file with normal limits is fine: it was the limit, not the file.
-    assert!(extract("huge.html", html.as_bytes()).await.is_ok());
+    // The same file with the normal limit (1 GiB) is fine: it was the limit, not the file.
+    let out = extract("huge.html", html.as_bytes()).await.expect("fits under the normal limit");
+    assert!(out.text().contains("row 100 word"));
+}
+
+#[tokio::test]
+async fn a_sheet_with_cells_at_both_ends_of_the_grid_costs_two_cells() {
+    let sheet = docs::xlsx_cells(&[("A1", "first cell"), ("XFD1048576", "last cell")], Some("A1:XFD1048576"));
+    let out = extract("corners.xlsx", &sheet).await.expect("no 17-billion-cell allocation");
+    assert!(out.text().contains("first cell") && out.text().contains("last cell"), "{:?}", out.text());
+    let rows: Vec<Option<(u32, u32)>> = out.segments.iter().map(|s| s.location.rows).collect();
+    assert_eq!(rows, [Some((1, 1_048_576))], "one block of two rows, located by their numbers");
+}
+
+#[tokio::test]
+async fn the_extraction_child_sees_none_of_our_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("print-env");
+    // One record header (no location), then the environment as the text.
+    std::fs::write(&script, "#!/bin/sh\nprintf '\\036{}\\n'\nexec /usr/bin/env\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert!(std::env::var("CARGO_PKG_NAME").is_ok() && std::env::var("PATH").is_ok(), "the test process has both");
+    let out = extract_with(Extractor::new(script, ExtractLimits::default()), "notes.txt", b"x").await.unwrap();
+    let env = out.text();
+    assert!(env.contains("RUST_LOG=error"), "{env}");
+    assert!(!env.contains("CARGO") && !env.contains("PATH="), "nothing of ours leaks: {env}");
+}
+
+#[test]
+fn the_extraction_child_refuses_to_run_without_its_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "notes").unwrap();
+    // A hard limit of ~1 GB on the shell: raising it to 4 GiB in the child must fail.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -v 1000000 && exec "$0" extract-text --kind txt --memory-mib 4096 "$1""#)
+        .arg(env!("CARGO_BIN_EXE_toxtemp"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("memory limit"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "not a byte extracted");
 }

@@ -150,3 +150,47 @@ fn the_suite_runs_on_the_backend_it_was_asked_for() {
     let want_pg = std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty());
     assert_eq!(matches!(conn, DbConn::Postgres(_)), want_pg);
 }
+
+#[derive(diesel::QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord, Clone)]
+struct TableColumn {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    table_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    column_name: String,
+}
+
+/// Every foreign-key column leads an index (or the primary key): lookups by owner, study,
+/// assay, file … and the cascades of deletions never scan a whole table.
+#[test]
+fn every_foreign_key_column_is_indexed() {
+    let mut db = EmptyDb::new();
+    let conn = &mut db.conn;
+    let (fks, leading) = match conn {
+        DbConn::Sqlite(_) => (
+            r#"SELECT m.name AS table_name, p."from" AS column_name
+               FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'"#,
+            r#"SELECT m.name AS table_name, ii.name AS column_name
+               FROM sqlite_master m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii
+               WHERE m.type = 'table' AND ii.seqno = 0"#,
+        ),
+        DbConn::Postgres(_) => (
+            "SELECT kcu.table_name::text AS table_name, kcu.column_name::text AS column_name
+             FROM information_schema.table_constraints tc
+             JOIN information_schema.key_column_usage kcu
+               ON tc.constraint_name = kcu.constraint_name AND tc.table_schema = kcu.table_schema
+             WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()",
+            "SELECT t.relname::text AS table_name, a.attname::text AS column_name
+             FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+             JOIN pg_namespace n ON n.oid = t.relnamespace
+             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0]
+             WHERE n.nspname = current_schema()",
+        ),
+    };
+    let fks: Vec<TableColumn> = diesel::sql_query(fks).load(conn).unwrap();
+    let indexed: Vec<TableColumn> = diesel::sql_query(leading).load(conn).unwrap();
+    assert!(fks.len() >= 15, "the foreign keys were found: {fks:?}");
+    let mut missing: Vec<&TableColumn> = fks.iter().filter(|fk| !indexed.contains(fk)).collect();
+    missing.sort();
+    missing.dedup();
+    assert!(missing.is_empty(), "foreign keys without an index: {missing:?}");
+}

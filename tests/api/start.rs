@@ -238,6 +238,7 @@ async fn storage_down_answers_503_with_a_reference_and_leaves_nothing_behind() {
     let errors = select_texts(&page, "#form-errors li").join(" ");
     assert!(errors.contains("could not be stored") && errors.contains("reference"), "{errors}");
     assert!(!errors.contains("injected"), "no internal text: {errors}");
+    assert_eq!(store.puts(), 2, "the first file was stored, the second failed");
     assert!(store.keys().is_empty(), "the object written first was removed");
     assert!(assets(&app).is_empty());
     assert!(job_payloads(&app).is_empty());

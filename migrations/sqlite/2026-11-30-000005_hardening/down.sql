@@ -1,3 +1,9 @@
+DROP INDEX answer_edits_editor;
+DROP INDEX answers_question;
+DROP INDEX assays_question_set;
+DROP INDEX file_download_logs_person;
+DROP INDEX question_context_subsections_subsection;
+DROP INDEX questions_parent;
 DROP INDEX questions_subsection;
 DROP INDEX subsections_section;
 DROP INDEX sections_question_set;
