@@ -59,6 +59,32 @@ pub struct S3Config {
     pub secret_access_key: SecretString,
     /// `AWS_S3_REGION_NAME` — must equal the server's region (Garage: `garage`).
     pub region: String,
+    /// How long a storage server may keep us waiting.
+    pub timeouts: S3Timeouts,
+}
+
+/// A storage server that stops answering must not hold a request (or a worker) forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct S3Timeouts {
+    pub connect: Duration,
+    /// Between bytes of a response's headers.
+    pub read: Duration,
+    /// A whole operation, retries included (a multipart upload is many operations).
+    pub operation: Duration,
+    /// Between two chunks of an object being downloaded (the SDK's own timeouts end with
+    /// the response headers).
+    pub body_idle: Duration,
+}
+
+impl Default for S3Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(60),
+            operation: Duration::from_secs(900),
+            body_idle: Duration::from_secs(60),
+        }
+    }
 }
 
 /// The language model: an OpenAI-compatible endpoint, or the offline provider.
@@ -345,6 +371,7 @@ fn storage_from_env(data_dir: &Path) -> anyhow::Result<StorageConfig> {
         access_key_id: need("AWS_ACCESS_KEY_ID")?,
         secret_access_key: need("AWS_SECRET_ACCESS_KEY")?.into(),
         region: var("AWS_S3_REGION_NAME").unwrap_or_else(|| "us-east-1".into()),
+        timeouts: S3Timeouts::default(),
     }))
 }
 
@@ -410,6 +437,7 @@ mod tests {
             access_key_id: "GK1".into(),
             secret_access_key: "s3-secret-key".to_owned().into(),
             region: "garage".into(),
+            timeouts: S3Timeouts::default(),
         });
         let shown = format!("{config:?}");
         for secret in ["sk-very-secret", "admin-password-1", "s3-secret-key", "test-session-key"] {

@@ -28,13 +28,14 @@ use crate::config::{ExposeSecret, S3Config};
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 3;
 /// A response body with no byte for this long is given up.
-const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// DeleteObjects takes at most 1000 keys per request.
 const DELETE_BATCH: usize = 1000;
 
 pub struct S3Store {
     client: Client,
     bucket: String,
+    /// Longest pause between two chunks of a download.
+    body_idle: Duration,
 }
 
 fn backend_error<E, R>(what: &str, err: SdkError<E, R>) -> StorageError
@@ -88,12 +89,12 @@ impl S3Store {
             None,
             "toxtemp-env",
         );
-        // A storage server that stops answering must not hold a request (or a worker) forever.
+        let t = config.timeouts;
         let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
-            .operation_attempt_timeout(Duration::from_secs(300))
-            .operation_timeout(Duration::from_secs(900))
+            .connect_timeout(t.connect)
+            .read_timeout(t.read)
+            .operation_attempt_timeout(t.operation.min(Duration::from_secs(300)))
+            .operation_timeout(t.operation)
             .build();
         let mut builder = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -110,7 +111,7 @@ impl S3Store {
         if let Some(counter) = counter {
             builder = builder.interceptor(RequestCounter(counter));
         }
-        Ok(Self { client: Client::from_conf(builder.build()), bucket: config.bucket.clone() })
+        Ok(Self { client: Client::from_conf(builder.build()), bucket: config.bucket.clone(), body_idle: t.body_idle })
     }
 
     /// The raw SDK client, for benchmarks that compare against plain PutObject/GetObject.
@@ -339,10 +340,10 @@ impl ObjectStore for S3Store {
                 _ => backend_error("GetObject", err),
             }
         })?;
-        let body = out.body;
+        let (body, body_idle) = (out.body, self.body_idle);
         // The SDK's timeouts end with the response headers; a body that stalls is cut here.
-        let stream = futures_util::stream::try_unfold(body, |mut body| async move {
-            match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.next()).await {
+        let stream = futures_util::stream::try_unfold(body, move |mut body| async move {
+            match tokio::time::timeout(body_idle, body.next()).await {
                 Ok(Some(Ok(chunk))) => Ok(Some((chunk, body))),
                 Ok(Some(Err(err))) => Err(std::io::Error::other(err)),
                 Ok(None) => Ok(None),

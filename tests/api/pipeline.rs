@@ -221,6 +221,18 @@ async fn a_refusing_endpoint_ends_in_error_with_a_plain_alert() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_reply_is_refused_not_read_into_memory() {
+    let server = MockServer::start().await;
+    let huge = format!("{{\"choices\": [{{\"message\": {{\"content\": \"{}\"}}}}]}}", "a".repeat(5 << 20));
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string(huge)).mount(&server).await;
+    let env = run_against(&server, Duration::from_secs(10)).await;
+    let a = assay(&mut env.conn(), env.f.assay.id);
+    assert_eq!(a.status(), AssayStatus::Error);
+    assert!(a.alerts().join(" ").contains("77 of 77 answers could not be drafted"), "{:?}", a.alerts());
+    assert_eq!(server.received_requests().await.unwrap().len(), 77, "refused, not retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_asset_deleted_during_processing_is_skipped_and_the_run_goes_on() {
     let env = TestEnv::new();
     let submitted = env.submit(two_documents(&env), true, None).await;

@@ -42,6 +42,7 @@ impl TestS3 {
                 access_key_id: var("TEST_S3_ACCESS_KEY_ID"),
                 secret_access_key: var("TEST_S3_SECRET_ACCESS_KEY").into(),
                 region: std::env::var("TEST_S3_REGION").unwrap_or_else(|_| "garage".into()),
+                timeouts: Default::default(),
             };
             return TestS3 { config, _dir: None, server: None };
         }
@@ -70,6 +71,7 @@ impl TestS3 {
             access_key_id: ACCESS_KEY.into(),
             secret_access_key: SECRET_KEY.to_owned().into(),
             region: "us-east-1".into(),
+            timeouts: Default::default(),
         };
         TestS3 { config, _dir: Some(dir), server: Some(server) }
     }
@@ -85,4 +87,69 @@ impl TestS3 {
         keys.sort();
         keys
     }
+}
+
+/// A "storage server" that answers every request with `head` and then says nothing more.
+async fn stalling_server(head: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { continue };
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(head).await;
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+fn impatient(endpoint: String) -> S3Store {
+    let timeouts = toxtemp::config::S3Timeouts {
+        connect: std::time::Duration::from_secs(2),
+        read: std::time::Duration::from_millis(300),
+        operation: std::time::Duration::from_secs(2),
+        body_idle: std::time::Duration::from_millis(300),
+    };
+    let config = S3Config {
+        endpoint: Some(endpoint),
+        bucket: "b".into(),
+        access_key_id: "k".into(),
+        secret_access_key: "s".to_owned().into(),
+        region: "us-east-1".into(),
+        timeouts,
+    };
+    S3Store::new(&config).unwrap()
+}
+
+#[tokio::test]
+async fn a_storage_server_that_stops_answering_is_given_up_on() {
+    use futures_util::StreamExt;
+    use toxtemp::storage::ObjectStore;
+    let give_up = std::time::Duration::from_secs(30);
+    // Silent after the request: no headers ever come.
+    let silent = impatient(stalling_server(b"").await);
+    let err = tokio::time::timeout(give_up, silent.get_stream("uploads/x")).await.expect("not stuck").err();
+    assert!(err.is_some(), "an error, not a wait");
+    // Headers and a few bytes, then nothing: the download stops with an error.
+    let head = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: application/octet-stream\r\n\r\n0123456789";
+    let stalls = impatient(stalling_server(head).await);
+    let mut body = stalls.get_stream("uploads/x").await.expect("the headers arrive");
+    let read = tokio::time::timeout(give_up, async {
+        let mut got = Vec::new();
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(bytes) => got.extend_from_slice(&bytes),
+                Err(err) => return (got, Some(err)),
+            }
+        }
+        (got, None)
+    });
+    let (got, err) = read.await.expect("not stuck");
+    assert_eq!(got, b"0123456789");
+    assert_eq!(err.expect("a timeout error").kind(), std::io::ErrorKind::TimedOut);
 }
