@@ -476,4 +476,28 @@ mod tests {
         );
         assert!(exact.unwrap() > other.unwrap(), "the same section number wins");
     }
+
+    /// On a single-threaded runtime, other tasks (the workers' heartbeats) get to run while
+    /// the offline provider scores: its CPU work does not happen on the async thread.
+    #[test]
+    fn answering_leaves_the_async_thread_free() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let doc = Document::from_text("sop.txt", "LUHMES cells are seeded at 100,000 cells per well.");
+            let ticks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let ticker = {
+                let ticks = ticks.clone();
+                tokio::spawn(async move {
+                    loop {
+                        ticks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        tokio::task::yield_now().await;
+                    }
+                })
+            };
+            let req = request("4.1 Cell seeding", "How many cells are seeded per well?", vec![doc]);
+            OfflineProvider::default().answer(&req).await.unwrap();
+            assert!(ticks.load(std::sync::atomic::Ordering::SeqCst) > 0, "the other task ran meanwhile");
+            ticker.abort();
+        });
+    }
 }
