@@ -105,6 +105,9 @@ pub struct LlmConfig {
     pub timeout: Duration,
     /// `LLM_SUPPORTS_IMAGES` — the model accepts images (for `extract_images`).
     pub supports_images: bool,
+    /// `LLM_EMBEDDINGS_MODEL` — with `LLM_BASE_URL`, evaluation runs also compare answers to
+    /// their gold answers by the cosine of their embeddings from `/embeddings`.
+    pub embeddings_model: Option<String>,
 }
 
 impl Default for LlmConfig {
@@ -117,6 +120,7 @@ impl Default for LlmConfig {
             context_chars: 400_000,
             timeout: Duration::from_secs(120),
             supports_images: false,
+            embeddings_model: None,
         }
     }
 }
@@ -395,6 +399,7 @@ fn llm_from_env() -> anyhow::Result<LlmConfig> {
         context_chars: number("LLM_CONTEXT_CHARS", d.context_chars)?,
         timeout: Duration::from_secs(number("LLM_TIMEOUT_SECS", d.timeout.as_secs())?),
         supports_images: flag("LLM_SUPPORTS_IMAGES", false)?,
+        embeddings_model: var("LLM_EMBEDDINGS_MODEL"),
     })
 }
 

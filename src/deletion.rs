@@ -7,7 +7,9 @@
 
 use crate::context::AppContext;
 use crate::db::models::assay::Within;
-use crate::db::models::{Assay, FileAsset, FileAuditEvent, FileEvent, Investigation, Person, Study, Which};
+use crate::db::models::{
+    Assay, BenchmarkItem, FileAsset, FileAuditEvent, FileEvent, Investigation, Person, Study, Which,
+};
 use crate::db::{DbConn, write_transaction};
 use crate::drafting;
 
@@ -87,6 +89,8 @@ fn delete_rows(conn: &mut DbConn, item: Item) -> diesel::QueryResult<Vec<FileAss
         let claimed = FileAsset::claim_for_deletion(c, &ids)?;
         files.retain(|f| claimed.contains(&f.id));
         drafting::forget_assays(c, &assays)?;
+        // Benchmark cases frozen from these assays lose their gold answers (the owner's work).
+        BenchmarkItem::withdraw_of_assays(c, &assays)?;
         match item {
             Item::Assay(id) => Assay::delete(c, id),
             Item::Study(id) => Study::delete(c, id),

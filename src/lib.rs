@@ -5,8 +5,9 @@
 //! Layers, each importing only from those below it:
 //! - `cli`, `startup` — commands and start-up (bottom of the call chain: `main`);
 //! - `web` — HTTP handlers, thin: they call the use cases;
-//! - `drafting`, `deletion` — the use cases (what happens to an upload, what a deletion takes
-//!   with it); `answers`, `admin` — read models of the pages;
+//! - `drafting`, `deletion`, `benchmark` — the use cases (what happens to an upload, what a
+//!   deletion takes with it, evaluating the assistant on kept data); `answers`, `admin` — read
+//!   models of the pages;
 //! - `context` — the application context every use case gets;
 //! - `fileops` (the seed's file operations), `jobs` (the generic queue), `llm` (providers),
 //!   `ingest` (text extraction), `storage`, `db`, `auth`, `questions`;
@@ -15,6 +16,7 @@
 pub mod admin;
 pub mod answers;
 pub mod auth;
+pub mod benchmark;
 pub mod cli;
 pub mod config;
 pub mod context;

@@ -68,7 +68,7 @@ fn bootstrap_admin(conn: &mut db::DbConn, email: &str, password: &str) -> anyhow
 
 /// The job runner of this process, knowing every job type.
 pub fn job_runner(ctx: &AppContext) -> Runner<AppContext> {
-    let registry = Registry::new().register::<DraftAssay>();
+    let registry = Registry::new().register::<DraftAssay>().register::<crate::benchmark::EvaluateRun>();
     Runner::new(ctx.clone(), registry, ctx.pool.clone(), ctx.queue.clone(), ctx.config.jobs.clone())
 }
 

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod bench;
 pub mod cleanup;
+pub mod evaluate;
 pub mod process;
 
 use std::path::PathBuf;
@@ -99,6 +100,9 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Benchmark sets and evaluation runs (see `toxtemp evaluate --help`).
+    #[command(subcommand)]
+    Evaluate(evaluate::EvaluateCommand),
     /// Time 77 questions against a fake OpenAI-compatible endpoint with a fixed latency.
     BenchLlm {
         #[arg(long, default_value_t = 200)]
@@ -182,6 +186,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ctx = startup::prepare(config)?;
             let options = process::Options { share_files, overwrite, extract_images };
             return block_on(process::run(&ctx, assay, &files, options, &mut std::io::stdout()))?;
+        }
+        Command::Evaluate(command) => {
+            let ctx = startup::prepare(config)?;
+            return block_on(evaluate::run(&ctx, command, &mut std::io::stdout()))?;
         }
         Command::BenchLlm { latency_ms } => {
             block_on(bench::llm(&config, std::time::Duration::from_millis(latency_ms)))??;

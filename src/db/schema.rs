@@ -234,6 +234,90 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    benchmark_sets (id) {
+        id -> Integer,
+        name -> Text,
+        description -> Text,
+        out_of_scope -> Bool,
+        question_set_id -> Integer,
+        created_by -> Nullable<Integer>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    benchmark_items (id) {
+        id -> Integer,
+        set_id -> Integer,
+        position -> Integer,
+        title -> Text,
+        scope -> Text,
+        source_assay_id -> Nullable<Integer>,
+        withdrawn_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    benchmark_item_files (item_id, file_id) {
+        item_id -> Integer,
+        file_id -> Text,
+    }
+}
+
+diesel::table! {
+    benchmark_gold (item_id, question_id) {
+        item_id -> Integer,
+        question_id -> Integer,
+        text -> Text,
+        cited_documents -> Text,
+    }
+}
+
+diesel::table! {
+    evaluation_runs (id) {
+        id -> Integer,
+        set_id -> Integer,
+        label -> Text,
+        base_url -> Nullable<Text>,
+        model -> Text,
+        prompt_version -> Text,
+        concurrency -> Integer,
+        price_prompt_per_mtok -> Nullable<Double>,
+        price_completion_per_mtok -> Nullable<Double>,
+        status -> Text,
+        notes -> Text,
+        created_by -> Nullable<Integer>,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        prompt_tokens -> BigInt,
+        completion_tokens -> BigInt,
+    }
+}
+
+diesel::table! {
+    evaluation_answers (id) {
+        id -> Integer,
+        run_id -> Integer,
+        item_id -> Integer,
+        question_id -> Integer,
+        text -> Text,
+        evidence -> Text,
+        failed -> Bool,
+        abstained -> Bool,
+        gold_abstained -> Nullable<Bool>,
+        token_f1 -> Nullable<Double>,
+        rouge_l -> Nullable<Double>,
+        cosine -> Nullable<Double>,
+        citations -> Integer,
+        verified_citations -> Integer,
+        cited_file_agreement -> Nullable<Double>,
+        prompt_tokens -> BigInt,
+        completion_tokens -> BigInt,
+    }
+}
+
 diesel::joinable!(sections -> question_sets (question_set_id));
 diesel::joinable!(subsections -> sections (section_id));
 diesel::joinable!(questions -> subsections (subsection_id));
@@ -251,6 +335,17 @@ diesel::joinable!(file_assets -> persons (uploaded_by));
 diesel::joinable!(file_passages -> file_assets (file_id));
 diesel::joinable!(answer_citations -> answers (answer_id));
 diesel::joinable!(answer_citations -> file_assets (file_id));
+diesel::joinable!(benchmark_sets -> question_sets (question_set_id));
+diesel::joinable!(benchmark_items -> benchmark_sets (set_id));
+diesel::joinable!(benchmark_items -> assays (source_assay_id));
+diesel::joinable!(benchmark_item_files -> benchmark_items (item_id));
+diesel::joinable!(benchmark_item_files -> file_assets (file_id));
+diesel::joinable!(benchmark_gold -> benchmark_items (item_id));
+diesel::joinable!(benchmark_gold -> questions (question_id));
+diesel::joinable!(evaluation_runs -> benchmark_sets (set_id));
+diesel::joinable!(evaluation_answers -> evaluation_runs (run_id));
+diesel::joinable!(evaluation_answers -> benchmark_items (item_id));
+diesel::joinable!(evaluation_answers -> questions (question_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     persons,
@@ -272,4 +367,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     file_passages,
     answer_citations,
     login_failures,
+    benchmark_sets,
+    benchmark_items,
+    benchmark_item_files,
+    benchmark_gold,
+    evaluation_runs,
+    evaluation_answers,
 );

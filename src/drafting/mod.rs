@@ -9,6 +9,7 @@
 //! ```
 //! The job queue knows nothing of this: `DraftAssay` is one job type among (future) others.
 
+mod ask;
 mod evidence;
 mod job;
 mod pipeline;
@@ -17,9 +18,11 @@ mod submit;
 mod target;
 mod upload;
 
+pub use ask::{Asked, Asking};
 pub use evidence::{Evidence, RunDocument, quote_is_in, read_citations};
 pub use job::{DraftAssay, ImageInput, PROCESS_ASSAY, assay_of, assay_subject, forget_assays};
 pub use pipeline::fit_context;
+pub use questions::{EarlierAnswer, EarlierAnswers, EarlierCitation, QuestionInfo, QuestionRow, load_set};
 pub use submit::{DraftRequest, Scope, Submitted, submit};
 pub use target::{Created, NewOrId, Target};
 pub use upload::{CheckedFile, FileProblem, HEAD_BYTES, IncomingFile, ProblemKind, Upload, check_files, mib};

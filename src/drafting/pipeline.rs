@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 
-use super::evidence::{self, Evidence, RunDocument};
+use super::ask::Asking;
+use super::evidence::{Evidence, RunDocument};
 use super::job::{DraftAssay, ImageInput, PROCESS_ASSAY, assay_subject};
 use super::questions::{self, EarlierAnswers, QuestionInfo};
 use crate::context::AppContext;
@@ -18,8 +19,7 @@ use crate::db::models::{Answer, AnswerCitation, Assay, AssayStatus, FileAssetId,
 use crate::db::write_transaction;
 use crate::fileops::link_files_to_answer;
 use crate::jobs::{BackgroundJob, GiveUp};
-use crate::llm::retry::answer_with_retries;
-use crate::llm::{AnswerRequest, Document, EarlierAnswer, PassageId, Usage};
+use crate::llm::{Document, Usage};
 
 #[async_trait]
 impl BackgroundJob for DraftAssay {
@@ -172,32 +172,17 @@ impl Run<'_> {
         if self.gone.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let earlier_answers: Vec<EarlierAnswer> = q
-            .context_subsections
-            .iter()
-            .flat_map(|s| earlier.get(s).into_iter().flatten())
-            .filter(|a| a.question_id != q.row.id && !a.text.is_empty())
-            .map(|a| EarlierAnswer { subsection: a.subsection_title.clone(), text: for_prompt(a, &self.documents) })
-            .collect();
-        let q = &q.row;
-        let question =
-            if q.only_additional && !q.additional.is_empty() { q.additional.clone() } else { q.text.clone() };
-        let request = AnswerRequest {
-            assay_title: self.assay.title.clone(),
-            assay_description: self.assay.description.clone(),
-            subsection: q.subsection.clone(),
-            guidance: q.guidance.clone(),
-            question,
-            additional_instruction: if q.only_additional { String::new() } else { q.additional.clone() },
-            documents: if q.only_context { Arc::new(Vec::new()) } else { self.for_model.clone() },
-            earlier_answers,
+        let asking = Asking {
+            provider: self.ctx.provider.as_ref(),
+            retry: &self.ctx.config.pipeline.retry,
+            assay_title: &self.assay.title,
+            assay_description: &self.assay.description,
+            documents: &self.documents,
+            for_model: self.for_model.clone(),
+            earlier_rounds: true,
         };
-        let completion =
-            answer_with_retries(self.ctx.provider.as_ref(), &request, &self.ctx.config.pipeline.retry).await?;
-        // Citations may reach a question through earlier answers: they are checked against
-        // every document of the run.
-        let (text, evidence) = evidence::read_citations(&completion.text, &self.documents);
-        self.save(q.id, text, evidence, completion.usage.unwrap_or_default()).await
+        let asked = asking.ask(&q, earlier).await?;
+        self.save(q.row.id, asked.text, asked.evidence, asked.usage).await
     }
 
     /// Save the answer, its citations and its file links in one transaction, unless the assay
@@ -254,30 +239,6 @@ impl Run<'_> {
             other => other,
         }
     }
-}
-
-/// An earlier answer as a later question sees it: its `[n]` markers become citations with
-/// this run's passage ids where the cited passage is part of the run, and go otherwise.
-fn for_prompt(answer: &questions::EarlierAnswer, documents: &[RunDocument]) -> String {
-    let mut text = answer.text.clone();
-    for c in &answer.citations {
-        let id = documents.iter().position(|d| d.document.name == c.document_name).and_then(|d| {
-            let position = u32::try_from(c.passage_position?).ok()?;
-            documents[d]
-                .document
-                .passages
-                .iter()
-                .any(|p| p.position == position)
-                .then_some(PassageId { document: d + 1, passage: position })
-        });
-        let marker = format!("[{}]", c.number);
-        let replacement = match id {
-            Some(id) if c.verified => format!("_(Source: {id} \"{}\")_", c.quote.replace('"', "'")),
-            _ => String::new(),
-        };
-        text = text.replace(&marker, &replacement);
-    }
-    text
 }
 
 /// Turn images into documents through the model, when it can read images.

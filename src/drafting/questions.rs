@@ -1,18 +1,21 @@
-//! What a drafting run needs to know about the questions of an assay, and about the answers
-//! later rounds build on.
+//! What a run needs to know about the questions of a question set, and about the answers
+//! later rounds build on (a drafting run reads them from the assay; an evaluation run keeps
+//! its own).
 
 use std::collections::HashMap;
 
 use diesel::prelude::*;
 
+use super::evidence::Evidence;
 use crate::db::DbConn;
 use crate::db::models::{AnswerCitation, Assay};
 use crate::db::schema::{answers, question_context_subsections, questions, sections, subsections};
 
 /// A question as the run asks it.
 #[derive(Clone, Debug, Queryable)]
-pub(super) struct QuestionRow {
+pub struct QuestionRow {
     pub id: i32,
+    pub subsection_id: i32,
     pub subsection: String,
     pub guidance: String,
     pub text: String,
@@ -26,33 +29,76 @@ pub(super) struct QuestionRow {
 }
 
 #[derive(Clone, Debug)]
-pub(super) struct QuestionInfo {
+pub struct QuestionInfo {
     pub row: QuestionRow,
     /// The subsections whose answers this question builds on.
     pub context_subsections: Vec<i32>,
 }
 
-/// An answer already saved, as context for a later round, with its citations.
+/// A citation of an earlier answer, as a later prompt needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EarlierCitation {
+    /// The `[n]` in the answer text.
+    pub number: i32,
+    pub document_name: String,
+    pub passage_position: Option<i32>,
+    pub quote: String,
+    pub verified: bool,
+}
+
+impl From<AnswerCitation> for EarlierCitation {
+    fn from(c: AnswerCitation) -> Self {
+        Self {
+            number: c.number,
+            document_name: c.document_name,
+            passage_position: c.passage_position,
+            quote: c.quote,
+            verified: c.verified,
+        }
+    }
+}
+
+impl From<&Evidence> for EarlierCitation {
+    fn from(e: &Evidence) -> Self {
+        Self {
+            number: e.number as i32,
+            document_name: e.document_name.clone(),
+            passage_position: e.passage.map(|p| p as i32),
+            quote: e.quote.clone(),
+            verified: e.verified,
+        }
+    }
+}
+
+/// An answer already given, as context for a later round, with its citations.
 #[derive(Clone, Debug)]
-pub(super) struct EarlierAnswer {
+pub struct EarlierAnswer {
     pub question_id: i32,
     pub subsection_title: String,
     pub text: String,
-    pub citations: Vec<AnswerCitation>,
+    pub citations: Vec<EarlierCitation>,
 }
 
 /// Earlier answers by subsection id.
-pub(super) type EarlierAnswers = HashMap<i32, Vec<EarlierAnswer>>;
+pub type EarlierAnswers = HashMap<i32, Vec<EarlierAnswer>>;
 
 /// The questions of the assay's question set, in template order.
 pub(super) fn load(c: &mut DbConn, assay: &Assay) -> QueryResult<Vec<QuestionInfo>> {
-    let Some(set_id) = assay.question_set_id else { return Ok(Vec::new()) };
+    match assay.question_set_id {
+        Some(set_id) => load_set(c, set_id),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The questions of a question set, in template order.
+pub fn load_set(c: &mut DbConn, set_id: i32) -> QueryResult<Vec<QuestionInfo>> {
     let rows: Vec<QuestionRow> = questions::table
         .inner_join(subsections::table.inner_join(sections::table))
         .filter(sections::question_set_id.eq(set_id))
         .order((sections::position, subsections::position, questions::position))
         .select((
             questions::id,
+            subsections::id,
             subsections::title,
             subsections::guidance,
             questions::text,
@@ -90,7 +136,7 @@ pub(super) fn earlier_answers(c: &mut DbConn, assay_id: i32) -> QueryResult<Earl
     }
     let mut map = EarlierAnswers::new();
     for (answer_id, subsection_id, question_id, subsection_title, text) in rows {
-        let citations = citations.remove(&answer_id).unwrap_or_default();
+        let citations = citations.remove(&answer_id).unwrap_or_default().into_iter().map(Into::into).collect();
         map.entry(subsection_id).or_default().push(EarlierAnswer { question_id, subsection_title, text, citations });
     }
     Ok(map)

@@ -104,7 +104,7 @@ async fn create_and_schedule(
         Ok(stored) => match extract_and_schedule(ctx, &request, assay_id, &checked, &stored).await {
             Ok((job_id, warnings)) => Ok(Submitted { assay_id, job_id, stored, warnings }),
             Err(err) => {
-                discard(ctx, &stored).await;
+                fileops::discard(&ctx.pool, ctx.store.as_ref(), &stored).await;
                 Err(err)
             }
         },
@@ -151,35 +151,12 @@ async fn store_all(
             Err(err) => {
                 let reference = crate::telemetry::new_reference();
                 tracing::error!(reference = %reference, error = %err, file = %checked.file.original_name, "storing an upload failed");
-                discard(ctx, &stored).await;
+                fileops::discard(&ctx.pool, ctx.store.as_ref(), &stored).await;
                 return Err(DraftError::StorageUnavailable { reference });
             }
         }
     }
     Ok(stored)
-}
-
-/// Remove what this submission stored: objects first, then rows.
-async fn discard(ctx: &AppContext, stored: &[FileAsset]) {
-    if stored.is_empty() {
-        return;
-    }
-    let keys: Vec<String> = stored.iter().map(|a| a.object_key.clone()).collect();
-    let results = ctx.store.delete_many(&keys).await;
-    let (removed, stuck): (Vec<_>, Vec<_>) = stored.iter().zip(results).partition(|(_, r)| r.is_ok());
-    let removed: Vec<_> = removed.into_iter().map(|(a, _)| a.id.clone()).collect();
-    let stuck: Vec<_> = stuck.into_iter().map(|(a, _)| a.id.clone()).collect();
-    let cleared = ctx
-        .db(move |c| {
-            FileAsset::delete_unlinked_rows(c, &removed)?;
-            // Objects we could not remove: left to the orphan cleanup, which retries.
-            FileAsset::abandon(c, &stuck)?;
-            Ok::<_, anyhow::Error>(())
-        })
-        .await;
-    if let Err(err) = cleared {
-        tracing::error!(error = %err, "could not remove the rows of a failed submission");
-    }
 }
 
 /// Extract the text of every document, then — in one transaction — replace the assay's alerts

@@ -9,7 +9,7 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
 use crate::db::models::{AssayStatus, FileAsset, FileAssetId, FileAssetStatus, FileAuditEvent, FileEvent};
-use crate::db::schema::{answer_files, assays, file_assets};
+use crate::db::schema::{answer_files, assays, benchmark_item_files, file_assets};
 use crate::db::{self, DbConn, Pool, now, write_transaction};
 use crate::storage::{ObjectStore, Store};
 
@@ -19,8 +19,8 @@ const CHUNK: usize = 500;
 /// A submission that has not scheduled its run after this long died with its server.
 const STALE_PENDING: Duration = Duration::days(1);
 
-/// Orphans: FileAssets that no AnswerFile links to and that no run is waiting for (their
-/// assay is not scheduled or busy) — created more than `days` days ago, or left `deleting` by a
+/// Orphans: FileAssets that no AnswerFile links to, no benchmark set refers to and no run
+/// is waiting for (their assay is not scheduled or busy) — created more than `days` days ago, or left `deleting` by a
 /// deletion that could not finish, or left `pending` by a submission that died a day ago or
 /// more. The claim re-checks all of it under the row lock (`FileAsset::claim_unlinked_for_deletion`).
 pub fn get_orphaned_file_assets(conn: &mut DbConn, days: u32) -> QueryResult<Vec<FileAsset>> {
@@ -36,6 +36,7 @@ pub fn get_orphaned_file_assets(conn: &mut DbConn, days: u32) -> QueryResult<Vec
                     .and(file_assets::created_at.lt(now() - STALE_PENDING))),
         )
         .filter(not(exists(answer_files::table.filter(answer_files::file_id.eq(file_assets::id)))))
+        .filter(not(exists(benchmark_item_files::table.filter(benchmark_item_files::file_id.eq(file_assets::id)))))
         .filter(not(exists(
             assays::table
                 .filter(assays::id.nullable().eq(file_assets::assay_id))

@@ -13,6 +13,6 @@ pub use cleanup::{
     CleanupReport, FileAssetManager, delete_orphaned_file_assets, forget_deleted_names, get_orphaned_file_assets,
 };
 pub use link::link_files_to_answer;
-pub use upload::{UploadError, UploadMeta, compute_sha256, upload_file};
+pub use upload::{UploadError, UploadMeta, compute_sha256, discard, upload_file};
 pub use withdraw::{Withdrawn, withdraw_consent};
-pub use zip::{AssayZip, OnStreamed, ZipEntry, ZipLink, plan_assay_zip, stream_assay_zip, write_assay_zip};
+pub use zip::{AssayZip, OnStreamed, ZipEntry, ZipLink, csv_row, plan_assay_zip, stream_assay_zip, write_assay_zip};

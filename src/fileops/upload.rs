@@ -132,6 +132,29 @@ pub(crate) async fn remove_object(store: &dyn ObjectStore, key: &str) {
     }
 }
 
+/// Take back files stored for something that then failed (a submission, an import): objects
+/// first, then rows. An object that cannot be removed leaves its row to the orphan cleanup,
+/// which retries.
+pub async fn discard(pool: &crate::db::Pool, store: &dyn ObjectStore, stored: &[FileAsset]) {
+    if stored.is_empty() {
+        return;
+    }
+    let keys: Vec<String> = stored.iter().map(|a| a.object_key.clone()).collect();
+    let results = store.delete_many(&keys).await;
+    let (removed, stuck): (Vec<_>, Vec<_>) = stored.iter().zip(results).partition(|(_, r)| r.is_ok());
+    let removed: Vec<_> = removed.into_iter().map(|(a, _)| a.id.clone()).collect();
+    let stuck: Vec<_> = stuck.into_iter().map(|(a, _)| a.id.clone()).collect();
+    let cleared = crate::db::blocking(pool, move |c| {
+        FileAsset::delete_unlinked_rows(c, &removed)?;
+        FileAsset::abandon(c, &stuck)?;
+        Ok::<_, anyhow::Error>(())
+    })
+    .await;
+    if let Err(err) = cleared {
+        tracing::error!(error = %err, "could not remove the rows of discarded files");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -143,7 +143,8 @@ fn csv_field(value: &str) -> String {
     format!("\"{}\"", value.replace('"', "\"\""))
 }
 
-fn csv_row(fields: &[&str]) -> String {
+/// One CSV line (CRLF-terminated) of safely quoted fields.
+pub fn csv_row(fields: &[&str]) -> String {
     let mut row = fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
     row.push_str("\r\n");
     row

@@ -12,9 +12,10 @@ use crate::config::{ExposeSecret, LlmConfig, SecretString};
 
 pub struct OpenAiCompatible {
     http: reqwest::Client,
-    url: String,
+    /// The base URL without a trailing slash, e.g. `https://api.openai.com/v1`.
+    base: String,
     api_key: Option<SecretString>,
-    azure: bool,
+    azure_api_version: Option<String>,
     model: String,
     context_chars: usize,
     supports_images: bool,
@@ -23,30 +24,38 @@ pub struct OpenAiCompatible {
 impl OpenAiCompatible {
     pub fn new(config: &LlmConfig) -> anyhow::Result<Self> {
         super::install_crypto_provider();
-        let base = config.base_url.as_deref().unwrap_or("https://api.openai.com/v1").trim_end_matches('/');
-        let url = match &config.azure_api_version {
-            Some(version) => format!("{base}/chat/completions?api-version={version}"),
-            None => format!("{base}/chat/completions"),
-        };
+        let base = config.base_url.as_deref().unwrap_or("https://api.openai.com/v1").trim_end_matches('/').to_owned();
         let http =
             reqwest::Client::builder().timeout(config.timeout).connect_timeout(Duration::from_secs(10)).build()?;
         Ok(Self {
             http,
-            url,
+            base,
             api_key: config.api_key.clone(),
-            azure: config.azure_api_version.is_some(),
+            azure_api_version: config.azure_api_version.clone(),
             model: config.model.clone(),
             context_chars: config.context_chars,
             supports_images: config.supports_images,
         })
     }
 
-    async fn chat(&self, messages: Value) -> Result<Completion, LlmError> {
-        let body = json!({ "model": self.model, "messages": messages, "temperature": 0 });
-        let mut request = self.http.post(&self.url).json(&body);
+    fn url(&self, endpoint: &str) -> String {
+        match &self.azure_api_version {
+            Some(version) => format!("{}/{endpoint}?api-version={version}", self.base),
+            None => format!("{}/{endpoint}", self.base),
+        }
+    }
+
+    /// POST `body` to `endpoint` and read the JSON reply: rate limits, server errors and
+    /// refusals become their `LlmError`s; replies are read up to a size cap.
+    async fn post(&self, endpoint: &str, body: &Value) -> Result<Value, LlmError> {
+        let mut request = self.http.post(self.url(endpoint)).json(body);
         if let Some(key) = &self.api_key {
             let key = key.expose_secret();
-            request = if self.azure { request.header("api-key", key) } else { request.bearer_auth(key) };
+            request = if self.azure_api_version.is_some() {
+                request.header("api-key", key)
+            } else {
+                request.bearer_auth(key)
+            };
         }
         let response = request
             .send()
@@ -66,8 +75,12 @@ impl OpenAiCompatible {
             return Err(LlmError::Refused(format!("HTTP {status}: {}", text.chars().take(300).collect::<String>())));
         }
         let body = read_capped(response, MAX_REPLY_BYTES).await?;
-        let value: Value =
-            serde_json::from_slice(&body).map_err(|e| LlmError::Refused(format!("unreadable reply: {e}")))?;
+        serde_json::from_slice(&body).map_err(|e| LlmError::Refused(format!("unreadable reply: {e}")))
+    }
+
+    async fn chat(&self, messages: Value) -> Result<Completion, LlmError> {
+        let body = json!({ "model": self.model, "messages": messages, "temperature": 0 });
+        let value = self.post("chat/completions", &body).await?;
         let text = value["choices"][0]["message"]["content"]
             .as_str()
             .ok_or_else(|| LlmError::Refused("the reply has no choices[0].message.content".into()))?
@@ -78,6 +91,29 @@ impl OpenAiCompatible {
             completion_tokens: u["completion_tokens"].as_i64().unwrap_or(0),
         });
         Ok(Completion { text, usage })
+    }
+
+    /// The embedding vectors of `texts` from the `/embeddings` endpoint, in input order.
+    pub async fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, LlmError> {
+        let value = self.post("embeddings", &json!({ "model": model, "input": texts })).await?;
+        let mut rows: Vec<(usize, Vec<f32>)> = value["data"]
+            .as_array()
+            .ok_or_else(|| LlmError::Refused("the reply has no data array".into()))?
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let index = row["index"].as_u64().map_or(i, |n| n as usize);
+                let vector = row["embedding"]
+                    .as_array()
+                    .map(|v| v.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect());
+                (index, vector.unwrap_or_default())
+            })
+            .collect();
+        rows.sort_by_key(|(i, _)| *i);
+        if rows.len() != texts.len() {
+            return Err(LlmError::Refused(format!("{} embeddings for {} texts", rows.len(), texts.len())));
+        }
+        Ok(rows.into_iter().map(|(_, v)| v).collect())
     }
 }
 

@@ -4,6 +4,12 @@
 
 use super::{AnswerRequest, NOT_FOUND, PassageId};
 
+/// The prompt's version: change it with the rules or the message layout, so evaluation runs
+/// say which prompt they measured.
+pub const VERSION: &str = "evidence-2026-11";
+/// The same prompt without the answers of earlier rounds (an evaluation variant).
+pub const VERSION_WITHOUT_EARLIER_ROUNDS: &str = "evidence-2026-11-no-earlier-rounds";
+
 /// Longest quote the rules ask for, in words.
 pub const MAX_QUOTE_WORDS: usize = 25;
 

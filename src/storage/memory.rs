@@ -18,6 +18,7 @@ pub struct MemoryStore {
     /// When set to n > 0, puts after the first n fail (storage goes down mid-submission).
     pub fail_after_puts: AtomicUsize,
     puts: AtomicUsize,
+    gets: AtomicUsize,
     /// Deletes of these keys fail.
     pub fail_deletes: Mutex<HashSet<String>>,
     /// Number of delete requests (single or batch) made.
@@ -27,6 +28,11 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Objects read so far.
+    pub fn gets(&self) -> usize {
+        self.gets.load(Ordering::SeqCst)
     }
 
     /// Puts attempted so far (failed ones included).
@@ -77,6 +83,7 @@ impl ObjectStore for MemoryStore {
 
     async fn get_stream(&self, key: &str) -> Result<ByteStream, StorageError> {
         check_key(key)?;
+        self.gets.fetch_add(1, Ordering::SeqCst);
         let data = self.objects.lock().expect("lock").get(key).cloned().ok_or(StorageError::NotFound)?;
         // Hand it out in chunks, like a real backend.
         let chunks: Vec<std::io::Result<Bytes>> =

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod answers;
 pub mod assays;
+pub mod benchmarks;
 pub mod csrf;
 pub mod error;
 pub mod forms;
@@ -149,7 +150,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(assays::routes)
         .configure(start::routes)
         .configure(answers::routes)
-        .configure(admin::routes);
+        .configure(admin::routes)
+        .configure(benchmarks::routes);
 }
 
 /// Pages for a logged-in person are not kept by browsers or proxies.

@@ -6,6 +6,7 @@ mod helpers;
 mod admin;
 mod answers;
 mod auth;
+mod benchmark;
 mod cli;
 mod docs;
 mod evidence;

@@ -14,7 +14,7 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::db::schema::{answer_files, answers, assays, file_assets, file_download_logs};
+use crate::db::schema::{answer_files, answers, assays, benchmark_item_files, file_assets, file_download_logs};
 use crate::db::{DbConn, now};
 
 /// The id of a FileAsset: a UUID, stored as text on both backends.
@@ -248,8 +248,8 @@ impl FileAsset {
         .get_results(conn)
     }
 
-    /// Like [`Self::claim_for_deletion`], but only orphans: files that no answer links to and
-    /// no run is waiting for (their assay is not scheduled or busy). Call inside a transaction.
+    /// Like [`Self::claim_for_deletion`], but only orphans: files that no answer links to, no
+    /// benchmark set refers to and no run is waiting for (their assay is not scheduled or busy). Call inside a transaction.
     /// A link committed while the claim waited for a row lock may be invisible to the claim's
     /// own check (PostgreSQL re-checks the row, not the sub-select), so the links are looked up
     /// again afterwards and those files given back.
@@ -260,6 +260,9 @@ impl FileAsset {
                 .filter(file_assets::id.eq_any(ids))
                 .filter(file_assets::status.eq_any([Available, Deleting, Pending]))
                 .filter(not(exists(answer_files::table.filter(answer_files::file_id.eq(file_assets::id)))))
+                .filter(not(exists(
+                    benchmark_item_files::table.filter(benchmark_item_files::file_id.eq(file_assets::id)),
+                )))
                 .filter(not(exists(
                     assays::table
                         .filter(assays::id.nullable().eq(file_assets::assay_id))

@@ -2,6 +2,7 @@
 
 pub mod answer;
 pub mod assay;
+pub mod benchmark;
 pub mod evidence;
 pub mod file_asset;
 pub mod file_audit;
@@ -13,6 +14,9 @@ pub mod study;
 
 pub use answer::{Answer, AnswerEdit};
 pub use assay::{Assay, AssayStatus};
+pub use benchmark::{
+    BenchmarkItem, BenchmarkSet, EvaluationAnswer, EvaluationRun, GoldAnswer, NewEvaluationAnswer, NewRun, RunStatus,
+};
 pub use evidence::{AnswerCitation, FilePassage, NewCitation};
 pub use file_asset::{AnswerFile, FileAsset, FileAssetId, FileAssetStatus, FileDownloadLog, LinkLabel, Which};
 pub use file_audit::{FileAuditEvent, FileEvent};
