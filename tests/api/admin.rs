@@ -1,4 +1,4 @@
-use crate::helpers::{TestApp, select_texts};
+use crate::helpers::{TestApp, has_attr, select_attr, select_texts};
 
 #[actix_web::test]
 async fn non_staff_get_403_on_admin_pages() {
@@ -179,4 +179,107 @@ async fn behind_a_trusted_proxy_the_client_address_is_logged() {
     resp.bytes().await.unwrap();
     let ips: Vec<String> = logged(&app).into_iter().map(|l| l.ip_address).collect();
     assert_eq!(ips, ["203.0.113.5"], "the nearest address the proxy saw, not one the client could forge");
+}
+
+/// An owner's drafted assay (77 questions, offline) with ten answers accepted: the ones that
+/// found something, then some that did not.
+async fn accepted_assay(app: &mut TestApp) -> i32 {
+    use toxtemp::db::models::Answer;
+    let assay = crate::answers::drafted(app, "owner@example.org").await;
+    let owner = toxtemp::db::models::Person::find_by_email(&mut app.conn(), "owner@example.org").unwrap().unwrap();
+    let mut conn = app.conn();
+    let mut answers = Answer::of_assay(&mut conn, assay).unwrap();
+    answers.sort_by_key(|a| a.text == toxtemp::llm::NOT_FOUND);
+    assert!(answers[0].text != toxtemp::llm::NOT_FOUND, "the documents answer something");
+    for answer in answers.into_iter().take(10) {
+        Answer::edit(&mut conn, &answer, owner.id, &answer.text, true).unwrap();
+    }
+    drop(conn);
+    app.new_browser();
+    assay
+}
+
+#[actix_web::test]
+async fn staff_freeze_a_set_run_it_twice_and_compare_the_runs() {
+    let mut app = TestApp::spawn().await;
+    let assay = accepted_assay(&mut app).await;
+    app.login_new("staff@example.org", true).await;
+    let page = app.get_html("/admin/benchmarks").await;
+    assert_eq!(select_texts(&page, "#candidates tbody tr").len(), 1);
+    assert!(select_texts(&page, "#candidates td")[4].contains("10"), "accepted answers counted");
+
+    // Refusals keep the page, say why.
+    let resp = app.post_form("/admin/benchmarks", &[("name", "No assays")]).await;
+    assert_eq!(resp.status(), 422);
+    let html = scraper::Html::parse_document(&resp.text().await.unwrap());
+    assert!(select_texts(&html, "#form-error")[0].contains("at least one assay"));
+
+    let resp = app.post_form("/admin/benchmarks", &[("name", "NeuriTox kept"), ("assay", &assay.to_string())]).await;
+    assert_eq!(resp.status(), 303);
+    let set_url = crate::helpers::location(&resp);
+    let set_page = app.get_html(&set_url).await;
+    assert_eq!(select_texts(&set_page, "#cases tbody tr td:nth-child(3)"), vec!["10"], "ten gold answers");
+    assert!(select_texts(&set_page, "#set-incomplete").is_empty());
+
+    let run_form = format!("{set_url}/runs");
+    let resp = app.post_form(&run_form, &[("label", "too many"), ("concurrency", "99")]).await;
+    assert_eq!(resp.status(), 422);
+    let first = app.post_form(&run_form, &[("label", "offline A"), ("concurrency", "4")]).await;
+    assert_eq!(first.status(), 303);
+    let first_url = crate::helpers::location(&first);
+    let variant = toxtemp::llm::prompt::VERSION_WITHOUT_EARLIER_ROUNDS;
+    let second = app.post_form(&run_form, &[("label", "offline B"), ("prompt_version", variant), ("concurrency", "2")]).await;
+    let second_url = crate::helpers::location(&second);
+    let running = app.get_html(&first_url).await;
+    assert_eq!(select_attr(&running, "#run-status", "data-status"), "scheduled");
+    assert!(has_attr(&running, "meta[http-equiv=refresh]", "content"), "the page follows the run");
+    app.run_pending_jobs().await;
+
+    let done = app.get_html(&first_url).await;
+    assert_eq!(select_attr(&done, "#run-status", "data-status"), "done");
+    assert!(!has_attr(&done, "meta[http-equiv=refresh]", "content"));
+    assert_eq!(select_texts(&done, "#overall .questions")[0], "77");
+    assert_eq!(select_texts(&done, "#questions tbody tr").len(), 77);
+    // The gold is the accepted answers, and the offline provider drafts them again: they agree.
+    let f1 = select_texts(&done, "#overall .token-f1")[0].clone();
+    assert_eq!(f1, "1.000", "the same provider on the same documents drafts the gold again");
+    assert_eq!(select_texts(&done, "#overall .abstention-agreement")[0], "100.0 %");
+
+    let run_id = |url: &str| url.rsplit('/').next().unwrap().to_owned();
+    let (a, b) = (run_id(&first_url), run_id(&second_url));
+    let compare = app.get_html(&format!("{set_url}/compare?run={a}&run={b}")).await;
+    assert_eq!(select_texts(&compare, "#comparison thead th").len(), 3, "metric column and two runs");
+    assert_eq!(select_texts(&compare, "#charts svg").len(), 2);
+    assert!(compare.html().matches("class=\"bar\"").count() >= 2, "bars drawn on the server");
+    let drill = select_attr(&compare, "a.drill-down", "href");
+    let question = app.get_html(&drill).await;
+    assert_eq!(select_texts(&question, ".run-answer").len(), 2);
+    assert!(!select_texts(&question, "#gold .pre-wrap")[0].is_empty());
+
+    let csv = app.get(&format!("{first_url}/results.csv")).await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(csv.text().await.unwrap().lines().count(), 78);
+    let json: serde_json::Value = app.get(&format!("{first_url}/results.json")).await.json().await.unwrap();
+    assert_eq!(json["questions"].as_array().unwrap().len(), 77);
+    assert_eq!(json["run"]["label"], "offline A");
+
+    // A run of another set, or too many runs, are refused.
+    assert_eq!(app.get(&format!("/admin/benchmarks/999/runs/{a}")).await.status(), 404);
+    assert_eq!(app.get(&format!("{set_url}/compare")).await.status(), 422);
+}
+
+#[actix_web::test]
+async fn only_staff_reach_the_benchmark_pages() {
+    let mut app = TestApp::spawn().await;
+    let assay = accepted_assay(&mut app).await;
+    let new = toxtemp::benchmark::NewSet { name: "s".into(), description: String::new(), out_of_scope: false, created_by: None };
+    let set = toxtemp::benchmark::freeze_from_assays(&app.ctx, new, vec![assay]).await.unwrap();
+    app.login_new("user@example.org", false).await;
+    for path in ["/admin/benchmarks".to_owned(), format!("/admin/benchmarks/{}", set.id), format!("/admin/benchmarks/{}/compare?run=1", set.id)] {
+        assert_eq!(app.get(&path).await.status(), 403, "{path}");
+    }
+    for path in ["/admin/benchmarks".to_owned(), format!("/admin/benchmarks/{}/runs", set.id), format!("/admin/benchmarks/{}/delete", set.id)] {
+        assert_eq!(app.post_form(&path, &[("name", "x"), ("assay", &assay.to_string())]).await.status(), 403, "{path}");
+    }
+    assert_eq!(toxtemp::db::models::EvaluationRun::of_set(&mut app.conn(), set.id).unwrap().len(), 0);
 }

@@ -316,3 +316,41 @@ async fn delete_user_says_what_would_go_then_deletes_the_account_and_its_kept_do
     assert!(object(&theirs).exists(), "another person's files stay");
     assert_eq!(FileAsset::find(&mut conn, &theirs.id).unwrap().status, FileAssetStatus::Available);
 }
+
+#[test]
+fn evaluate_imports_a_folder_runs_it_and_fails_the_build_when_questions_go_unanswered() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/benchmark");
+    let run = |args: &[&str]| toxtemp(dir.path()).env("LLM_MAX_ATTEMPTS", "1").args(args).output().unwrap();
+    let text = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let mini = fixtures.join("mini-toxtemp.json");
+    assert!(run(&["import-questions", mini.to_str().unwrap(), "--label", "mini"]).status.success());
+    let folder = fixtures.join("neuritox");
+    let imported =
+        run(&["evaluate", "import-set", "--name", "NeuriTox", "--dir", folder.to_str().unwrap(), "--question-set", "mini"]);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert_eq!(text(&imported).trim(), "created benchmark set 1 “NeuriTox”");
+
+    let offline = run(&["evaluate", "run", "--set", "1", "--label", "offline"]);
+    assert!(offline.status.success(), "{}{}", text(&offline), String::from_utf8_lossy(&offline.stderr));
+    let table = text(&offline);
+    assert!(table.contains("run 1 started"), "{table}");
+    for line in ["completeness                  75.0 %", "token F1                       0.700", "citations verified           100.0 %"] {
+        assert!(table.contains(line), "{line:?} in\n{table}");
+    }
+
+    let csv = run(&["evaluate", "show", "--run", "1", "--csv"]);
+    assert_eq!(text(&csv).lines().count(), 5);
+    // An endpoint that is not there: every question fails, and so does the command.
+    let broken = run(&["evaluate", "run", "--set", "1", "--base-url", "http://127.0.0.1:9/v1", "--model", "none"]);
+    assert!(!broken.status.success());
+    assert!(text(&broken).contains("note: 4 of 4 questions got no answer from the model."), "{}", text(&broken));
+    let compared = run(&["evaluate", "compare", "--run", "1", "--run", "2"]);
+    assert!(compared.status.success());
+    assert!(text(&compared).lines().any(|l| l.starts_with("completeness") && l.contains("75.0 %") && l.contains("0.0 %")));
+    let listed = run(&["evaluate", "list"]);
+    assert!(text(&listed).contains("set 1 “NeuriTox” (gold)") && text(&listed).contains("run 2 none"));
+    let refused = run(&["evaluate", "run", "--set", "1", "--concurrency", "0"]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("refused: Concurrency"));
+}
