@@ -221,3 +221,47 @@ test("with the box unchecked the same run stores nothing", async () => {
   await staff.screenshot({ path: path.join(shots, "admin-files.png"), fullPage: true });
   await staffContext.close();
 });
+
+test("staff freeze a benchmark set from the kept assay, run it twice and compare the runs", async () => {
+  const context = await browser.newContext();
+  const staff = await context.newPage();
+  await login(staff, STAFF);
+  await staff.goto(base + "/admin/benchmarks");
+  // Only the assay whose documents were kept can become a case.
+  assert.equal(await staff.locator("#candidates tbody tr").count(), 1);
+  await staff.locator("#candidates input[name=assay]").first().check();
+  await staff.fill("#set-name", "NeuriTox as accepted");
+  await Promise.all([staff.waitForURL(/\/admin\/benchmarks\/\d+$/), staff.click("#freeze-set")]);
+  const setUrl = staff.url();
+  assert.equal((await staff.locator("#cases tbody tr td").nth(2).textContent()).trim(), "1", "the one accepted answer is the gold");
+
+  async function startRun(label, useEndpoint) {
+    await staff.goto(setUrl);
+    await staff.fill("#run-label", label);
+    if (!useEndpoint) await staff.fill("#run-base-url", "");
+    await staff.fill("#run-concurrency", "8");
+    await Promise.all([staff.waitForURL(/\/runs\/\d+$/), staff.click("#start-run-button")]);
+    // The page reloads itself until the run is done.
+    await staff.locator("#run-status[data-status=done]").waitFor({ timeout: 120000 });
+    assert.equal((await staff.locator("#overall .questions").textContent()).trim(), "77");
+    return staff.url().split("/").pop();
+  }
+  const offline = await startRun("offline", false);
+  await staff.screenshot({ path: path.join(shots, "benchmark-run.png"), fullPage: true });
+  const endpoint = await startRun("fake endpoint", true);
+  assert.match(await staff.locator("#overall .citation-verification").textContent(), /^50\.0 %/, "one quote verifies, one is invented");
+
+  await staff.goto(setUrl);
+  await staff.locator(`#runs input[value="${offline}"]`).check();
+  await staff.locator(`#runs input[value="${endpoint}"]`).check();
+  await Promise.all([staff.waitForURL(/\/compare\?/), staff.click("#compare-runs")]);
+  assert.equal(await staff.locator("#comparison thead th").count(), 3);
+  assert.equal(await staff.locator("#charts svg").count(), 2, "the per-section charts are drawn");
+  assert.ok((await staff.locator("#charts svg rect.bar").count()) >= 2);
+  await staff.setViewportSize({ width: 1280, height: 1100 });
+  await staff.screenshot({ path: path.join(shots, "benchmark-compare.png") });
+  await Promise.all([staff.waitForURL(/\/compare\/\d+\/\d+\?/), staff.locator("a.drill-down").first().click()]);
+  assert.equal(await staff.locator(".run-answer").count(), 2);
+  await staff.screenshot({ path: path.join(shots, "benchmark-question.png"), fullPage: true });
+  await context.close();
+});
