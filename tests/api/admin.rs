@@ -228,7 +228,8 @@ async fn staff_freeze_a_set_run_it_twice_and_compare_the_runs() {
     assert_eq!(first.status(), 303);
     let first_url = crate::helpers::location(&first);
     let variant = toxtemp::llm::prompt::VERSION_WITHOUT_EARLIER_ROUNDS;
-    let second = app.post_form(&run_form, &[("label", "offline B"), ("prompt_version", variant), ("concurrency", "2")]).await;
+    let second =
+        app.post_form(&run_form, &[("label", "offline B"), ("prompt_version", variant), ("concurrency", "2")]).await;
     let second_url = crate::helpers::location(&second);
     let running = app.get_html(&first_url).await;
     assert_eq!(select_attr(&running, "#run-status", "data-status"), "scheduled");
@@ -272,13 +273,26 @@ async fn staff_freeze_a_set_run_it_twice_and_compare_the_runs() {
 async fn only_staff_reach_the_benchmark_pages() {
     let mut app = TestApp::spawn().await;
     let assay = accepted_assay(&mut app).await;
-    let new = toxtemp::benchmark::NewSet { name: "s".into(), description: String::new(), out_of_scope: false, created_by: None };
+    let new = toxtemp::benchmark::NewSet {
+        name: "s".into(),
+        description: String::new(),
+        out_of_scope: false,
+        created_by: None,
+    };
     let set = toxtemp::benchmark::freeze_from_assays(&app.ctx, new, vec![assay]).await.unwrap();
     app.login_new("user@example.org", false).await;
-    for path in ["/admin/benchmarks".to_owned(), format!("/admin/benchmarks/{}", set.id), format!("/admin/benchmarks/{}/compare?run=1", set.id)] {
+    for path in [
+        "/admin/benchmarks".to_owned(),
+        format!("/admin/benchmarks/{}", set.id),
+        format!("/admin/benchmarks/{}/compare?run=1", set.id),
+    ] {
         assert_eq!(app.get(&path).await.status(), 403, "{path}");
     }
-    for path in ["/admin/benchmarks".to_owned(), format!("/admin/benchmarks/{}/runs", set.id), format!("/admin/benchmarks/{}/delete", set.id)] {
+    for path in [
+        "/admin/benchmarks".to_owned(),
+        format!("/admin/benchmarks/{}/runs", set.id),
+        format!("/admin/benchmarks/{}/delete", set.id),
+    ] {
         assert_eq!(app.post_form(&path, &[("name", "x"), ("assay", &assay.to_string())]).await.status(), 403, "{path}");
     }
     assert_eq!(toxtemp::db::models::EvaluationRun::of_set(&mut app.conn(), set.id).unwrap().len(), 0);

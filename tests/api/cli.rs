@@ -326,8 +326,16 @@ fn evaluate_imports_a_folder_runs_it_and_fails_the_build_when_questions_go_unans
     let mini = fixtures.join("mini-toxtemp.json");
     assert!(run(&["import-questions", mini.to_str().unwrap(), "--label", "mini"]).status.success());
     let folder = fixtures.join("neuritox");
-    let imported =
-        run(&["evaluate", "import-set", "--name", "NeuriTox", "--dir", folder.to_str().unwrap(), "--question-set", "mini"]);
+    let imported = run(&[
+        "evaluate",
+        "import-set",
+        "--name",
+        "NeuriTox",
+        "--dir",
+        folder.to_str().unwrap(),
+        "--question-set",
+        "mini",
+    ]);
     assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
     assert_eq!(text(&imported).trim(), "created benchmark set 1 “NeuriTox”");
 
@@ -335,7 +343,11 @@ fn evaluate_imports_a_folder_runs_it_and_fails_the_build_when_questions_go_unans
     assert!(offline.status.success(), "{}{}", text(&offline), String::from_utf8_lossy(&offline.stderr));
     let table = text(&offline);
     assert!(table.contains("run 1 started"), "{table}");
-    for line in ["completeness                  75.0 %", "token F1                       0.700", "citations verified           100.0 %"] {
+    for line in [
+        "completeness                  75.0 %",
+        "token F1                       0.700",
+        "citations verified           100.0 %",
+    ] {
         assert!(table.contains(line), "{line:?} in\n{table}");
     }
 
@@ -347,7 +359,9 @@ fn evaluate_imports_a_folder_runs_it_and_fails_the_build_when_questions_go_unans
     assert!(text(&broken).contains("note: 4 of 4 questions got no answer from the model."), "{}", text(&broken));
     let compared = run(&["evaluate", "compare", "--run", "1", "--run", "2"]);
     assert!(compared.status.success());
-    assert!(text(&compared).lines().any(|l| l.starts_with("completeness") && l.contains("75.0 %") && l.contains("0.0 %")));
+    assert!(
+        text(&compared).lines().any(|l| l.starts_with("completeness") && l.contains("75.0 %") && l.contains("0.0 %"))
+    );
     let listed = run(&["evaluate", "list"]);
     assert!(text(&listed).contains("set 1 “NeuriTox” (gold)") && text(&listed).contains("run 2 none"));
     let refused = run(&["evaluate", "run", "--set", "1", "--concurrency", "0"]);
