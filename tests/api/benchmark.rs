@@ -318,6 +318,29 @@ async fn a_file_withdrawn_during_a_run_is_left_out_of_the_remaining_questions() 
     let report = benchmark::run_report(&mut env.conn(), run.id).unwrap();
     let notes = report.run.notes().join(" ");
     assert!(notes.contains("sop.md was withdrawn during the run"), "{notes}");
+    let files = BenchmarkItem::files(&mut env.conn(), report.rows[0].item_id).unwrap();
+    assert_eq!(toxtemp::db::models::benchmark::missing_files(&files), 1, "the set shows it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_changed_in_storage_is_not_used() {
+    use toxtemp::storage::ObjectStore;
+    let env = TestEnv::new();
+    let set = import(&env, "neuritox", false).await;
+    let file = BenchmarkItem::files(
+        &mut env.conn(),
+        toxtemp::db::models::BenchmarkSet::items(&mut env.conn(), set).unwrap()[0].id,
+    )
+    .unwrap()
+    .remove(0);
+    let mut tampered =
+        futures_util::stream::iter(vec![Ok(bytes::Bytes::from_static(b"# 1.1 Title\n\nSomething else."))]);
+    let body: &mut toxtemp::storage::SourceStream<'_> = &mut tampered;
+    env.ctx.store.put_stream(&file.object_key, "text/markdown", body).await.unwrap();
+    let report = evaluate(&env, set, offline()).await;
+    let notes = report.run.notes().join(" ");
+    assert!(notes.contains("sop.md no longer matches its SHA-256"), "{notes}");
+    assert_eq!(report.overall.questions, 0, "the case had nothing left to read");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
