@@ -190,8 +190,9 @@ impl Default for JobSettings {
     fn default() -> Self {
         Self {
             workers: 2,
-            heartbeat: Duration::from_secs(15),
-            stale_after: Duration::from_secs(90),
+            // A dead worker's job is picked up within stale_after + stale_after / 3 (the sweep).
+            heartbeat: Duration::from_secs(5),
+            stale_after: Duration::from_secs(20),
             poll: Duration::from_secs(2),
         }
     }

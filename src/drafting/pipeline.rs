@@ -59,6 +59,11 @@ impl BackgroundJob for DraftAssay {
 #[error("the assay was deleted")]
 struct AssayGone;
 
+/// This worker no longer holds the job (it was handed to another): stop, write nothing more.
+#[derive(Debug, thiserror::Error)]
+#[error("the job was handed to another worker")]
+struct ClaimLost;
+
 async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
     let assay_id = job.assay_id;
     let started = ctx
@@ -82,6 +87,15 @@ async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
     if let Some(only) = &job.question_ids {
         questions.retain(|q| only.contains(&q.row.id));
     }
+    let claim = crate::jobs::current_claim();
+    // Picked up again after its worker died: ask only what the earlier attempt left.
+    if let Some(first_queued) = claim.as_ref().filter(|c| c.job.attempts > 1).map(|c| c.job.created_at) {
+        let done =
+            ctx.db(move |c| Ok::<_, anyhow::Error>(questions::answered_since(c, assay_id, first_queued)?)).await?;
+        questions.retain(|q| !done.contains(&q.row.id));
+        let note = format!("processing resumed: {} questions already answered", done.len());
+        ctx.db(move |c| Ok::<_, anyhow::Error>(Assay::log(c, assay_id, &note)?)).await?;
+    }
     let mut documents = job.documents.clone();
     documents.extend(describe_images(ctx, assay_id, &job.images).await?);
     let (documents, cut) = fit_context(documents, ctx.provider.context_chars());
@@ -94,6 +108,7 @@ async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
         documents,
         files: job.file_asset_ids.clone(),
         gone: AtomicBool::new(false),
+        claim,
         assay,
     };
     let mut failed = Vec::new();
@@ -113,7 +128,7 @@ async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
             .collect()
             .await;
         if run.gone.load(Ordering::SeqCst) {
-            tracing::info!(assay = assay_id, "assay deleted during processing; stopped");
+            tracing::info!(assay = assay_id, "stopped: the assay was deleted or the job went to another worker");
             return Ok(());
         }
         for (question, result) in results {
@@ -163,8 +178,11 @@ struct Run<'a> {
     for_model: Arc<Vec<Document>>,
     /// The kept files of the run, linked to every answer saved.
     files: Vec<FileAssetId>,
-    /// Set once a save found the assay deleted: the run stops.
+    /// Set once a save found the assay deleted (or the job handed to another worker): the
+    /// run stops.
     gone: AtomicBool,
+    /// The job's claim: every save is fenced on it.
+    claim: Option<crate::jobs::Claim>,
 }
 
 impl Run<'_> {
@@ -213,11 +231,17 @@ impl Run<'_> {
                 cited.push(file);
             }
         }
-        let files = self.files.clone();
+        let (files, claim) = (self.files.clone(), self.claim.clone());
         let saved = self
             .ctx
             .db(move |c| {
                 write_transaction(c, |c| {
+                    // A worker that lost its claim (another one runs the job now) writes nothing.
+                    if let Some(claim) = &claim
+                        && !crate::jobs::heartbeat(c, claim)?
+                    {
+                        return Err(anyhow::Error::new(ClaimLost));
+                    }
                     if Assay::lock(c, &[assay_id])?.is_empty() {
                         return Err(anyhow::Error::new(AssayGone));
                     }
@@ -232,7 +256,7 @@ impl Run<'_> {
             })
             .await;
         match saved {
-            Err(err) if err.is::<AssayGone>() => {
+            Err(err) if err.is::<AssayGone>() || err.is::<ClaimLost>() => {
                 self.gone.store(true, Ordering::SeqCst);
                 Ok(())
             }

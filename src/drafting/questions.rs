@@ -122,6 +122,15 @@ pub fn load_set(c: &mut DbConn, set_id: i32) -> QueryResult<Vec<QuestionInfo>> {
         .collect())
 }
 
+/// Questions of the assay answered at or after `since` (by an earlier attempt of this run).
+pub(super) fn answered_since(c: &mut DbConn, assay_id: i32, since: chrono::NaiveDateTime) -> QueryResult<Vec<i32>> {
+    answers::table
+        .filter(answers::assay_id.eq(assay_id))
+        .filter(answers::updated_at.ge(since))
+        .select(answers::question_id)
+        .load(c)
+}
+
 /// The assay's answers so far, by subsection.
 pub(super) fn earlier_answers(c: &mut DbConn, assay_id: i32) -> QueryResult<EarlierAnswers> {
     let rows: Vec<(i32, i32, i32, String, String)> = answers::table

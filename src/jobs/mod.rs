@@ -159,7 +159,25 @@ macro_rules! held {
     };
 }
 
+tokio::task_local! {
+    /// The claim of the job running in this task (set by the runner around `run`).
+    static CURRENT: Claim;
+}
+
+/// The claim of the job this task is running, if it runs one: a job writes only while it
+/// still holds it (see [`heartbeat`]), and a resumed job knows when it was first queued.
+pub fn current_claim() -> Option<Claim> {
+    CURRENT.try_with(Claim::clone).ok()
+}
+
+/// Run `work` as the job of `claim` (for [`current_claim`]).
+pub async fn with_claim<F: std::future::Future>(claim: Claim, work: F) -> F::Output {
+    CURRENT.scope(claim, work).await
+}
+
 /// Prove the job is alive; false when the claim was lost (the job went to another worker).
+/// Inside a job's write transaction it also fences the write: the job row stays locked until
+/// the commit, so the job cannot be handed to another worker half-way through it.
 pub fn heartbeat(conn: &mut DbConn, claim: &Claim) -> QueryResult<bool> {
     let n = diesel::update(held!(claim)).set(jobs::heartbeat_at.eq(now())).execute(conn)?;
     Ok(n == 1)

@@ -93,7 +93,8 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
         let mut heartbeat =
             AbortOnDrop(tokio::spawn(keep_alive(self.pool.clone(), claim.clone(), self.settings.heartbeat)));
         // A panicking job is a failed job, not a dead worker with a heartbeat still beating.
-        let run = std::panic::AssertUnwindSafe(self.registry.run(&self.ctx, job)).catch_unwind();
+        let run = std::panic::AssertUnwindSafe(super::with_claim(claim.clone(), self.registry.run(&self.ctx, job)))
+            .catch_unwind();
         let outcome = tokio::select! {
             result = run => result.unwrap_or_else(|_| Err(anyhow::anyhow!("the job panicked"))),
             _ = &mut heartbeat.0 => {

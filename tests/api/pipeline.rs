@@ -305,17 +305,20 @@ async fn deleting_the_assay_mid_run_asks_no_more_questions_and_nothing_comes_bac
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_whose_server_died_is_picked_up_again_and_finishes() {
-    let env = TestEnv::new();
+async fn a_job_whose_server_died_is_picked_up_again_and_asks_only_what_was_left() {
+    let recording = Arc::new(Recording::default());
+    let env = TestEnv::new().with_provider(recording.clone());
     let f = &env.f;
     let submitted = env.submit(two_documents(&env), true, None).await;
     {
-        // A server claims the job, marks the assay busy, drafts one answer — and dies.
+        // A server claims the job, marks the assay busy, drafts ten answers — and dies.
         let mut conn = env.conn();
         let claim = jobs::claim_next(&mut conn, "dead-server").unwrap().unwrap();
         assert_eq!(claim.job.id, submitted.job_id);
         Assay::set_status(&mut conn, f.assay.id, AssayStatus::Busy).unwrap();
-        Answer::save_draft(&mut conn, f.assay.id, f.question_ids[0], "half", &[]).unwrap();
+        for question in &f.question_ids[..10] {
+            Answer::save_draft(&mut conn, f.assay.id, *question, "drafted before the crash", &[]).unwrap();
+        }
         diesel::update(jobs_table::table.find(claim.job.id))
             .set(jobs_table::heartbeat_at.eq(toxtemp::db::now() - chrono::Duration::minutes(10)))
             .execute(&mut conn)
@@ -326,12 +329,40 @@ async fn a_job_whose_server_died_is_picked_up_again_and_finishes() {
     // … until the sweep notices the silence, as a restarted server does.
     assert!(toxtemp::startup::job_runner(&env.ctx).sweep().await.unwrap() == 0, "requeued, not given up");
     assert_eq!(env.run_jobs().await, 1);
+    assert_eq!(recording.seen.lock().unwrap().len(), 67, "the ten answered questions are not asked again");
     let mut conn = env.conn();
-    assert_eq!(assay(&mut conn, f.assay.id).status(), AssayStatus::Done);
+    let a = assay(&mut conn, f.assay.id);
+    assert_eq!(a.status(), AssayStatus::Done);
+    assert!(a.processing_log.contains("processing resumed: 10 questions already answered"), "{}", a.processing_log);
     let answers = Answer::of_assay(&mut conn, f.assay.id).unwrap();
     assert_eq!(answers.len(), 77);
-    assert!(answers.iter().all(|a| linked_files(&mut conn, a).len() == 2));
+    assert_eq!(answers.iter().filter(|a| a.text == "drafted before the crash").count(), 10);
     assert_eq!(jobs::find(&mut conn, submitted.job_id).unwrap().attempts, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_worker_that_lost_its_claim_writes_no_answer() {
+    let recording = Arc::new(Recording::default());
+    let env = TestEnv::new().with_provider(recording.clone());
+    let submitted = env.submit(two_documents(&env), true, None).await;
+    let mut conn = env.conn();
+    let slow = jobs::claim_next(&mut conn, "slow").unwrap().unwrap();
+    diesel::update(jobs_table::table.find(submitted.job_id))
+        .set(jobs_table::heartbeat_at.eq(toxtemp::db::now() - chrono::Duration::minutes(10)))
+        .execute(&mut conn)
+        .unwrap();
+    jobs::requeue_stale(&mut conn, Duration::from_secs(20)).unwrap();
+    let fresh = jobs::claim_next(&mut conn, "fresh").unwrap().unwrap();
+    assert_eq!(fresh.job.id, submitted.job_id);
+    drop(conn);
+    // The slow worker wakes up and goes on with the job it no longer holds.
+    let job: toxtemp::drafting::DraftAssay = serde_json::from_str(&slow.job.payload).unwrap();
+    use toxtemp::jobs::BackgroundJob;
+    jobs::with_claim(slow, job.run(&env.ctx)).await.unwrap();
+    assert!(Answer::of_assay(&mut env.conn(), env.f.assay.id).unwrap().is_empty(), "fenced: nothing written");
+    let asked = recording.seen.lock().unwrap().len();
+    assert!(asked <= env.ctx.config.pipeline.concurrency, "it stopped at its first save ({asked} asked)");
+    assert_eq!(jobs::find(&mut env.conn(), fresh.job.id).unwrap().locked_by.as_deref(), Some("fresh"));
 }
 
 #[tokio::test]
