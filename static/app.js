@@ -55,7 +55,13 @@ document.addEventListener("submit", (event) => {
       bar.classList.add("bg-danger");
       bar.textContent = "The upload failed. Please try again.";
     });
-    xhr.send(new FormData(form));
+    // Fields first, files last: the server can then store each file while it arrives,
+    // instead of after the whole form (the consent box comes after the file input on the page).
+    const data = new FormData();
+    const entries = Array.from(new FormData(form).entries());
+    for (const [key, value] of entries) if (!(value instanceof File)) data.append(key, value);
+    for (const [key, value] of entries) if (value instanceof File) data.append(key, value, value.name);
+    xhr.send(data);
   });
 })();
 

@@ -37,6 +37,18 @@ pub struct BenchArgs {
     /// Number of orphans to clean up.
     #[arg(long, default_value_t = 10_000)]
     pub orphans: usize,
+    /// Number of 1 MiB text files in the one StartingForm submission measured through HTTP.
+    #[arg(long, default_value_t = 50)]
+    pub form_files: usize,
+    /// Concurrent connections for the page load test.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Seconds of load per page.
+    #[arg(long, default_value_t = 5)]
+    pub load_secs: u64,
+    /// Only the phases through HTTP.
+    #[arg(long)]
+    pub http_only: bool,
 }
 
 pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
@@ -50,6 +62,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let ctx = throwaway_context(config, dir.path())?.with_store(store.clone());
     let pool = ctx.pool.clone();
     println!("storage: S3 bucket {:?} at {}", s3.bucket, s3.endpoint.as_deref().unwrap_or("AWS"));
+    if args.http_only {
+        return super::bench_http::run(config, store, &dir.path().join("http"), &args).await;
+    }
     println!("{:<34} {:>10} {:>10} {:>7} {:>12}", "phase", "ours MB/s", "raw MB/s", "ratio", "peak RSS MiB");
 
     for mib in [args.big_mib / 4, args.big_mib] {
@@ -82,11 +97,11 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
 
     zip_phase(&pool, &store, &ids).await?;
     cleanup_phase(&pool, &store, args.orphans, &requests).await?;
-    Ok(())
+    super::bench_http::run(config, store, &dir.path().join("http"), &args).await
 }
 
 /// The configured app on a throw-away SQLite database in `dir`.
-fn throwaway_context(config: &Config, dir: &Path) -> anyhow::Result<AppContext> {
+pub(super) fn throwaway_context(config: &Config, dir: &Path) -> anyhow::Result<AppContext> {
     let mut config = config.clone();
     config.data_dir = dir.to_path_buf();
     config.database = DatabaseUrl::Sqlite(dir.join("bench.sqlite3"));
@@ -208,7 +223,7 @@ async fn cleanup_phase(pool: &Pool, store: &Arc<S3Store>, count: usize, requests
     Ok(())
 }
 
-async fn raw_put_file(store: &S3Store, path: &Path) -> anyhow::Result<()> {
+pub(super) async fn raw_put_file(store: &S3Store, path: &Path) -> anyhow::Result<()> {
     let body = SdkByteStream::from_path(path).await?;
     let key = new_object_key(&uuid::Uuid::new_v4());
     store.client().put_object().bucket(store.bucket()).key(&key).body(body).send().await?;
@@ -234,7 +249,7 @@ async fn upload_path_asset(pool: &Pool, store: &S3Store, path: &Path) -> anyhow:
     Ok(fileops::upload_file(pool, store, body, meta).await?)
 }
 
-fn write_random_file(path: &Path, len: usize) -> std::io::Result<()> {
+pub(super) fn write_random_file(path: &Path, len: usize) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ len as u64;
@@ -251,7 +266,7 @@ fn write_random_file(path: &Path, len: usize) -> std::io::Result<()> {
     out.flush()
 }
 
-async fn timed<F, Fut>(f: F) -> anyhow::Result<Duration>
+pub(super) async fn timed<F, Fut>(f: F) -> anyhow::Result<Duration>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -279,7 +294,7 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn report(phase: &str, bytes: f64, ours: Duration, raw: Duration, rss_kib: Option<u64>) {
+pub(super) fn report(phase: &str, bytes: f64, ours: Duration, raw: Duration, rss_kib: Option<u64>) {
     let mbps = |d: Duration| bytes / 1e6 / d.as_secs_f64();
     let rss = rss_kib.map(|k| format!("{:.0}", k as f64 / 1024.0)).unwrap_or_else(|| "n/a".into());
     println!(

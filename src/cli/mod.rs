@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod bench;
+mod bench_http;
 pub mod cleanup;
 pub mod evaluate;
 pub mod process;

@@ -25,7 +25,10 @@ pub use pipeline::fit_context;
 pub use questions::{EarlierAnswer, EarlierAnswers, EarlierCitation, QuestionInfo, QuestionRow, load_set};
 pub use submit::{DraftRequest, Scope, Submitted, submit};
 pub use target::{Created, NewOrId, Target};
-pub use upload::{CheckedFile, FileProblem, HEAD_BYTES, IncomingFile, ProblemKind, Upload, check_files, mib};
+pub use upload::{
+    CheckedFile, ChunkSender, EarlyFile, EarlyStore, FileProblem, HEAD_BYTES, IncomingFile, ProblemKind, Upload,
+    check_files, mib,
+};
 
 /// Why a submission was refused or failed. Refusals say what to do in their `Display` text;
 /// `Internal` is never shown to people.

@@ -5,6 +5,7 @@
 //! failure removes the objects and rows it stored and what it created that is still empty.
 
 use base64::Engine;
+use futures_util::StreamExt;
 use tokio_util::io::ReaderStream;
 
 use crate::context::AppContext;
@@ -55,7 +56,26 @@ pub struct Submitted {
 }
 
 /// Check, store (with consent), extract and schedule; see the module documentation.
-pub async fn submit(ctx: &AppContext, request: DraftRequest) -> Result<Submitted, DraftError> {
+pub async fn submit(ctx: &AppContext, mut request: DraftRequest) -> Result<Submitted, DraftError> {
+    let checked = match check(ctx, &request).await {
+        Ok(checked) => checked,
+        Err(err) => {
+            // Refused before anything was created: files stored while the form arrived go.
+            request.upload.discard_early().await;
+            return Err(err);
+        }
+    };
+    let (checked, set) = checked;
+    // Its own task: if the browser goes away mid-way, the submission still ends whole —
+    // scheduled, or rolled back — instead of being dropped half-done.
+    let ctx = ctx.clone();
+    tokio::spawn(async move { create_and_schedule(&ctx, request, checked, set).await })
+        .await
+        .map_err(|e| DraftError::Internal(anyhow::anyhow!("the submission task failed: {e}")))?
+}
+
+/// The checks that need nothing created: the files, the target, the overwrite rule.
+async fn check(ctx: &AppContext, request: &DraftRequest) -> Result<(Vec<CheckedFile>, Option<i32>), DraftError> {
     if matches!(&request.scope, Scope::Questions(ids) if ids.is_empty()) {
         return Err(DraftError::NoQuestionsChosen);
     }
@@ -71,12 +91,7 @@ pub async fn submit(ctx: &AppContext, request: DraftRequest) -> Result<Submitted
             Ok::<_, DraftError>(set)
         })
         .await?;
-    // Its own task: if the browser goes away mid-way, the submission still ends whole —
-    // scheduled, or rolled back — instead of being dropped half-done.
-    let ctx = ctx.clone();
-    tokio::spawn(async move { create_and_schedule(&ctx, request, checked, set).await })
-        .await
-        .map_err(|e| DraftError::Internal(anyhow::anyhow!("the submission task failed: {e}")))?
+    Ok((checked, set))
 }
 
 /// The overwrite rule, and one run per assay at a time (two would race for its answers).
@@ -93,16 +108,34 @@ fn ready_for(c: &mut DbConn, assay_id: i32, scope: &Scope) -> Result<(), DraftEr
 
 async fn create_and_schedule(
     ctx: &AppContext,
-    request: DraftRequest,
+    mut request: DraftRequest,
     checked: Vec<CheckedFile>,
     set: Option<i32>,
 ) -> Result<Submitted, DraftError> {
     let (viewer, target) = (request.uploader.clone(), request.target.clone());
-    let (assay_id, created) = ctx.db(move |c| target::create(c, &viewer, &target, set)).await?;
-    let stored = if request.keep_files { store_all(ctx, &request, assay_id, &checked).await } else { Ok(Vec::new()) };
+    let (assay_id, created) = match ctx.db(move |c| target::create(c, &viewer, &target, set)).await {
+        Ok(created) => created,
+        Err(err) => {
+            request.upload.discard_early().await;
+            return Err(err);
+        }
+    };
+    // Storing (or finishing what began while the form arrived) and reading the documents go
+    // on side by side: both only read the spooled files.
+    if !request.keep_files {
+        request.upload.discard_early().await;
+    }
+    let early = request.upload.take_early();
+    let storing = async {
+        if request.keep_files { store_all(ctx, &request, assay_id, &checked, early).await } else { Ok(Vec::new()) }
+    };
+    let (stored, read) = tokio::join!(storing, read_documents(ctx, &request, &checked));
     let result = match stored {
-        Ok(stored) => match extract_and_schedule(ctx, &request, assay_id, &checked, &stored).await {
-            Ok((job_id, warnings)) => Ok(Submitted { assay_id, job_id, stored, warnings }),
+        Ok(mut stored) => match schedule(ctx, &request, assay_id, &stored, read).await {
+            Ok((job_id, warnings)) => {
+                stored.iter_mut().for_each(|a| a.assay_id = Some(assay_id));
+                Ok(Submitted { assay_id, job_id, stored, warnings })
+            }
             Err(err) => {
                 fileops::discard(&ctx.pool, ctx.store.as_ref(), &stored).await;
                 Err(err)
@@ -122,99 +155,185 @@ async fn create_and_schedule(
     result
 }
 
-/// Stream each file into storage; on the first failure remove what was stored.
+/// Files stored at once per submission (each a stream into storage).
+const STORING_AT_ONCE: usize = 4;
+
+/// Store every file (a few at a time; those that began while the form arrived are awaited),
+/// in the order of `checked`. If one fails, every one stored is removed again.
 async fn store_all(
     ctx: &AppContext,
     request: &DraftRequest,
     assay_id: i32,
     checked: &[CheckedFile],
+    early: Vec<(usize, super::upload::EarlyFile)>,
 ) -> Result<Vec<FileAsset>, DraftError> {
-    let mut stored = Vec::new();
-    for checked in checked {
-        let meta = UploadMeta {
-            original_filename: &checked.file.original_name,
-            content_type: checked.kind.content_type(),
-            uploaded_by: Some(request.uploader.id),
-            assay_id: Some(assay_id),
-            for_a_run: true,
-        };
-        let result = match tokio::fs::File::open(&checked.file.path).await {
-            Ok(file) => {
-                let mut stream = ReaderStream::with_capacity(file, 256 * 1024);
-                let body: &mut SourceStream<'_> = &mut stream;
-                fileops::upload_file(&ctx.pool, ctx.store.as_ref(), body, meta).await.map_err(anyhow::Error::from)
-            }
-            Err(err) => Err(anyhow::Error::from(err)),
-        };
+    let mut early: std::collections::HashMap<usize, super::upload::EarlyFile> = early.into_iter().collect();
+    let jobs: Vec<(usize, Option<super::upload::EarlyFile>)> =
+        (0..checked.len()).map(|i| (i, early.remove(&i))).collect();
+    let results: Vec<(String, anyhow::Result<FileAsset>)> = futures_util::stream::iter(jobs)
+        .map(|(i, early)| async move {
+            let name = checked[i].file.original_name.clone();
+            let stored = match early {
+                Some(handle) => handle.await.map_err(anyhow::Error::from).and_then(|r| r),
+                None => store_one(ctx, request, assay_id, &checked[i]).await,
+            };
+            (name, stored)
+        })
+        .buffered(STORING_AT_ONCE)
+        .collect()
+        .await;
+    let (mut stored, mut failure) = (Vec::new(), None);
+    for (name, result) in results {
         match result {
             Ok(asset) => stored.push(asset),
-            Err(err) => {
-                let reference = crate::telemetry::new_reference();
-                tracing::error!(reference = %reference, error = %err, file = %checked.file.original_name, "storing an upload failed");
-                fileops::discard(&ctx.pool, ctx.store.as_ref(), &stored).await;
-                return Err(DraftError::StorageUnavailable { reference });
-            }
+            Err(err) if failure.is_none() => failure = Some((name, err)),
+            Err(_) => {}
         }
     }
-    Ok(stored)
+    match failure {
+        None => Ok(stored),
+        Some((name, err)) => {
+            let reference = crate::telemetry::new_reference();
+            tracing::error!(reference = %reference, error = %err, file = %name, "storing an upload failed");
+            fileops::discard(&ctx.pool, ctx.store.as_ref(), &stored).await;
+            Err(DraftError::StorageUnavailable { reference })
+        }
+    }
 }
 
-/// Extract the text of every document, then — in one transaction — replace the assay's alerts
-/// with this run's warnings, set it `scheduled` and enqueue the drafting job.
-async fn extract_and_schedule(
+async fn store_one(
     ctx: &AppContext,
     request: &DraftRequest,
     assay_id: i32,
-    checked: &[CheckedFile],
-    stored: &[FileAsset],
-) -> Result<(i32, Vec<String>), DraftError> {
-    let mut documents = Vec::new();
-    let mut images = Vec::new();
-    let mut warnings = Vec::new();
-    for (i, checked) in checked.iter().enumerate() {
-        let name = &checked.file.original_name;
-        if checked.kind.is_image() {
-            match image_input(ctx, request, checked, stored.get(i)).await? {
-                Ok(image) => images.push(image),
-                Err(warning) => warnings.push(warning),
-            }
-            continue;
-        }
-        match ctx.extractor.extract(&checked.file.path, checked.kind).await {
-            Ok(done) if done.is_empty() => {
-                warnings.push(format!("{name}: no text could be found in this file (is it a scan?)."));
-            }
-            Ok(done) => {
-                if done.truncated {
-                    warnings.push(format!("{name}: only the first part of this very long document was used."));
+    checked: &CheckedFile,
+) -> anyhow::Result<FileAsset> {
+    let meta = UploadMeta {
+        original_filename: &checked.file.original_name,
+        content_type: checked.kind.content_type(),
+        uploaded_by: Some(request.uploader.id),
+        assay_id: Some(assay_id),
+        for_a_run: true,
+    };
+    let file = tokio::fs::File::open(&checked.file.path).await?;
+    let mut stream = ReaderStream::with_capacity(file, 256 * 1024);
+    let body: &mut SourceStream<'_> = &mut stream;
+    Ok(fileops::upload_file(&ctx.pool, ctx.store.as_ref(), body, meta).await?)
+}
+
+/// What the run will read: the documents' passages (only as many as the model reads at once),
+/// the images to describe, and what the person should know.
+struct Read {
+    /// (index in `checked`, document).
+    documents: Vec<(usize, Document)>,
+    images: Vec<(usize, ImageInput)>,
+    warnings: Vec<String>,
+}
+
+/// Read the documents, in order and a few at a time, keeping whole passages up to what the
+/// model reads at once (its context budget); documents past it are not read at all. The job
+/// then carries only what the model will see, whatever was uploaded.
+async fn read_documents(ctx: &AppContext, request: &DraftRequest, checked: &[CheckedFile]) -> Read {
+    let full = std::sync::atomic::AtomicBool::new(false);
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let documents: Vec<usize> = (0..checked.len()).filter(|i| !checked[*i].kind.is_image()).collect();
+    let mut results = futures_util::stream::iter(documents)
+        .map(|i| {
+            let full = &full;
+            async move {
+                if full.load(std::sync::atomic::Ordering::SeqCst) {
+                    return (i, None);
                 }
-                let document = Document { name: name.clone(), passages: done.passages() };
-                // `stored` follows `checked` one to one when the files are kept.
-                documents.push(RunDocument { document, file_asset_id: stored.get(i).map(|a| a.id.clone()) });
+                (i, Some(ctx.extractor.extract(&checked[i].file.path, checked[i].kind).await))
             }
-            Err(err) => {
+        })
+        .buffered(parallel);
+    let mut read = Read { documents: Vec::new(), images: Vec::new(), warnings: Vec::new() };
+    let (budget, mut left, mut cut) = (ctx.provider.context_chars(), ctx.provider.context_chars(), Vec::new());
+    while let Some((i, extracted)) = results.next().await {
+        let name = &checked[i].file.original_name;
+        match extracted {
+            None => cut.push(name.clone()),
+            Some(Ok(done)) if done.is_empty() => {
+                read.warnings.push(format!("{name}: no text could be found in this file (is it a scan?)."));
+            }
+            Some(Ok(done)) => {
+                if done.truncated {
+                    read.warnings.push(format!("{name}: only the first part of this very long document was used."));
+                }
+                let mut passages = done.passages();
+                let before = passages.len();
+                passages.retain(|p| {
+                    let len = p.text.chars().count();
+                    let keep = len <= left;
+                    left = if keep { left - len } else { 0 };
+                    keep
+                });
+                if passages.len() < before {
+                    cut.push(name.clone());
+                }
+                if left == 0 {
+                    full.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                if !passages.is_empty() {
+                    read.documents.push((i, Document { name: name.clone(), passages }));
+                }
+            }
+            Some(Err(err)) => {
                 tracing::warn!(file = %name, error = ?err, "text extraction failed");
-                warnings.push(format!("{name}: {err}; it was left out."));
+                read.warnings.push(format!("{name}: {err}; it was left out."));
             }
         }
     }
+    drop(results);
+    if !cut.is_empty() {
+        read.warnings.push(format!(
+            "The documents are longer than the language model can read at once ({budget} characters): \
+             answers may miss details from {}.",
+            cut.join(", ")
+        ));
+    }
+    for (i, checked) in checked.iter().enumerate().filter(|(_, c)| c.kind.is_image()) {
+        match image_input(ctx, request, checked).await {
+            Ok(image) => read.images.push((i, image)),
+            Err(warning) => read.warnings.push(warning),
+        }
+    }
+    read
+}
+
+/// In one transaction: make the run's files linkable (and theirs), keep the passages the run
+/// reads with the kept files, replace the assay's alerts with this run's warnings, set it
+/// `scheduled` and enqueue the drafting job.
+async fn schedule(
+    ctx: &AppContext,
+    request: &DraftRequest,
+    assay_id: i32,
+    stored: &[FileAsset],
+    read: Read,
+) -> Result<(i32, Vec<String>), DraftError> {
+    // `stored` follows `checked` one to one when the files are kept.
+    let kept_as = |i: usize| stored.get(i).map(|a| a.id.clone());
     let job = DraftAssay {
         assay_id,
-        documents,
+        documents: read
+            .documents
+            .into_iter()
+            .map(|(i, document)| RunDocument { document, file_asset_id: kept_as(i) })
+            .collect(),
         file_asset_ids: stored.iter().map(|a| a.id.clone()).collect(),
         question_ids: match &request.scope {
             super::Scope::Questions(ids) => Some(ids.clone()),
             super::Scope::All { .. } => None,
         },
-        images,
+        images: read.images.into_iter().map(|(i, image)| ImageInput { file_asset_id: kept_as(i), ..image }).collect(),
     };
+    let warnings = read.warnings;
     let (alerts, scope) = (warnings.clone(), request.scope.clone());
     let job_id = ctx
         .db(move |c| {
             write_transaction(c, |c| {
                 ready_for(c, assay_id, &scope)?;
-                // The run's files become linkable, and their passages are kept with them.
-                FileAsset::make_available(c, &job.file_asset_ids)?;
+                FileAsset::make_available(c, &job.file_asset_ids, assay_id)?;
                 for doc in &job.documents {
                     if let Some(file) = &doc.file_asset_id {
                         FilePassage::insert_all(c, file, &doc.document.passages)?;
@@ -230,24 +349,16 @@ async fn extract_and_schedule(
 }
 
 /// An image for the model to describe, or the warning why it is left out.
-async fn image_input(
-    ctx: &AppContext,
-    request: &DraftRequest,
-    checked: &CheckedFile,
-    kept_as: Option<&FileAsset>,
-) -> Result<Result<ImageInput, String>, DraftError> {
+async fn image_input(ctx: &AppContext, request: &DraftRequest, checked: &CheckedFile) -> Result<ImageInput, String> {
     let name = &checked.file.original_name;
     let limit = ctx.config.upload_limits.max_image_bytes;
     if !request.extract_images {
-        return Ok(Err(format!(
-            "{name}: images are only read when “extract images” is ticked; this one was left out."
-        )));
+        return Err(format!("{name}: images are only read when “extract images” is ticked; this one was left out."));
     }
     if checked.file.size > limit {
-        return Ok(Err(format!("{name}: images larger than {} are not described.", mib(limit))));
+        return Err(format!("{name}: images larger than {} are not described.", mib(limit)));
     }
-    let bytes = tokio::fs::read(&checked.file.path).await.map_err(anyhow::Error::from)?;
+    let bytes = tokio::fs::read(&checked.file.path).await.map_err(|_| format!("{name}: it could not be read."))?;
     let base64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-    let file_asset_id = kept_as.map(|a| a.id.clone());
-    Ok(Ok(ImageInput { name: name.clone(), mime: checked.kind.content_type().into(), base64, file_asset_id }))
+    Ok(ImageInput { name: name.clone(), mime: checked.kind.content_type().into(), base64, file_asset_id: None })
 }

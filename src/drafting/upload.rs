@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use tokio::io::AsyncReadExt;
 
 use crate::config::UploadLimits;
+use crate::db::models::FileAsset;
 use crate::ingest::DocumentKind;
 
 /// How many leading bytes are kept for content sniffing.
@@ -35,28 +36,127 @@ impl IncomingFile {
 
 /// The documents of one submission. When they were spooled for it, the spool directory is
 /// removed when this is dropped — after the submission has finished with them.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Upload {
     pub files: Vec<IncomingFile>,
     /// Files refused while they arrived (too large); their bytes were not kept.
     pub refused: Vec<FileProblem>,
     spool: Option<tempfile::TempDir>,
+    /// Files stored while the form still arrived (consent came before them), by index in
+    /// `files`. A submission takes them; whatever is left when the upload is dropped (the
+    /// submission was refused) is deleted again.
+    early: Vec<(usize, EarlyFile)>,
+    early_store: Option<EarlyStore>,
 }
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload").field("files", &self.files).field("refused", &self.refused).finish_non_exhaustive()
+    }
+}
+
+/// The storing of one file that began while it arrived.
+pub type EarlyFile = tokio::task::JoinHandle<anyhow::Result<FileAsset>>;
 
 impl Upload {
     /// Files spooled into `spool`, which goes away with the upload.
     pub fn spooled(files: Vec<IncomingFile>, refused: Vec<FileProblem>, spool: tempfile::TempDir) -> Self {
-        Self { files, refused, spool: Some(spool) }
+        Self { files, refused, spool: Some(spool), early: Vec::new(), early_store: None }
     }
 
     /// Files that live elsewhere (and stay there).
     pub fn of_files(files: Vec<IncomingFile>) -> Self {
-        Self { files, refused: Vec::new(), spool: None }
+        Self { files, refused: Vec::new(), spool: None, early: Vec::new(), early_store: None }
+    }
+
+    /// These files (by index) were stored while they arrived, by `store`.
+    pub fn with_early(mut self, early: Vec<(usize, EarlyFile)>, store: Option<EarlyStore>) -> Self {
+        self.early = early;
+        self.early_store = store;
+        self
     }
 
     pub fn is_spooled(&self) -> bool {
         self.spool.is_some()
     }
+
+    /// Take the storing of the files that began early (the submission now answers for them).
+    pub fn take_early(&mut self) -> Vec<(usize, EarlyFile)> {
+        std::mem::take(&mut self.early)
+    }
+
+    /// The submission was refused: delete what was stored while it arrived, before answering.
+    pub async fn discard_early(&mut self) {
+        let early = self.take_early();
+        if let Some(store) = &self.early_store {
+            discard_early(store, early).await;
+        }
+    }
+}
+
+/// Wait for these storings to end and delete what they stored.
+async fn discard_early(store: &EarlyStore, early: Vec<(usize, EarlyFile)>) {
+    let mut stored = Vec::new();
+    for (_, handle) in early {
+        if let Ok(Ok(asset)) = handle.await {
+            stored.push(asset);
+        }
+    }
+    crate::fileops::discard(&store.pool, store.store.as_ref(), &stored).await;
+}
+
+impl Drop for Upload {
+    /// A refused submission leaves nothing behind: files stored while it arrived are deleted
+    /// once their storing has ended (a task, since dropping cannot wait).
+    fn drop(&mut self) {
+        let early = std::mem::take(&mut self.early);
+        let Some(store) = self.early_store.take().filter(|_| !early.is_empty()) else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move { discard_early(&store, early).await });
+    }
+}
+
+/// Stores files while they arrive, before the rest of the form is known: as `pending` files
+/// of no assay yet (the submission attaches them when it schedules the run, or discards them).
+#[derive(Clone)]
+pub struct EarlyStore {
+    pool: crate::db::Pool,
+    store: crate::storage::Store,
+}
+
+/// Chunks of a file on their way to storage.
+pub type ChunkSender = tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>;
+
+impl EarlyStore {
+    pub fn new(ctx: &crate::context::AppContext) -> Self {
+        Self { pool: ctx.pool.clone(), store: ctx.store.clone() }
+    }
+
+    /// Begin storing a file: feed its bytes (first to last) into the sender, then drop it;
+    /// an `Err` item aborts the storing (nothing is kept).
+    pub fn start(&self, original_name: String, kind: DocumentKind, uploaded_by: i32) -> (ChunkSender, EarlyFile) {
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(8);
+        let (pool, store) = (self.pool.clone(), self.store.clone());
+        let handle = tokio::spawn(async move {
+            let mut chunks = tokio_stream_of(rx);
+            let body: &mut crate::storage::SourceStream<'_> = &mut chunks;
+            let meta = crate::fileops::UploadMeta {
+                original_filename: &original_name,
+                content_type: kind.content_type(),
+                uploaded_by: Some(uploaded_by),
+                assay_id: None,
+                for_a_run: true,
+            };
+            Ok(crate::fileops::upload_file(&pool, store.as_ref(), body, meta).await?)
+        });
+        (tx, handle)
+    }
+}
+
+fn tokio_stream_of(
+    mut rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + Unpin {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// What is wrong with a file (or with the set of files): the web layer picks the HTTP status

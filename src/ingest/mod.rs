@@ -111,6 +111,11 @@ impl DocumentKind {
         }
     }
 
+    /// Text read as it is, without a parser.
+    pub fn is_plain_text(self) -> bool {
+        matches!(self, Self::Txt | Self::Md | Self::Csv)
+    }
+
     pub fn is_image(self) -> bool {
         matches!(self, Self::Png | Self::Jpeg | Self::Gif | Self::Bmp | Self::Tiff | Self::Webp)
     }
@@ -254,6 +259,14 @@ impl Extractor {
         if kind.is_image() {
             return Ok(Extracted { segments: Vec::new(), truncated: false });
         }
+        if kind.is_plain_text() {
+            // Plain text needs no parser: read it here, capped as the child would, without
+            // the cost of a process (there is no parser for a hostile file to blow up).
+            let (path, max_chars) = (path.to_owned(), self.limits.max_chars);
+            return tokio::task::spawn_blocking(move || plain_text(&path, max_chars))
+                .await
+                .map_err(|e| ExtractError::Failed(e.to_string()))?;
+        }
         let _permit = self.permits.acquire().await.map_err(|e| ExtractError::Failed(e.to_string()))?;
         // The child gets an empty environment: it needs none, and must not see our secrets.
         let mut child = tokio::process::Command::new(&self.exe)
@@ -311,6 +324,20 @@ impl Extractor {
             if truncated { text.chars().take(self.limits.max_chars).collect() } else { text.into_owned() };
         Ok(Extracted { segments: decode(&text), truncated })
     }
+}
+
+/// A plain-text file (TXT, Markdown, CSV) as one segment, cut after `max_chars` characters.
+fn plain_text(path: &Path, max_chars: usize) -> Result<Extracted, ExtractError> {
+    use std::io::Read;
+    let failed = |e: std::io::Error| ExtractError::Failed(e.to_string());
+    let limit = (max_chars as u64).saturating_mul(4).saturating_add(4);
+    let mut data = Vec::new();
+    std::fs::File::open(path).map_err(failed)?.take(limit).read_to_end(&mut data).map_err(failed)?;
+    let text = String::from_utf8_lossy(&data);
+    let text = clean(text.strip_prefix('\u{feff}').unwrap_or(&text));
+    let truncated = text.chars().count() > max_chars;
+    let text = if truncated { text.chars().take(max_chars).collect() } else { text };
+    Ok(Extracted { segments: vec![Segment { location: Location::default(), text }], truncated })
 }
 
 /// The `extract-text` subcommand: limit our own memory, extract, print.

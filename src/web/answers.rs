@@ -122,7 +122,8 @@ pub async fn regenerate(
 ) -> AppResult<HttpResponse> {
     let assay_id = path.into_inner();
     viewer.assay(&state, assay_id, Access::Change).await?; // authorise before reading the upload
-    let form = spool(payload, "files", &state.config().upload_limits, &state.config().spool_dir()).await?;
+    let early = super::upload::StoreAsTheyArrive::for_form(&state, &viewer);
+    let form = spool(payload, "files", &state.config().upload_limits, &state.config().spool_dir(), early).await?;
     let question_ids: Vec<i32> = form.all("question_ids").iter().filter_map(|q| q.parse().ok()).collect();
     let count = question_ids.len();
     let request = DraftRequest {

@@ -172,11 +172,13 @@ pub async fn submit(
     req: actix_web::HttpRequest,
     payload: Multipart,
 ) -> AppResult<HttpResponse> {
-    let form = spool(payload, "files", &state.config().upload_limits, &state.config().spool_dir()).await?;
+    let early = super::upload::StoreAsTheyArrive::for_form(&state, &viewer);
+    let mut form = spool(payload, "files", &state.config().upload_limits, &state.config().spool_dir(), early).await?;
     let fields = StartFields::from_form(&form);
     let target = match fields.target() {
         Ok(target) => target,
         Err(message) => {
+            form.upload.discard_early().await;
             let problems = drafting::check_files(&form.upload, &state.config().upload_limits).err().unwrap_or_default();
             let status =
                 if problems.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { problems_status(&problems) };

@@ -9,7 +9,10 @@ use futures_util::TryStreamExt;
 use tokio::io::AsyncWriteExt;
 
 use crate::config::UploadLimits;
-use crate::drafting::{FileProblem, HEAD_BYTES, IncomingFile, ProblemKind, Upload, mib};
+use crate::drafting::{
+    ChunkSender, EarlyFile, EarlyStore, FileProblem, HEAD_BYTES, IncomingFile, ProblemKind, Upload, mib,
+};
+use crate::ingest::DocumentKind;
 
 use super::error::AppError;
 
@@ -41,12 +44,35 @@ const MAX_TEXT_FIELDS: usize = 400;
 /// All text fields of a form together.
 const MAX_TEXT_TOTAL: usize = 256 * 1024;
 
-/// Read every field; file fields named `file_field` are spooled below `tmp_root`.
+/// Storing files while they arrive: when the consent box came (ticked) before them in the
+/// form, each file goes to storage as it is received, at the storage's pace, instead of after
+/// the whole form was spooled. Refused submissions delete what was stored (see [`Upload`]).
+pub struct StoreAsTheyArrive {
+    pub store: EarlyStore,
+    pub uploader: i32,
+    /// The checkbox that says the person consents to keeping their documents.
+    pub consent_field: &'static str,
+}
+
+impl StoreAsTheyArrive {
+    /// For a form with the usual consent box, uploaded by `viewer`.
+    pub fn for_form(state: &super::AppState, viewer: &super::viewer::Viewer) -> Option<Self> {
+        Some(Self {
+            store: EarlyStore::new(&state.ctx),
+            uploader: viewer.person.id,
+            consent_field: "share_files_for_development",
+        })
+    }
+}
+
+/// Read every field; file fields named `file_field` are spooled below `tmp_root` (and stored
+/// at once, with `early`, when consent came first).
 pub async fn spool(
     mut form: Multipart,
     file_field: &str,
     limits: &UploadLimits,
     tmp_root: &std::path::Path,
+    early: Option<StoreAsTheyArrive>,
 ) -> Result<SpooledForm, AppError> {
     tokio::fs::create_dir_all(tmp_root).await.map_err(AppError::internal)?;
     let dir = tempfile::Builder::new().prefix("upload-").tempdir_in(tmp_root).map_err(AppError::internal)?;
@@ -59,6 +85,8 @@ pub async fn spool(
         total: 0,
         text_total: 0,
         parts: 0,
+        early: early.as_ref(),
+        stored_early: Vec::new(),
     };
     while let Some(field) = form.try_next().await.map_err(bad_form)? {
         let name = field.name().unwrap_or_default().to_owned();
@@ -75,8 +103,9 @@ pub async fn spool(
             format!("The files add up to more than the {} that can be uploaded at once.", mib(limits.max_total_bytes)),
         ));
     }
-    let Spool { fields, files, problems, .. } = spool;
-    Ok(SpooledForm { fields, upload: Upload::spooled(files, problems, dir) })
+    let Spool { fields, files, problems, stored_early, .. } = spool;
+    let upload = Upload::spooled(files, problems, dir).with_early(stored_early, early.map(|e| e.store));
+    Ok(SpooledForm { fields, upload })
 }
 
 /// What has been read of a form so far.
@@ -92,6 +121,9 @@ struct Spool<'a> {
     text_total: usize,
     /// File parts received so far.
     parts: usize,
+    early: Option<&'a StoreAsTheyArrive>,
+    /// Files being stored as they arrived, by index in `files`.
+    stored_early: Vec<(usize, EarlyFile)>,
 }
 
 impl Spool<'_> {
@@ -111,6 +143,11 @@ impl Spool<'_> {
         let path = self.dir.join(format!("{}", self.parts));
         let mut out = None;
         let (mut size, mut head, mut refused) = (0u64, Vec::with_capacity(HEAD_BYTES), false);
+        // Chunks held back until the first bytes tell whether the file may be stored early.
+        let mut held: Vec<bytes::Bytes> = Vec::new();
+        let mut early: Option<(ChunkSender, EarlyFile)> = None;
+        // Settled once the first bytes are in (or at once when the file cannot go early).
+        let mut decided = !self.may_store_early(original);
         while let Some(chunk) = field.try_next().await.map_err(bad_form)? {
             size += chunk.len() as u64;
             self.total += chunk.len() as u64;
@@ -122,6 +159,10 @@ impl Spool<'_> {
             }
             refused |= size > limits.max_file_bytes || self.total > limits.max_total_bytes;
             if refused {
+                if let Some((sink, _)) = early.take() {
+                    // Abort the storing: nothing of this file is kept.
+                    let _ = sink.send(Err(std::io::Error::other("refused while arriving"))).await;
+                }
                 continue;
             }
             let take = HEAD_BYTES.saturating_sub(head.len()).min(chunk.len());
@@ -131,6 +172,18 @@ impl Spool<'_> {
             }
             if let Some(out) = out.as_mut() {
                 out.write_all(&chunk).await.map_err(AppError::internal)?;
+            }
+            if !decided {
+                held.push(chunk);
+                if head.len() >= HEAD_BYTES {
+                    early = self.start_early(original, &head, &mut held).await;
+                    decided = true;
+                    held.clear();
+                }
+            } else if let Some((sink, _)) = &early
+                && sink.send(Ok(chunk)).await.is_err()
+            {
+                early = None; // the storing failed: the submission hears of it when it awaits it
             }
         }
         if let Some(out) = out.as_mut() {
@@ -146,15 +199,47 @@ impl Spool<'_> {
         if out.is_none() && !refused {
             tokio::fs::File::create(&path).await.map_err(AppError::internal)?;
         }
+        if !refused && !decided && !held.is_empty() {
+            // A file shorter than the sniffed head.
+            early = self.start_early(original, &head, &mut held).await;
+        }
         let original_name = crate::filenames::clean(original);
         if size > limits.max_file_bytes {
             self.problems.push(FileProblem::too_large(original_name, limits));
         } else if refused {
             let _ = tokio::fs::remove_file(&path).await; // the total was exceeded: reported below
         } else {
+            if let Some((sink, handle)) = early {
+                drop(sink); // the end of the file: the storing completes
+                self.stored_early.push((self.files.len(), handle));
+            }
             self.files.push(IncomingFile { original_name, path, size, head });
         }
         Ok(())
+    }
+
+    /// Whether a file of this name may be stored as it arrives: consent was given before it.
+    fn may_store_early(&self, original: &str) -> bool {
+        self.early.is_some_and(|early| {
+            !original.is_empty() && self.fields.get(early.consent_field).is_some_and(|v| v.iter().any(|v| is_ticked(v)))
+        })
+    }
+
+    /// Start storing the file if its name and first bytes make it an acceptable document (the
+    /// full checks come later; a file refused then is deleted with the rest), and hand it the
+    /// chunks held so far.
+    async fn start_early(
+        &self,
+        original: &str,
+        head: &[u8],
+        held: &mut Vec<bytes::Bytes>,
+    ) -> Option<(ChunkSender, EarlyFile)> {
+        let early = self.early?;
+        let name = crate::filenames::clean(original);
+        let kind = DocumentKind::from_filename(&name).filter(|k| k.matches_content(head))?;
+        let (sink, handle) = early.store.start(name, kind, early.uploader);
+        feed(&sink, held).await;
+        Some((sink, handle))
     }
 
     /// Read one text field into memory (small: bounded in size and number).
@@ -174,6 +259,15 @@ impl Spool<'_> {
             .map_err(|_| AppError::BadRequest(format!("The field {name} is not valid text.")))?;
         self.fields.entry(name).or_default().push(value);
         Ok(())
+    }
+}
+
+/// Send the held chunks on (a storing that failed is reported when the submission awaits it).
+async fn feed(sink: &ChunkSender, held: &mut Vec<bytes::Bytes>) {
+    for chunk in std::mem::take(held) {
+        if sink.send(Ok(chunk)).await.is_err() {
+            return;
+        }
     }
 }
 

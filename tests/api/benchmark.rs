@@ -324,7 +324,6 @@ async fn a_file_withdrawn_during_a_run_is_left_out_of_the_remaining_questions() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_changed_in_storage_is_not_used() {
-    use toxtemp::storage::ObjectStore;
     let env = TestEnv::new();
     let set = import(&env, "neuritox", false).await;
     let file = BenchmarkItem::files(

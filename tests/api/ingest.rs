@@ -114,7 +114,8 @@ async fn a_docx_zip_bomb_is_cut_off_at_the_text_cap() {
 async fn extraction_that_takes_too_long_is_stopped() {
     let limits = ExtractLimits { timeout: Duration::from_millis(1), ..ExtractLimits::default() };
     let ex = Extractor::new(PathBuf::from(env!("CARGO_BIN_EXE_toxtemp")), limits);
-    let err = extract_with(ex, "big.txt", &vec![b'a'; 8 * 1024 * 1024]).await.unwrap_err();
+    let page = format!("<html><body><p>{}</p></body></html>", "a".repeat(8 * 1024 * 1024));
+    let err = extract_with(ex, "big.html", page.as_bytes()).await.unwrap_err();
     assert!(matches!(err, ExtractError::Timeout(_)), "{err:?}");
 }
 
@@ -168,7 +169,7 @@ async fn the_extraction_child_sees_none_of_our_environment() {
     std::fs::write(&script, "#!/bin/sh\nprintf '\\036{}\\n'\nexec /usr/bin/env\n").unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     assert!(std::env::var("CARGO_PKG_NAME").is_ok() && std::env::var("PATH").is_ok(), "the test process has both");
-    let out = extract_with(Extractor::new(script, ExtractLimits::default()), "notes.txt", b"x").await.unwrap();
+    let out = extract_with(Extractor::new(script, ExtractLimits::default()), "notes.html", b"<p>x</p>").await.unwrap();
     let env = out.text();
     assert!(env.contains("RUST_LOG=error"), "{env}");
     assert!(!env.contains("CARGO") && !env.contains("PATH="), "nothing of ours leaks: {env}");

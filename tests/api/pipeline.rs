@@ -618,3 +618,44 @@ async fn a_job_that_keeps_killing_its_server_is_given_up_with_an_alert() {
     assert_eq!(a.status(), AssayStatus::Error);
     assert!(a.alerts()[0].contains("given up"));
 }
+
+/// Reads little at once: 120 characters of documents per prompt.
+struct SmallContext;
+
+#[async_trait]
+impl LlmProvider for SmallContext {
+    fn name(&self) -> &str {
+        "small"
+    }
+    fn context_chars(&self) -> usize {
+        120
+    }
+    async fn answer(&self, _: &AnswerRequest) -> Result<Completion, LlmError> {
+        Ok(Completion { text: toxtemp::llm::NOT_FOUND.into(), usage: None })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_carries_only_what_the_model_reads_and_reads_no_further() {
+    use toxtemp::db::models::FilePassage;
+    let env = TestEnv::new().with_provider(Arc::new(SmallContext));
+    let first = "LUHMES cells are seeded at 100,000 cells per well.\n\nNeurite outgrowth is measured after 24 hours.";
+    let files = vec![
+        env.file("first.txt", first.as_bytes()),
+        env.file("second.txt", b"Calcein staining marks living cells; this passage does not fit any more."),
+        env.file("third.txt", b"Nor does this one."),
+    ];
+    let submitted = env.submit(files, true, None).await;
+    let payloads: Vec<String> = jobs_table::table.select(jobs_table::payload).load(&mut env.conn()).unwrap();
+    let job: toxtemp::drafting::DraftAssay = serde_json::from_str(&payloads[0]).unwrap();
+    let chars: usize = job.documents.iter().map(|d| d.document.chars()).sum();
+    assert!(chars <= 120, "{chars} characters carried");
+    assert_eq!(job.documents.len(), 1, "only the first document fits");
+    assert_eq!(job.documents[0].document.passages.len(), 1);
+    assert_eq!(job.file_asset_ids.len(), 3, "all three kept files are linked to the run");
+    let alerts = assay(&mut env.conn(), env.f.assay.id).alerts().join(" ");
+    assert!(alerts.contains("answers may miss details from second.txt, third.txt"), "{alerts}");
+    let mut conn = env.conn();
+    assert_eq!(FilePassage::of_file(&mut conn, &submitted.stored[0].id).unwrap().len(), 1);
+    assert!(FilePassage::of_file(&mut conn, &submitted.stored[1].id).unwrap().is_empty(), "nothing unread is kept");
+}

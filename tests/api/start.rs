@@ -356,3 +356,55 @@ async fn the_upload_script_gets_where_to_go_and_the_success_message_waits_for_th
     let resp = app.post_start(&new_assay("Empty", true), &[]).await;
     assert_eq!(resp.status(), 422);
 }
+
+#[actix_web::test]
+async fn with_consent_first_each_file_is_stored_while_the_rest_of_the_form_still_arrives() {
+    let app = TestApp::spawn().await;
+    app.login_new("a@example.org", false).await;
+    let token = app.csrf_token().await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
+    let request = app
+        .client
+        .post(app.url(&format!("/add/?csrf_token={token}")))
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(body)
+        .send();
+    let response = tokio::spawn(request);
+    let mut head = Vec::new();
+    for (k, v) in new_assay("Streamed", true) {
+        head.extend(format!("--b\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").bytes());
+    }
+    head.extend(b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"first.txt\"\r\n\r\n");
+    head.extend(b"LUHMES cells are seeded at 100,000 cells per well.\r\n");
+    head.extend(b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"second.txt\"\r\n\r\nNeurite ");
+    tx.send(Ok(head)).await.unwrap();
+    // The second file is still arriving: the first is already stored, pending its run.
+    let mut stored = Vec::new();
+    for _ in 0..200 {
+        stored = assets(&app);
+        if !stored.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(stored.len(), 1, "stored before the form ended");
+    assert_eq!(
+        (stored[0].original_filename.as_str(), stored[0].status),
+        ("first.txt", toxtemp::db::models::FileAssetStatus::Pending)
+    );
+    assert_eq!(stored[0].assay_id, None, "its assay is not known yet");
+    tx.send(Ok(b"outgrowth is measured.\r\n--b--\r\n".to_vec())).await.unwrap();
+    drop(tx);
+    assert_eq!(response.await.unwrap().unwrap().status(), 303);
+    let assay = only_assay(&app);
+    let stored = assets(&app);
+    assert_eq!(stored.len(), 2);
+    assert!(
+        stored
+            .iter()
+            .all(|a| a.assay_id == Some(assay.id) && a.status == toxtemp::db::models::FileAssetStatus::Available)
+    );
+}

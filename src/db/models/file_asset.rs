@@ -302,10 +302,11 @@ impl FileAsset {
             .execute(conn)
     }
 
-    /// A submission's files once its run is scheduled: `pending` → `available` (linkable).
-    pub fn make_available(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<usize> {
+    /// A submission's files once its run is scheduled: `pending` → `available` (linkable), and
+    /// of that assay (files stored while the form was still arriving did not know it yet).
+    pub fn make_available(conn: &mut DbConn, ids: &[FileAssetId], assay_id: i32) -> QueryResult<usize> {
         diesel::update(file_assets::table.filter(file_assets::id.eq_any(ids)).filter(file_assets::status.eq(Pending)))
-            .set(file_assets::status.eq(Available))
+            .set((file_assets::status.eq(Available), file_assets::assay_id.eq(Some(assay_id))))
             .execute(conn)
     }
 
