@@ -93,6 +93,22 @@ document.addEventListener("submit", (event) => {
   if (active()) window.setTimeout(refresh, 2000);
 })();
 
+// Answer page: a citation's passage is loaded when its evidence is opened (it is not part
+// of the page, which stays light); without JavaScript, "Show the passage" links to it.
+document.addEventListener("toggle", (event) => {
+  const details = event.target;
+  if (!details.open || !details.dataset || !details.dataset.load || details.dataset.loaded) return;
+  details.dataset.loaded = "yes";
+  fetch(details.dataset.load, { credentials: "same-origin" })
+    .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
+    .then((html) => {
+      const found = new DOMParser().parseFromString(html, "text/html").getElementById(details.id + "-body");
+      const body = details.querySelector(".evidence-body");
+      if (found && body) body.replaceWith(found);
+    })
+    .catch(() => { delete details.dataset.loaded; });
+}, true);
+
 // Answer page: a citation badge opens its evidence (the passage with the quote marked).
 document.addEventListener("click", (event) => {
   const badge = event.target.closest && event.target.closest("a[data-evidence]");

@@ -27,9 +27,13 @@ pub struct EvidenceView {
     pub place: Location,
     pub quote: String,
     pub verified: bool,
-    /// The passage with the quote marked, while the document is kept and the quote found.
+    /// The passage with the quote marked, while the document is kept and the quote found
+    /// (loaded only where it is shown).
     #[serde(skip)]
     pub passage: Option<Highlight>,
+    /// The cited document is kept: its passage can be shown.
+    #[serde(skip)]
+    pub kept: bool,
 }
 
 impl EvidenceView {
@@ -48,8 +52,14 @@ pub struct Highlight {
     pub after: String,
 }
 
-/// The evidence of each of these answers, by answer id and citation number.
-pub fn of_answers(conn: &mut DbConn, answer_ids: &[i32]) -> QueryResult<HashMap<i32, Vec<EvidenceView>>> {
+/// The evidence of each of these answers, by answer id and citation number; with
+/// `passages`, each verified citation of a kept document with its passage, the quote marked
+/// (the answer page loads those on demand: finding a quote in its passage is the costly part).
+pub fn of_answers(
+    conn: &mut DbConn,
+    answer_ids: &[i32],
+    passages: bool,
+) -> QueryResult<HashMap<i32, Vec<EvidenceView>>> {
     let citations = AnswerCitation::of_answers(conn, answer_ids)?;
     let file_ids: Vec<FileAssetId> = citations.iter().filter_map(|c| c.file_id.clone()).collect();
     let kept: HashMap<FileAssetId, FileAsset> = file_assets::table
@@ -62,6 +72,7 @@ pub fn of_answers(conn: &mut DbConn, answer_ids: &[i32]) -> QueryResult<HashMap<
         .collect();
     let wanted: Vec<(FileAssetId, i32)> = citations
         .iter()
+        .filter(|_| passages)
         .filter_map(|c| Some((c.file_id.clone().filter(|f| kept.contains_key(f))?, c.passage_position?)))
         .collect();
     let passages: HashMap<(FileAssetId, i32), FilePassage> =
@@ -79,6 +90,7 @@ pub fn of_answers(conn: &mut DbConn, answer_ids: &[i32]) -> QueryResult<HashMap<
         let place = c.location();
         out.entry(c.answer_id).or_default().push(EvidenceView {
             number: c.number,
+            kept: file.is_some() && c.passage_position.is_some(),
             sha256: file.map(|f| f.sha256.clone()),
             location: place.describe(),
             place,

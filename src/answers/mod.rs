@@ -105,6 +105,49 @@ impl AnswerSheet {
     }
 }
 
+/// What changes an assay's answer sheet: when any of it differs, a sheet rendered before is
+/// out of date (see the answer page's cache).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SheetVersion {
+    assay_updated: chrono::NaiveDateTime,
+    consent_withdrawn: Option<chrono::NaiveDateTime>,
+    answers: i64,
+    last_answer: Option<chrono::NaiveDateTime>,
+    last_edit: Option<i32>,
+    kept_files: i64,
+}
+
+pub fn version(conn: &mut DbConn, assay: &Assay) -> QueryResult<SheetVersion> {
+    use diesel::dsl::{count_star, max};
+    let (answers, last_answer): (i64, Option<chrono::NaiveDateTime>) = crate::db::schema::answers::table
+        .filter(crate::db::schema::answers::assay_id.eq(assay.id))
+        .select((count_star(), max(crate::db::schema::answers::updated_at)))
+        .first(conn)?;
+    let last_edit: Option<i32> = answer_edits::table
+        .inner_join(crate::db::schema::answers::table)
+        .filter(crate::db::schema::answers::assay_id.eq(assay.id))
+        .select(max(answer_edits::id))
+        .first(conn)?;
+    let kept_files: i64 = file_assets::table
+        .filter(file_assets::assay_id.eq(assay.id))
+        .filter(file_assets::status.eq(crate::db::models::FileAssetStatus::Available))
+        .count()
+        .get_result(conn)?;
+    Ok(SheetVersion {
+        assay_updated: assay.updated_at,
+        consent_withdrawn: assay.consent_withdrawn_at,
+        answers,
+        last_answer,
+        last_edit,
+        kept_files,
+    })
+}
+
+/// The evidence of one answer with its passages, the quotes marked.
+pub fn evidence_of(conn: &mut DbConn, answer_id: i32) -> QueryResult<Vec<EvidenceView>> {
+    Ok(evidence::of_answers(conn, &[answer_id], true)?.remove(&answer_id).unwrap_or_default())
+}
+
 pub fn load(conn: &mut DbConn, assay: &Assay) -> QueryResult<AnswerSheet> {
     let mut sheet = AnswerSheet {
         assay_id: assay.id,
@@ -130,7 +173,7 @@ pub fn load(conn: &mut DbConn, assay: &Assay) -> QueryResult<AnswerSheet> {
         let label = label.unwrap_or_else(|| LinkLabel::Context.as_str().to_owned());
         files.entry(answer_id).or_default().push(LinkedFile { name, label });
     }
-    let mut evidence = evidence::of_answers(conn, &answer_ids)?;
+    let mut evidence = evidence::of_answers(conn, &answer_ids, false)?;
     let mut history: HashMap<i32, Vec<EditView>> = HashMap::new();
     let edits: Vec<(i32, Option<String>, chrono::NaiveDateTime, String, String)> = answer_edits::table
         .left_join(persons::table)

@@ -135,6 +135,7 @@ mod tests {
             quote: "seeded".into(),
             verified,
             passage: None,
+            kept: false,
         }
     }
 

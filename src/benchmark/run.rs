@@ -15,8 +15,6 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use super::metrics;
 use super::sets::SetError;
@@ -29,7 +27,6 @@ use crate::db::models::{
 use crate::db::schema::file_assets;
 use crate::db::write_transaction;
 use crate::drafting::{self, Asked, Asking, EarlierAnswer, EarlierAnswers, QuestionInfo, RunDocument};
-use crate::ingest::DocumentKind;
 use crate::jobs::{BackgroundJob, GiveUp};
 use crate::llm::openai::OpenAiCompatible;
 use crate::llm::{Document, LlmError, LlmProvider, offline::OfflineProvider, prompt};
@@ -437,64 +434,20 @@ impl Evaluation<'_> {
         row
     }
 
-    /// Read each available file of a case from storage, check its SHA-256 and extract its
-    /// text; files that are not available, unreadable or changed are left out with a note.
+    /// Read each available file of a case back from storage (SHA-256 checked); files that are
+    /// not available, unreadable or changed are left out with a note.
     async fn read_documents(&self, item: &BenchmarkItem, files: &[FileAsset]) -> anyhow::Result<Vec<RunDocument>> {
         let mut documents = Vec::new();
         for file in files {
-            let name = file.shown_name();
-            // The status right now, not when the list was loaded.
-            let id = file.id.clone();
-            let status = self.ctx.db(move |c| Ok::<_, anyhow::Error>(FileAsset::find(c, &id)?.status)).await?;
-            if status != FileAssetStatus::Available {
-                self.note(format!("“{}”: {name} was withdrawn or deleted; it was left out.", item.title)).await?;
-                continue;
-            }
-            let Some(kind) = DocumentKind::from_filename(&file.original_filename).filter(|k| !k.is_image()) else {
-                self.note(format!("“{}”: {name} is not a document evaluation runs read; left out.", item.title))
-                    .await?;
-                continue;
-            };
-            match self.download(file).await {
-                Ok(Some(path)) => match self.ctx.extractor.extract(&path, kind).await {
-                    Ok(text) if !text.is_empty() => documents.push(RunDocument {
-                        document: Document { name: file.original_filename.clone(), passages: text.passages() },
-                        file_asset_id: Some(file.id.clone()),
-                    }),
-                    Ok(_) => self.note(format!("“{}”: no text in {name}; left out.", item.title)).await?,
-                    Err(err) => self.note(format!("“{}”: {name}: {err}; left out.", item.title)).await?,
-                },
-                Ok(None) => {
-                    self.note(format!(
-                        "“{}”: {name} no longer matches its SHA-256 in storage; it was left out.",
-                        item.title
-                    ))
-                    .await?
-                }
-                Err(err) => {
-                    tracing::error!(file = %file.id, error = %err, "reading a benchmark file failed");
-                    self.note(format!("“{}”: {name} could not be read from storage; left out.", item.title)).await?
-                }
+            match drafting::read_kept(self.ctx, file).await {
+                Ok(text) => documents.push(RunDocument {
+                    document: Document { name: file.original_filename.clone(), passages: text.passages() },
+                    file_asset_id: Some(file.id.clone()),
+                }),
+                Err(problem) => self.note(format!("“{}”: {problem}", item.title)).await?,
             }
         }
         Ok(documents)
-    }
-
-    /// The object in a temporary file, or `None` when its bytes do not match its SHA-256.
-    async fn download(&self, file: &FileAsset) -> anyhow::Result<Option<tempfile::TempPath>> {
-        let dir = self.ctx.config.spool_dir();
-        tokio::fs::create_dir_all(&dir).await?;
-        let path = tempfile::NamedTempFile::new_in(&dir)?.into_temp_path();
-        let mut out = tokio::fs::File::create(&path).await?;
-        let mut stream = self.ctx.store.get_stream(&file.object_key).await?;
-        let mut hash = Sha256::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            hash.update(&chunk);
-            out.write_all(&chunk).await?;
-        }
-        out.flush().await?;
-        Ok((hex::encode(hash.finalize()) == file.sha256).then_some(path))
     }
 }
 

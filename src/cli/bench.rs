@@ -344,6 +344,7 @@ pub async fn llm(config: &Config, latency: Duration) -> anyhow::Result<()> {
             file_asset_ids: vec![],
             question_ids: None,
             images: vec![],
+            read_from_storage: false,
         };
         crate::jobs::enqueue(&mut conn, &job)?;
         (assay.id, rounds)

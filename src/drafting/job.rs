@@ -28,6 +28,10 @@ pub struct DraftAssay {
     /// Images to be described by the model first (`extract_images`), base64.
     #[serde(default)]
     pub images: Vec<ImageInput>,
+    /// The kept files' text is read by the job, from storage, not carried in `documents`
+    /// (so a submission with consent costs only its upload).
+    #[serde(default)]
+    pub read_from_storage: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

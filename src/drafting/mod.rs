@@ -14,6 +14,7 @@ mod evidence;
 mod job;
 mod pipeline;
 mod questions;
+mod read;
 mod submit;
 mod target;
 mod upload;
@@ -23,6 +24,7 @@ pub use evidence::{Evidence, RunDocument, quote_is_in, read_citations};
 pub use job::{DraftAssay, ImageInput, PROCESS_ASSAY, assay_of, assay_subject, forget_assays};
 pub use pipeline::fit_context;
 pub use questions::{EarlierAnswer, EarlierAnswers, EarlierCitation, QuestionInfo, QuestionRow, load_set};
+pub use read::{Budget, ReadProblem, read_kept};
 pub use submit::{DraftRequest, Scope, Submitted, submit};
 pub use target::{Created, NewOrId, Target};
 pub use upload::{

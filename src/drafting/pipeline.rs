@@ -8,14 +8,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
+use diesel::OptionalExtension;
 use futures_util::StreamExt;
 
 use super::ask::Asking;
 use super::evidence::{Evidence, RunDocument};
 use super::job::{DraftAssay, ImageInput, PROCESS_ASSAY, assay_subject};
 use super::questions::{self, EarlierAnswers, QuestionInfo};
+use super::read::{Budget, read_kept};
 use crate::context::AppContext;
-use crate::db::models::{Answer, AnswerCitation, Assay, AssayStatus, FileAssetId, NewCitation};
+use crate::db::models::{Answer, AnswerCitation, Assay, AssayStatus, FileAsset, FileAssetId, NewCitation};
 use crate::db::write_transaction;
 use crate::fileops::link_files_to_answer;
 use crate::jobs::{BackgroundJob, GiveUp};
@@ -97,6 +99,9 @@ async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
         ctx.db(move |c| Ok::<_, anyhow::Error>(Assay::log(c, assay_id, &note)?)).await?;
     }
     let mut documents = job.documents.clone();
+    if job.read_from_storage {
+        documents.extend(read_kept_files(ctx, assay_id, &job.file_asset_ids).await?);
+    }
     documents.extend(describe_images(ctx, assay_id, &job.images).await?);
     let (documents, cut) = fit_context(documents, ctx.provider.context_chars());
     if let Some(note) = cut {
@@ -263,6 +268,86 @@ impl Run<'_> {
             other => other,
         }
     }
+}
+
+/// The kept files' text, read back from storage in order, a few at a time, up to what the
+/// model reads at once (the rest are not read). Their passages are kept with them (evidence
+/// shows them); what was left out is said on the assay.
+async fn read_kept_files(ctx: &AppContext, assay_id: i32, ids: &[FileAssetId]) -> anyhow::Result<Vec<RunDocument>> {
+    use crate::db::models::FilePassage;
+    let ids = ids.to_vec();
+    let files: Vec<FileAsset> = ctx
+        .db(move |c| {
+            let mut files = Vec::new();
+            for id in &ids {
+                // A row removed since the submission (its file was deleted) is simply not read.
+                files.extend(FileAsset::find(c, id).optional()?);
+            }
+            Ok::<_, anyhow::Error>(files)
+        })
+        .await?;
+    let files: Vec<FileAsset> = files
+        .into_iter()
+        .filter(|f| !crate::ingest::DocumentKind::from_filename(&f.original_filename).is_some_and(|k| k.is_image()))
+        .collect();
+    let spent = AtomicBool::new(false);
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut reads = futures_util::stream::iter(0..files.len())
+        .map(|i| {
+            let (spent, files) = (&spent, &files);
+            async move {
+                if spent.load(Ordering::SeqCst) {
+                    return (i, None);
+                }
+                (i, Some(read_kept(ctx, &files[i]).await))
+            }
+        })
+        .buffered(parallel);
+    let mut budget = Budget::new(ctx.provider.context_chars());
+    let (mut documents, mut notes) = (Vec::new(), Vec::new());
+    while let Some((i, read)) = reads.next().await {
+        let file = &files[i];
+        match read {
+            None => budget.skip(file.shown_name()),
+            Some(Err(problem)) => notes.push(problem.to_string()),
+            Some(Ok(text)) => {
+                if text.truncated {
+                    notes.push(format!(
+                        "{}: only the first part of this very long document was used.",
+                        file.shown_name()
+                    ));
+                }
+                let passages = budget.take(file.shown_name(), text.passages());
+                if budget.is_spent() {
+                    spent.store(true, Ordering::SeqCst);
+                }
+                if !passages.is_empty() {
+                    let document = Document { name: file.original_filename.clone(), passages };
+                    documents.push(RunDocument { document, file_asset_id: Some(file.id.clone()) });
+                }
+            }
+        }
+    }
+    drop(reads);
+    notes.extend(budget.note());
+    let kept = documents.clone();
+    ctx.db(move |c| {
+        write_transaction(c, |c| {
+            for doc in &kept {
+                if let Some(file) = &doc.file_asset_id {
+                    // A resumed job reads again: the passages are replaced, not doubled.
+                    FilePassage::delete_of(c, std::slice::from_ref(file))?;
+                    FilePassage::insert_all(c, file, &doc.document.passages)?;
+                }
+            }
+            for note in &notes {
+                Assay::push_alert(c, assay_id, note)?;
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+    })
+    .await?;
+    Ok(documents)
 }
 
 /// Turn images into documents through the model, when it can read images.

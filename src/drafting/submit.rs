@@ -18,6 +18,7 @@ use crate::storage::SourceStream;
 use super::DraftError;
 use super::evidence::RunDocument;
 use super::job::{DraftAssay, ImageInput};
+use super::read::Budget;
 use super::target::{self, Target};
 use super::upload::{CheckedFile, Upload, check_files, mib};
 
@@ -129,7 +130,19 @@ async fn create_and_schedule(
     let storing = async {
         if request.keep_files { store_all(ctx, &request, assay_id, &checked, early).await } else { Ok(Vec::new()) }
     };
-    let (stored, read) = tokio::join!(storing, read_documents(ctx, &request, &checked));
+    let t0 = std::time::Instant::now();
+    let (stored, read) = tokio::join!(
+        async {
+            let r = storing.await;
+            tracing::warn!(ms = t0.elapsed().as_millis() as u64, "TIMING stored");
+            r
+        },
+        async {
+            let r = read_documents(ctx, &request, &checked).await;
+            tracing::warn!(ms = t0.elapsed().as_millis() as u64, "TIMING read");
+            r
+        }
+    );
     let result = match stored {
         Ok(mut stored) => match schedule(ctx, &request, assay_id, &stored, read).await {
             Ok((job_id, warnings)) => {
@@ -231,8 +244,19 @@ struct Read {
 
 /// Read the documents, in order and a few at a time, keeping whole passages up to what the
 /// model reads at once (its context budget); documents past it are not read at all. The job
-/// then carries only what the model will see, whatever was uploaded.
+/// then carries only what the model will see, whatever was uploaded. Kept files are not read
+/// here: the job reads them back from storage.
 async fn read_documents(ctx: &AppContext, request: &DraftRequest, checked: &[CheckedFile]) -> Read {
+    let mut read = Read { documents: Vec::new(), images: Vec::new(), warnings: Vec::new() };
+    for (i, checked) in checked.iter().enumerate().filter(|(_, c)| c.kind.is_image()) {
+        match image_input(ctx, request, checked).await {
+            Ok(image) => read.images.push((i, image)),
+            Err(warning) => read.warnings.push(warning),
+        }
+    }
+    if request.keep_files {
+        return read;
+    }
     let full = std::sync::atomic::AtomicBool::new(false);
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     let documents: Vec<usize> = (0..checked.len()).filter(|i| !checked[*i].kind.is_image()).collect();
@@ -247,12 +271,11 @@ async fn read_documents(ctx: &AppContext, request: &DraftRequest, checked: &[Che
             }
         })
         .buffered(parallel);
-    let mut read = Read { documents: Vec::new(), images: Vec::new(), warnings: Vec::new() };
-    let (budget, mut left, mut cut) = (ctx.provider.context_chars(), ctx.provider.context_chars(), Vec::new());
+    let mut budget = Budget::new(ctx.provider.context_chars());
     while let Some((i, extracted)) = results.next().await {
         let name = &checked[i].file.original_name;
         match extracted {
-            None => cut.push(name.clone()),
+            None => budget.skip(name),
             Some(Ok(done)) if done.is_empty() => {
                 read.warnings.push(format!("{name}: no text could be found in this file (is it a scan?)."));
             }
@@ -260,18 +283,8 @@ async fn read_documents(ctx: &AppContext, request: &DraftRequest, checked: &[Che
                 if done.truncated {
                     read.warnings.push(format!("{name}: only the first part of this very long document was used."));
                 }
-                let mut passages = done.passages();
-                let before = passages.len();
-                passages.retain(|p| {
-                    let len = p.text.chars().count();
-                    let keep = len <= left;
-                    left = if keep { left - len } else { 0 };
-                    keep
-                });
-                if passages.len() < before {
-                    cut.push(name.clone());
-                }
-                if left == 0 {
+                let passages = budget.take(name, done.passages());
+                if budget.is_spent() {
                     full.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
                 if !passages.is_empty() {
@@ -284,20 +297,7 @@ async fn read_documents(ctx: &AppContext, request: &DraftRequest, checked: &[Che
             }
         }
     }
-    drop(results);
-    if !cut.is_empty() {
-        read.warnings.push(format!(
-            "The documents are longer than the language model can read at once ({budget} characters): \
-             answers may miss details from {}.",
-            cut.join(", ")
-        ));
-    }
-    for (i, checked) in checked.iter().enumerate().filter(|(_, c)| c.kind.is_image()) {
-        match image_input(ctx, request, checked).await {
-            Ok(image) => read.images.push((i, image)),
-            Err(warning) => read.warnings.push(warning),
-        }
-    }
+    read.warnings.extend(budget.note());
     read
 }
 
@@ -326,6 +326,7 @@ async fn schedule(
             super::Scope::All { .. } => None,
         },
         images: read.images.into_iter().map(|(i, image)| ImageInput { file_asset_id: kept_as(i), ..image }).collect(),
+        read_from_storage: request.keep_files,
     };
     let warnings = read.warnings;
     let (alerts, scope) = (warnings.clone(), request.scope.clone());

@@ -269,7 +269,15 @@ impl Extractor {
         }
         let _permit = self.permits.acquire().await.map_err(|e| ExtractError::Failed(e.to_string()))?;
         // The child gets an empty environment: it needs none, and must not see our secrets.
-        let mut child = tokio::process::Command::new(&self.exe)
+        let mut command = tokio::process::Command::new(&self.exe);
+        let limit = self.limits.memory_bytes;
+        // The memory limit holds from the child's first instruction: set after start-up, it
+        // would not cover the address space the allocator reserved while starting.
+        // SAFETY: between fork and exec only setrlimit(2) runs, which is async-signal-safe.
+        unsafe {
+            command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::AS, limit, limit));
+        }
+        let mut child = command
             .env_clear()
             .arg("extract-text")
             .arg("--kind")

@@ -301,9 +301,7 @@ impl PartReader<'_, '_> {
                 }
                 return Ok(buf.freeze());
             }
-            if buf.is_empty() {
-                buf.reserve(PART_SIZE);
-            }
+            // Grown as the bytes come (not reserved up front): a small file costs its size.
             buf.extend_from_slice(&chunk);
         }
     }

@@ -8,7 +8,10 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use crate::answers::{self, AnswerSheet};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::answers::{self, AnswerSheet, EvidenceView};
 use crate::db::models::{Access, Answer, Assay, Investigation, Study};
 use crate::drafting::{self, DraftRequest, Scope, Target};
 
@@ -21,6 +24,7 @@ use super::{AppState, see_other};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/assays/{id}/answers", web::get().to(show))
         .route("/assays/{id}/answers/{question}", web::post().to(save))
+        .route("/assays/{id}/answers/{question}/evidence", web::get().to(evidence))
         .route("/assays/{id}/regenerate", web::post().to(regenerate))
         .route("/assays/{id}/export.json", web::get().to(export_json))
         .route("/assays/{id}/export.md", web::get().to(export_markdown));
@@ -30,11 +34,55 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[template(path = "answers.html")]
 pub struct AnswersPage {
     page: Page,
-    assay: Assay,
-    study: Study,
-    investigation: Investigation,
-    sheet: AnswerSheet,
+    title: String,
+    /// The rendered sheet (cached across requests; see [`RenderedSheets`]).
+    content: String,
+}
+
+/// The part of the answer page that is the same for everyone who sees it: every answer, its
+/// evidence and files. Forms carry [`CSRF_PLACEHOLDER`], replaced per request.
+#[derive(Template)]
+#[template(path = "answers_content.html")]
+struct AnswersContent<'a> {
+    assay: &'a Assay,
+    study: &'a Study,
+    investigation: &'a Investigation,
+    sheet: &'a AnswerSheet,
     accept: &'static str,
+    csrf: &'a str,
+}
+
+/// Stands for the session's CSRF token in cached pages: random per process, so no answer text
+/// can contain it.
+static CSRF_PLACEHOLDER: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("csrf-{}", uuid::Uuid::new_v4().simple()));
+
+/// Rendered answer sheets, by assay, with the version they were rendered at: the answer page
+/// is the heaviest page and mostly read, so it is rendered again only when something on it
+/// changed (any answer, edit, kept file, the assay, its study or investigation).
+#[derive(Clone, Default)]
+pub struct RenderedSheets {
+    entries: Arc<Mutex<HashMap<i32, (String, Arc<String>)>>>,
+}
+
+/// Sheets kept at most (each is the size of one answer page).
+const RENDERED_SHEETS: usize = 128;
+
+impl RenderedSheets {
+    fn get(&self, assay: i32, version: &str) -> Option<Arc<String>> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(&assay).filter(|(v, _)| v == version).map(|(_, html)| html.clone())
+    }
+
+    fn put(&self, assay: i32, version: String, html: Arc<String>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= RENDERED_SHEETS && !entries.contains_key(&assay) {
+                let evict = *entries.keys().next().unwrap_or(&assay);
+                entries.remove(&evict);
+            }
+            entries.insert(assay, (version, html));
+        }
+    }
 }
 
 async fn sheet_for(
@@ -53,15 +101,82 @@ async fn sheet_for(
 }
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AnswersPage> {
-    let (assay, study, investigation, sheet) = sheet_for(&state, &viewer, path.into_inner()).await?;
-    Ok(AnswersPage {
-        page: viewer.page(),
-        assay,
-        study,
-        investigation,
-        sheet,
-        accept: crate::ingest::ACCEPTED_EXTENSIONS,
-    })
+    let (assay, study, investigation) = viewer.assay(&state, path.into_inner(), Access::View).await?;
+    let for_version = assay.clone();
+    let version = state.db(move |c| Ok(answers::version(c, &for_version)?)).await?;
+    let version = format!("{version:?}|{}|{}", study.title, investigation.title);
+    let content = match state.rendered_sheets.get(assay.id, &version) {
+        Some(html) => html,
+        None => {
+            let for_sheet = assay.clone();
+            let sheet = state.db(move |c| Ok(answers::load(c, &for_sheet)?)).await?;
+            let content = AnswersContent {
+                assay: &assay,
+                study: &study,
+                investigation: &investigation,
+                sheet: &sheet,
+                accept: crate::ingest::ACCEPTED_EXTENSIONS,
+                csrf: &CSRF_PLACEHOLDER,
+            };
+            let html = Arc::new(content.render().map_err(anyhow::Error::from)?);
+            state.rendered_sheets.put(assay.id, version, html.clone());
+            html
+        }
+    };
+    let page = viewer.page();
+    let content = content.replace(CSRF_PLACEHOLDER.as_str(), &page.csrf);
+    Ok(AnswersPage { page, title: assay.title, content })
+}
+
+#[derive(Deserialize)]
+pub struct EvidenceQuery {
+    #[serde(default)]
+    fragment: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "answer_evidence.html")]
+pub struct EvidencePage {
+    page: Page,
+    assay: Assay,
+    question_id: i32,
+    question: String,
+    evidence: Vec<EvidenceView>,
+}
+
+/// Only the passages, for the answer page to insert when a citation is opened.
+#[derive(Template, WebTemplate)]
+#[template(path = "_evidence_items.html")]
+pub struct EvidenceItems {
+    question_id: i32,
+    evidence: Vec<EvidenceView>,
+}
+
+/// The evidence of one answer: each verified citation's passage with the quote marked.
+pub async fn evidence(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    path: web::Path<(i32, i32)>,
+    query: web::Query<EvidenceQuery>,
+) -> AppResult<HttpResponse> {
+    let (assay_id, question_id) = path.into_inner();
+    let (assay, _, _) = viewer.assay(&state, assay_id, Access::View).await?;
+    let (question, evidence) = state
+        .db(move |c| {
+            let question = crate::db::models::Question::find(c, question_id)?;
+            let answer = Answer::of_assay(c, assay_id)?
+                .into_iter()
+                .find(|a| a.question_id == question_id)
+                .ok_or(AppError::NotFound)?;
+            Ok((question.text, answers::evidence_of(c, answer.id)?))
+        })
+        .await?;
+    let body = if query.fragment.is_some() {
+        EvidenceItems { question_id, evidence }.render()
+    } else {
+        EvidencePage { page: viewer.page(), assay, question_id, question, evidence }.render()
+    };
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body.map_err(anyhow::Error::from)?))
 }
 
 #[derive(Deserialize)]

@@ -45,6 +45,8 @@ pub struct AppState {
     /// Password hashes checked at once (argon2 is deliberately slow; a flood of logins must
     /// not take every core).
     pub password_checks: Arc<tokio::sync::Semaphore>,
+    /// Answer sheets rendered before, shared by the workers of this process.
+    pub rendered_sheets: answers::RenderedSheets,
 }
 
 /// Password checks running at once.
@@ -53,7 +55,12 @@ const PASSWORD_CHECKS: usize = 2;
 impl AppState {
     pub fn new(ctx: AppContext) -> Self {
         let session_key = session_key(&ctx.config);
-        Self { ctx, session_key, password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS)) }
+        Self {
+            ctx,
+            session_key,
+            password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS)),
+            rendered_sheets: answers::RenderedSheets::default(),
+        }
     }
 
     pub fn config(&self) -> &Config {

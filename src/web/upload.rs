@@ -145,7 +145,7 @@ impl Spool<'_> {
         let (mut size, mut head, mut refused) = (0u64, Vec::with_capacity(HEAD_BYTES), false);
         // Chunks held back until the first bytes tell whether the file may be stored early.
         let mut held: Vec<bytes::Bytes> = Vec::new();
-        let mut early: Option<(ChunkSender, EarlyFile)> = None;
+        let mut early: Option<Early> = None;
         // Settled once the first bytes are in (or at once when the file cannot go early).
         let mut decided = !self.may_store_early(original);
         while let Some(chunk) = field.try_next().await.map_err(bad_form)? {
@@ -159,7 +159,7 @@ impl Spool<'_> {
             }
             refused |= size > limits.max_file_bytes || self.total > limits.max_total_bytes;
             if refused {
-                if let Some((sink, _)) = early.take() {
+                if let Some(sink) = early.take().and_then(|e| e.sink) {
                     // Abort the storing: nothing of this file is kept.
                     let _ = sink.send(Err(std::io::Error::other("refused while arriving"))).await;
                 }
@@ -167,11 +167,15 @@ impl Spool<'_> {
             }
             let take = HEAD_BYTES.saturating_sub(head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..take]);
-            if out.is_none() {
-                out = Some(tokio::fs::File::create(&path).await.map_err(AppError::internal)?);
-            }
-            if let Some(out) = out.as_mut() {
-                out.write_all(&chunk).await.map_err(AppError::internal)?;
+            // A file stored as it arrives is read back from storage by its run: it need not
+            // go to disk too (an image does, to be described before the run).
+            if early.as_ref().is_none_or(|e| e.spool_too) {
+                if out.is_none() {
+                    out = Some(tokio::fs::File::create(&path).await.map_err(AppError::internal)?);
+                }
+                if let Some(out) = out.as_mut() {
+                    out.write_all(&chunk).await.map_err(AppError::internal)?;
+                }
             }
             if !decided {
                 held.push(chunk);
@@ -180,10 +184,8 @@ impl Spool<'_> {
                     decided = true;
                     held.clear();
                 }
-            } else if let Some((sink, _)) = &early
-                && sink.send(Ok(chunk)).await.is_err()
-            {
-                early = None; // the storing failed: the submission hears of it when it awaits it
+            } else if let Some(e) = early.as_mut() {
+                e.send(chunk).await;
             }
         }
         if let Some(out) = out.as_mut() {
@@ -209,7 +211,7 @@ impl Spool<'_> {
         } else if refused {
             let _ = tokio::fs::remove_file(&path).await; // the total was exceeded: reported below
         } else {
-            if let Some((sink, handle)) = early {
+            if let Some(Early { sink, handle, .. }) = early {
                 drop(sink); // the end of the file: the storing completes
                 self.stored_early.push((self.files.len(), handle));
             }
@@ -228,18 +230,16 @@ impl Spool<'_> {
     /// Start storing the file if its name and first bytes make it an acceptable document (the
     /// full checks come later; a file refused then is deleted with the rest), and hand it the
     /// chunks held so far.
-    async fn start_early(
-        &self,
-        original: &str,
-        head: &[u8],
-        held: &mut Vec<bytes::Bytes>,
-    ) -> Option<(ChunkSender, EarlyFile)> {
+    async fn start_early(&self, original: &str, head: &[u8], held: &mut Vec<bytes::Bytes>) -> Option<Early> {
         let early = self.early?;
         let name = crate::filenames::clean(original);
         let kind = DocumentKind::from_filename(&name).filter(|k| k.matches_content(head))?;
         let (sink, handle) = early.store.start(name, kind, early.uploader);
-        feed(&sink, held).await;
-        Some((sink, handle))
+        let mut started = Early { sink: Some(sink), handle, spool_too: kind.is_image() };
+        for chunk in std::mem::take(held) {
+            started.send(chunk).await;
+        }
+        Some(started)
     }
 
     /// Read one text field into memory (small: bounded in size and number).
@@ -262,11 +262,22 @@ impl Spool<'_> {
     }
 }
 
-/// Send the held chunks on (a storing that failed is reported when the submission awaits it).
-async fn feed(sink: &ChunkSender, held: &mut Vec<bytes::Bytes>) {
-    for chunk in std::mem::take(held) {
-        if sink.send(Ok(chunk)).await.is_err() {
-            return;
+/// A file being stored as it arrives.
+struct Early {
+    /// Where its bytes go; `None` once the storing failed (the submission hears of it when it
+    /// awaits `handle`, and refuses with 503).
+    sink: Option<ChunkSender>,
+    handle: EarlyFile,
+    /// Written to the spool as well (images: described before the run, from the spool).
+    spool_too: bool,
+}
+
+impl Early {
+    async fn send(&mut self, chunk: bytes::Bytes) {
+        if let Some(sink) = &self.sink
+            && sink.send(Ok(chunk)).await.is_err()
+        {
+            self.sink = None;
         }
     }
 }

@@ -327,3 +327,39 @@ async fn an_assay_with_answers_keeps_its_question_set() {
         app.post_form(&fresh_edit, &[("title", "Fresh"), ("description", ""), ("question_set_id", &other_set)]).await;
     assert_eq!(resp.status(), 303);
 }
+
+#[actix_web::test]
+async fn the_answer_page_is_rendered_again_only_when_something_on_it_changed() {
+    let mut app = TestApp::spawn().await;
+    let assay = drafted(&app, "a@example.org").await;
+    let url = format!("/assays/{assay}/answers");
+    app.get(&url).await; // shows (and so ends) the flash message of the submission
+    let first = app.get(&url).await.text().await.unwrap();
+    assert!(app.get(&url).await.text().await.unwrap() == first, "the same page twice");
+    // An edit shows at once, with this session's own form token in every form.
+    let q = question_id(&app, 0);
+    let resp = app
+        .post_form(&format!("/assays/{assay}/answers/{q}"), &[("text", "Changed by hand."), ("accepted", "on")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    let page = app.get_html(&url).await;
+    assert_eq!(select_texts(&page, &format!("#q{q} .answer-html")), ["Changed by hand."]);
+    assert_eq!(select_texts(&page, "#accepted-count"), ["1"]);
+    let token = app.csrf_token().await;
+    let tokens: Vec<String> = {
+        let sel = scraper::Selector::parse("input[name=csrf_token]").unwrap();
+        page.select(&sel).map(|e| e.value().attr("value").unwrap_or_default().to_owned()).collect()
+    };
+    assert!(tokens.len() > 77 && tokens.iter().all(|t| *t == token), "every form carries this session's token");
+    // A withdrawal changes what is shown of the files.
+    assert!(!select_texts(&page, ".kept-file").is_empty());
+    app.post_form(&format!("/assays/{assay}/withdraw-consent"), &[]).await;
+    assert!(select_texts(&app.get_html(&url).await, ".kept-file").is_empty(), "withdrawn files are gone from the page");
+    // Another browser gets its own token in the same cached page.
+    let mine = app.get(&url).await.text().await.unwrap();
+    app.new_browser();
+    app.login("a@example.org", crate::helpers::PASSWORD).await;
+    let theirs = app.get(&url).await.text().await.unwrap();
+    assert!(mine != theirs, "another token");
+    assert_eq!(mine.len(), theirs.len(), "the same page but for the token");
+}

@@ -16,7 +16,7 @@ use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::docs;
-use crate::helpers::{TestApp, TestEnv, select_texts};
+use crate::helpers::{TestApp, TestEnv, select_attr, select_texts};
 
 const FILLED: &str = include_str!("../fixtures/filled-toxtemp.md");
 const LICENCE: &str = include_str!("../fixtures/unrelated/licence-agreement.txt");
@@ -137,7 +137,16 @@ async fn only_the_real_citation_is_shown_as_evidence_and_the_fabricated_one_is_f
     );
     let evidence = select_texts(&page, &format!("{card} .evidence-item"));
     assert_eq!(evidence.len(), 1, "only the verified citation is evidence: {evidence:?}");
-    assert_eq!(select_texts(&page, &format!("{card} .evidence-item mark")), ["seeded at 100000 cells per well"]);
+    assert!(select_texts(&page, &format!("{card} .evidence-item mark")).is_empty(), "passages load on demand");
+    let link = select_attr(&page, &format!("{card} .evidence-item a.evidence-link"), "href");
+    assert_eq!(link, format!("/assays/{assay}/answers/{q}/evidence#ev-{q}-1-body"));
+    let evidence_page = app.get_html(&format!("/assays/{assay}/answers/{q}/evidence")).await;
+    assert_eq!(
+        select_texts(&evidence_page, "#ev-{q}-1-body mark".replace("{q}", &q.to_string()).as_str()),
+        ["seeded at 100000 cells per well"]
+    );
+    let fragment = app.get(&format!("/assays/{assay}/answers/{q}/evidence?fragment=1")).await.text().await.unwrap();
+    assert!(fragment.starts_with("<div class=\"evidence-item-body\"") && !fragment.contains("<html"), "{fragment}");
     let figure = select_texts(&page, "#evidence-figure").join("");
     assert_eq!(figure, "Evidence: 77 of 154 citations verified against the documents");
 }
@@ -225,9 +234,14 @@ async fn deleting_the_assay_deletes_its_kept_files_and_their_passages_at_once() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_orphan_cleanup_removes_the_passages_with_the_file() {
     let env = TestEnv::new();
-    // A run that failed before linking anything leaves its kept file unlinked.
+    // A run that failed after reading its kept file, before linking it to any answer.
     env.submit(vec![env.file("toxtemp.md", FILLED.as_bytes())], true, None).await;
     let file = kept_files(&env).remove(0);
+    let passages = toxtemp::ingest::passages::split(&[toxtemp::ingest::Segment {
+        location: Default::default(),
+        text: FILLED.to_owned(),
+    }]);
+    FilePassage::insert_all(&mut env.conn(), &file.id, &passages).unwrap();
     assert!(passages_of(&env, &file) > 0);
     diesel::update(file_assets::table.find(&file.id))
         .set(file_assets::created_at.eq(toxtemp::db::now() - chrono::Duration::days(30)))

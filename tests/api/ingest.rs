@@ -138,12 +138,13 @@ async fn a_document_that_needs_too_much_memory_fails_alone() {
     // The limit sits well above what the child needs for a small page, so it is the big
     // page's memory, not the child's own start-up, that the limit stops.
     let small = b"<html><body><h1>Assay</h1><p>Neurite outgrowth is measured.</p></body></html>";
-    let cap = baseline_mib("small.html", small).await * 2;
+    // The smallest power of two the child needs for a small page: above its own baseline.
+    let cap = baseline_mib("small.html", small).await;
     let limits = ExtractLimits { memory_bytes: cap * 1024 * 1024, ..Default::default() };
     let ex = Extractor::new(PathBuf::from(env!("CARGO_BIN_EXE_toxtemp")), limits);
     extract_with(ex.clone(), "small.html", small).await.expect("a small page fits under the limit");
-    // ~8 MB of HTML: its document tree needs far more than the cap.
-    let rows: Vec<String> = (0..8000).map(|i| format!("<p>row {i} {}</p>", "word ".repeat(200))).collect();
+    // ~16 MB of HTML: its document tree needs several times the cap.
+    let rows: Vec<String> = (0..16000).map(|i| format!("<p>row {i} {}</p>", "word ".repeat(200))).collect();
     let html = format!("<html><body>{}</body></html>", rows.concat());
     let err = extract_with(ex, "huge.html", html.as_bytes()).await.unwrap_err();
     assert!(matches!(err, ExtractError::Failed(_)), "{err:?}");

@@ -599,6 +599,7 @@ async fn a_job_that_keeps_killing_its_server_is_given_up_with_an_alert() {
         file_asset_ids: vec![],
         question_ids: None,
         images: vec![],
+        read_from_storage: false,
     };
     let id = jobs::enqueue(&mut conn, &job).unwrap();
     let runner = toxtemp::startup::job_runner(&env.ctx);
@@ -619,7 +620,7 @@ async fn a_job_that_keeps_killing_its_server_is_given_up_with_an_alert() {
     assert!(a.alerts()[0].contains("given up"));
 }
 
-/// Reads little at once: 120 characters of documents per prompt.
+/// Reads little at once: 1000 characters of documents per prompt.
 struct SmallContext;
 
 #[async_trait]
@@ -628,7 +629,7 @@ impl LlmProvider for SmallContext {
         "small"
     }
     fn context_chars(&self) -> usize {
-        120
+        1000
     }
     async fn answer(&self, _: &AnswerRequest) -> Result<Completion, LlmError> {
         Ok(Completion { text: toxtemp::llm::NOT_FOUND.into(), usage: None })
@@ -636,26 +637,46 @@ impl LlmProvider for SmallContext {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_submission_carries_only_what_the_model_reads_and_reads_no_further() {
+async fn a_run_carries_only_what_the_model_reads_and_reads_no_further() {
     use toxtemp::db::models::FilePassage;
+    // Two passages of ~700 characters: the first fits the 1000-character budget, the second
+    // does not, and nothing after it is needed.
+    let paragraph = |word: &str| format!("{word} ").repeat(140);
+    let first = format!("{}\n\n{}", paragraph("seeded"), paragraph("imaged"));
+    let files = |env: &TestEnv| {
+        let mut files = vec![env.file("first.txt", first.as_bytes())];
+        for i in 2..=6 {
+            files.push(env.file(&format!("more-{i}.txt"), b"Calcein staining marks living cells."));
+        }
+        files
+    };
+    // Without consent the submission reads the documents: the job carries what fits.
     let env = TestEnv::new().with_provider(Arc::new(SmallContext));
-    let first = "LUHMES cells are seeded at 100,000 cells per well.\n\nNeurite outgrowth is measured after 24 hours.";
-    let files = vec![
-        env.file("first.txt", first.as_bytes()),
-        env.file("second.txt", b"Calcein staining marks living cells; this passage does not fit any more."),
-        env.file("third.txt", b"Nor does this one."),
-    ];
-    let submitted = env.submit(files, true, None).await;
+    env.submit(files(&env), false, None).await;
     let payloads: Vec<String> = jobs_table::table.select(jobs_table::payload).load(&mut env.conn()).unwrap();
     let job: toxtemp::drafting::DraftAssay = serde_json::from_str(&payloads[0]).unwrap();
-    let chars: usize = job.documents.iter().map(|d| d.document.chars()).sum();
-    assert!(chars <= 120, "{chars} characters carried");
-    assert_eq!(job.documents.len(), 1, "only the first document fits");
-    assert_eq!(job.documents[0].document.passages.len(), 1);
-    assert_eq!(job.file_asset_ids.len(), 3, "all three kept files are linked to the run");
+    assert!(job.documents.iter().map(|d| d.document.chars()).sum::<usize>() <= 1000);
+    assert_eq!((job.documents.len(), job.documents[0].document.passages.len()), (1, 1), "the first passage only");
     let alerts = assay(&mut env.conn(), env.f.assay.id).alerts().join(" ");
-    assert!(alerts.contains("answers may miss details from second.txt, third.txt"), "{alerts}");
+    assert!(alerts.contains("answers may miss details from first.txt"), "{alerts}");
+    assert!(alerts.contains("more-6.txt"), "{alerts}");
+
+    // With consent the job reads the kept files back, with the same budget: once it is spent,
+    // no further file is read (beyond those already under way), and only the passages read
+    // are kept with their files.
+    let env = TestEnv::new().with_provider(Arc::new(SmallContext));
+    let submitted = env.submit(files(&env), true, None).await;
+    let reads_before = env.memory.gets();
+    env.run_jobs().await;
+    let reads = env.memory.gets() - reads_before;
+    let under_way = std::thread::available_parallelism().map_or(2, |n| n.get());
+    assert!(reads <= 1 + under_way && reads < 6, "{reads} of 6 files read");
     let mut conn = env.conn();
     assert_eq!(FilePassage::of_file(&mut conn, &submitted.stored[0].id).unwrap().len(), 1);
-    assert!(FilePassage::of_file(&mut conn, &submitted.stored[1].id).unwrap().is_empty(), "nothing unread is kept");
+    for file in &submitted.stored[1..] {
+        assert!(FilePassage::of_file(&mut conn, &file.id).unwrap().is_empty(), "nothing unread is kept");
+    }
+    let a = assay(&mut conn, env.f.assay.id);
+    assert_eq!(a.status(), AssayStatus::Done);
+    assert!(a.alerts().join(" ").contains("answers may miss details from first.txt"), "{:?}", a.alerts());
 }

@@ -49,6 +49,12 @@ pub struct Question {
     pub only_additional_llm_instruction: bool,
 }
 
+impl Question {
+    pub fn find(conn: &mut DbConn, id: i32) -> QueryResult<Question> {
+        questions::table.find(id).select(Self::as_select()).first(conn)
+    }
+}
+
 impl QuestionSet {
     pub fn all(conn: &mut DbConn) -> QueryResult<Vec<QuestionSet>> {
         question_sets::table.order(question_sets::id).select(Self::as_select()).load(conn)
