@@ -93,8 +93,8 @@ document.addEventListener("submit", (event) => {
   if (active()) window.setTimeout(refresh, 2000);
 })();
 
-// Answer page: a citation's passage is loaded when its evidence is opened (it is not part
-// of the page, which stays light); without JavaScript, "Show the passage" links to it.
+// Answer page: a citation's passage and an answer's editor are loaded when opened (they are
+// not part of the page, which stays light); without JavaScript, their links lead to them.
 document.addEventListener("toggle", (event) => {
   const details = event.target;
   if (!details.open || !details.dataset || !details.dataset.load || details.dataset.loaded) return;
@@ -103,7 +103,7 @@ document.addEventListener("toggle", (event) => {
     .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
     .then((html) => {
       const found = new DOMParser().parseFromString(html, "text/html").getElementById(details.id + "-body");
-      const body = details.querySelector(".evidence-body");
+      const body = details.querySelector(".load-body");
       if (found && body) body.replaceWith(found);
     })
     .catch(() => { delete details.dataset.loaded; });

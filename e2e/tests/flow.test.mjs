@@ -162,13 +162,17 @@ test("a user drafts an assay from a PDF and a DOCX, edits and accepts; staff dow
 
   const first = page.locator(".question").first();
   const qid = await first.getAttribute("data-question-id");
+  // The editor is loaded when "Edit" is opened.
+  await first.locator(".answer-edit summary").click();
   await first.locator("textarea").fill("Edited in the browser: LUHMES neurite outgrowth assay.");
-  await first.locator("input[name=accepted]").check();
-  await Promise.all([page.waitForURL(new RegExp(`/answers#q${qid}$`)), first.locator("button[type=submit]").click()]);
+  await first.locator(".answer-form input[name=accepted]").check();
+  await Promise.all([page.waitForURL(new RegExp(`/answers#q${qid}$`)), first.locator(".answer-form button[type=submit]").click()]);
   await page.reload();
   const again = page.locator(`#q${qid}`);
+  assert.equal((await again.locator(".answer-html").textContent()).trim(), "Edited in the browser: LUHMES neurite outgrowth assay.");
+  assert.equal(await again.locator(".accept-button").getAttribute("data-accepted"), "true");
+  await again.locator(".answer-edit summary").click();
   assert.equal(await again.locator("textarea").inputValue(), "Edited in the browser: LUHMES neurite outgrowth assay.");
-  assert.equal(await again.locator("input[name=accepted]").isChecked(), true);
   assert.equal((await page.locator("#accepted-count").textContent()).trim(), "1");
 
   // A plain user is refused the admin pages.

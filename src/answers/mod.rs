@@ -143,6 +143,32 @@ pub fn version(conn: &mut DbConn, assay: &Assay) -> QueryResult<SheetVersion> {
     })
 }
 
+/// The edit history of these answers, newest first, by answer id.
+pub fn history_of(conn: &mut DbConn, answer_ids: &[i32]) -> QueryResult<HashMap<i32, Vec<EditView>>> {
+    let mut history: HashMap<i32, Vec<EditView>> = HashMap::new();
+    let edits: Vec<(i32, Option<String>, chrono::NaiveDateTime, String, String)> = answer_edits::table
+        .left_join(persons::table)
+        .filter(answer_edits::answer_id.eq_any(answer_ids))
+        .order(answer_edits::id.desc())
+        .select((
+            answer_edits::answer_id,
+            persons::email.nullable(),
+            answer_edits::edited_at,
+            answer_edits::old_text,
+            answer_edits::new_text,
+        ))
+        .load(conn)?;
+    for (answer_id, editor, at, old_text, new_text) in edits {
+        history.entry(answer_id).or_default().push(EditView {
+            editor: editor.unwrap_or_else(|| "the assistant (redraft) or a deleted account".into()),
+            edited_at: at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            old_text,
+            new_text,
+        });
+    }
+    Ok(history)
+}
+
 /// The evidence of one answer with its passages, the quotes marked.
 pub fn evidence_of(conn: &mut DbConn, answer_id: i32) -> QueryResult<Vec<EvidenceView>> {
     Ok(evidence::of_answers(conn, &[answer_id], true)?.remove(&answer_id).unwrap_or_default())
@@ -174,27 +200,7 @@ pub fn load(conn: &mut DbConn, assay: &Assay) -> QueryResult<AnswerSheet> {
         files.entry(answer_id).or_default().push(LinkedFile { name, label });
     }
     let mut evidence = evidence::of_answers(conn, &answer_ids, false)?;
-    let mut history: HashMap<i32, Vec<EditView>> = HashMap::new();
-    let edits: Vec<(i32, Option<String>, chrono::NaiveDateTime, String, String)> = answer_edits::table
-        .left_join(persons::table)
-        .filter(answer_edits::answer_id.eq_any(&answer_ids))
-        .order(answer_edits::id.desc())
-        .select((
-            answer_edits::answer_id,
-            persons::email.nullable(),
-            answer_edits::edited_at,
-            answer_edits::old_text,
-            answer_edits::new_text,
-        ))
-        .load(conn)?;
-    for (answer_id, editor, at, old_text, new_text) in edits {
-        history.entry(answer_id).or_default().push(EditView {
-            editor: editor.unwrap_or_else(|| "the assistant (redraft) or a deleted account".into()),
-            edited_at: at.format("%Y-%m-%d %H:%M UTC").to_string(),
-            old_text,
-            new_text,
-        });
-    }
+    let mut history = history_of(conn, &answer_ids)?;
     let subsections: HashMap<i32, (i32, String, String)> = QuestionSet::subsections(conn, set_id)?
         .into_iter()
         .map(|s| (s.id, (s.section_id, s.title, s.guidance)))

@@ -25,6 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/assays/{id}/answers", web::get().to(show))
         .route("/assays/{id}/answers/{question}", web::post().to(save))
         .route("/assays/{id}/answers/{question}/evidence", web::get().to(evidence))
+        .route("/assays/{id}/answers/{question}/edit", web::get().to(edit))
+        .route("/assays/{id}/answers/{question}/accept", web::post().to(accept))
         .route("/assays/{id}/regenerate", web::post().to(regenerate))
         .route("/assays/{id}/export.json", web::get().to(export_json))
         .route("/assays/{id}/export.md", web::get().to(export_markdown));
@@ -179,6 +181,100 @@ pub async fn evidence(
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body.map_err(anyhow::Error::from)?))
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "answer_edit.html")]
+pub struct EditPage {
+    page: Page,
+    assay: Assay,
+    question_id: i32,
+    question: String,
+    text: String,
+    accepted: bool,
+    history: Vec<answers::EditView>,
+}
+
+/// Only the form and the history, for the answer page to insert when "Edit" is opened.
+#[derive(Template, WebTemplate)]
+#[template(path = "_answer_edit.html")]
+pub struct EditFragment {
+    page: Page,
+    assay: Assay,
+    question_id: i32,
+    text: String,
+    accepted: bool,
+    history: Vec<answers::EditView>,
+}
+
+/// The editor of one answer (its text, the accepted switch and its history): loaded on
+/// demand, so the answer page does not carry every answer twice.
+pub async fn edit(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    path: web::Path<(i32, i32)>,
+    query: web::Query<EvidenceQuery>,
+) -> AppResult<HttpResponse> {
+    let (assay_id, question_id) = path.into_inner();
+    let (assay, _, _) = viewer.assay(&state, assay_id, Access::Change).await?;
+    let set = assay.question_set_id;
+    let (question, answer, history) = state
+        .db(move |c| {
+            let question = crate::db::models::Question::find(c, question_id)?;
+            let in_set = set.is_some_and(|s| {
+                crate::db::models::QuestionSet::questions(c, s).is_ok_and(|qs| qs.iter().any(|q| q.id == question_id))
+            });
+            if !in_set {
+                return Err(AppError::NotFound);
+            }
+            let answer = Answer::of_assay(c, assay_id)?.into_iter().find(|a| a.question_id == question_id);
+            let history = match &answer {
+                Some(a) => answers::history_of(c, &[a.id])?.remove(&a.id).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            Ok((question.text, answer, history))
+        })
+        .await?;
+    let (text, accepted) = answer.map(|a| (a.text, a.accepted)).unwrap_or_default();
+    let body = if query.fragment.is_some() {
+        EditFragment { page: viewer.page(), assay, question_id, text, accepted, history }.render()
+    } else {
+        EditPage { page: viewer.page(), assay, question_id, question, text, accepted, history }.render()
+    };
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body.map_err(anyhow::Error::from)?))
+}
+
+#[derive(Deserialize)]
+pub struct AcceptForm {
+    #[serde(default)]
+    accepted: String,
+}
+
+/// Accept an answer as it stands, or take the acceptance back.
+pub async fn accept(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    path: web::Path<(i32, i32)>,
+    form: web::Form<AcceptForm>,
+) -> AppResult<HttpResponse> {
+    let (assay_id, question_id) = path.into_inner();
+    viewer.assay(&state, assay_id, Access::Change).await?;
+    let accepted = matches!(form.accepted.as_str(), "on" | "true" | "1");
+    let editor = viewer.person.id;
+    state
+        .db(move |c| {
+            crate::db::write_transaction(c, |c| {
+                let answer = Answer::of_assay(c, assay_id)?
+                    .into_iter()
+                    .find(|a| a.question_id == question_id)
+                    .ok_or(AppError::NotFound)?;
+                Answer::edit(c, &answer, editor, &answer.text, accepted)?;
+                Ok::<_, AppError>(())
+            })
+        })
+        .await?;
+    flash(&viewer.session, "success", if accepted { "Answer accepted." } else { "Answer no longer accepted." });
+    Ok(see_other(&format!("/assays/{assay_id}/answers#q{question_id}")))
+}
+
 #[derive(Deserialize)]
 pub struct AnswerForm {
     #[serde(default)]
@@ -200,7 +296,7 @@ pub async fn save(
     if text.chars().count() > MAX_ANSWER {
         return Err(AppError::PayloadTooLarge(format!("An answer may have at most {MAX_ANSWER} characters.")));
     }
-    let accepted = form.accepted.is_some();
+    let accepted = form.accepted.as_deref().is_some_and(|v| matches!(v, "on" | "true" | "1"));
     let person = viewer.person.clone();
     state
         .db(move |c| {

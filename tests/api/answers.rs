@@ -64,12 +64,29 @@ async fn edits_and_accepts_persist_with_history_and_text_is_never_raw_html() {
     assert!(!body.contains("<script>alert"), "escaped");
     let page = scraper::Html::parse_document(&body);
     let card = format!("#q{q}");
-    assert!(has_attr(&page, &format!("{card} input[name=accepted]"), "checked"), "the accepted switch is on");
+    assert_eq!(select_attr(&page, &format!("{card} .accept-button"), "data-accepted"), "true", "shown as accepted");
     assert!(
         select_texts(&page, &format!("{card} .answer-html")).join("").contains("<script>alert('x')</script> Checked")
     );
-    assert_eq!(select_texts(&page, &format!("{card} .history li .fw-semibold")), vec!["a@example.org"]);
     assert_eq!(select_texts(&page, "#accepted-count"), vec!["1"]);
+    assert!(select_texts(&page, &format!("{card} textarea")).is_empty(), "the editor is loaded on demand");
+    // The editor: the text as saved, the switch on, the history.
+    let editor = app.get_html(&format!("/assays/{assay}/answers/{q}/edit")).await;
+    assert_eq!(
+        select_texts(&editor, "textarea[name=text]"),
+        ["<script>alert('x')</script> Checked _(Source: sop.pdf)_"]
+    );
+    assert!(has_attr(&editor, "input[name=accepted]", "checked"));
+    assert_eq!(select_texts(&editor, ".history li .fw-semibold"), vec!["a@example.org"]);
+    let fragment = app.get(&format!("/assays/{assay}/answers/{q}/edit?fragment=1")).await.text().await.unwrap();
+    assert!(fragment.starts_with(&format!("<div class=\"edit-body\" id=\"edit-{q}-body\">")), "{fragment}");
+    // Accepting and taking it back, without touching the text.
+    let resp = app.post_form(&format!("/assays/{assay}/answers/{q}/accept"), &[("accepted", "off")]).await;
+    assert_eq!(resp.status(), 303);
+    let answer = Answer::of_assay(&mut app.conn(), assay).unwrap().into_iter().find(|a| a.question_id == q).unwrap();
+    assert!(!answer.accepted && answer.text.starts_with("<script>"));
+    app.post_form(&format!("/assays/{assay}/answers/{q}/accept"), &[("accepted", "on")]).await;
+    assert_eq!(select_texts(&app.get_html(&format!("/assays/{assay}/answers")).await, "#accepted-count"), ["1"]);
     let answer = Answer::of_assay(&mut app.conn(), assay).unwrap().into_iter().find(|a| a.question_id == q).unwrap();
     assert!(answer.accepted);
     // An answer can be written for a question the model did not draft, and un-accepted.

@@ -95,6 +95,7 @@ fn changes(inv: i32, study: i32, assay: i32, question: i32) -> Vec<(String, Vec<
         (format!("/assays/{assay}/delete"), vec![]),
         (format!("/assays/{assay}/withdraw-consent"), vec![]),
         (format!("/assays/{assay}/answers/{question}"), vec![("text", "Defaced".into()), ("accepted", "on".into())]),
+        (format!("/assays/{assay}/answers/{question}/accept"), vec![("accepted", "on".into())]),
     ]
 }
 
@@ -121,7 +122,11 @@ async fn staff_see_everyones_work_but_change_none_of_it() {
             assert_eq!(app.get(&page).await.status(), 200, "{} sees {page}", staff.0);
         }
         // Changing is not: the forms and every state-changing request.
-        for form in [format!("/assays/{assay}/edit"), format!("/studies/{study}/edit")] {
+        for form in [
+            format!("/assays/{assay}/edit"),
+            format!("/studies/{study}/edit"),
+            format!("/assays/{assay}/answers/{question}/edit"),
+        ] {
             assert_eq!(app.get(&form).await.status(), 403, "{form}");
         }
         for (path, fields) in changes(inv, study, assay, question) {
