@@ -54,6 +54,13 @@ struct AnswersContent<'a> {
     csrf: &'a str,
 }
 
+impl AnswersContent<'_> {
+    /// Files an answer used only as context (listed by name only when there are few).
+    fn context_files(&self, q: &answers::QuestionView) -> usize {
+        q.files.iter().filter(|f| f.label != "cited").count()
+    }
+}
+
 /// Stands for the session's CSRF token in cached pages: random per process, so no answer text
 /// can contain it.
 static CSRF_PLACEHOLDER: std::sync::LazyLock<String> =
@@ -64,8 +71,11 @@ static CSRF_PLACEHOLDER: std::sync::LazyLock<String> =
 /// changed (any answer, edit, kept file, the assay, its study or investigation).
 #[derive(Clone, Default)]
 pub struct RenderedSheets {
-    entries: Arc<Mutex<HashMap<i32, (String, Arc<String>)>>>,
+    entries: Arc<Mutex<HashMap<i32, Rendered>>>,
 }
+
+/// A rendered sheet and the version it shows.
+type Rendered = (String, Arc<String>);
 
 /// Sheets kept at most (each is the size of one answer page).
 const RENDERED_SHEETS: usize = 128;

@@ -380,3 +380,21 @@ async fn the_answer_page_is_rendered_again_only_when_something_on_it_changed() {
     assert!(mine != theirs, "another token");
     assert_eq!(mine.len(), theirs.len(), "the same page but for the token");
 }
+
+#[actix_web::test]
+async fn many_files_of_a_run_are_counted_not_listed_on_every_answer() {
+    let app = TestApp::spawn().await;
+    app.login_new("a@example.org", false).await;
+    let (_, _, assay) = app.create_tree("Many").await;
+    let files: Vec<(String, Vec<u8>)> =
+        (1..=5).map(|i| (format!("notes-{i}.txt"), format!("Unrelated note number {i}.").into_bytes())).collect();
+    let files: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let resp = app.post_start(&[("assay_id", &assay.to_string()), ("share_files_for_development", "on")], &files).await;
+    assert_eq!(resp.status(), 303);
+    app.run_pending_jobs().await;
+    let page = app.get_html(&format!("/assays/{assay}/answers")).await;
+    let q = question_id(&app, 0);
+    assert!(select_texts(&page, &format!("#q{q} .kept-file")).is_empty(), "no file cited, five as context");
+    assert_eq!(select_texts(&page, &format!("#q{q} .more-files")), ["5 more as context"]);
+    assert_eq!(select_attr(&page, &format!("#q{q} .more-files"), "href"), format!("/assays/{assay}#stored-files"));
+}
