@@ -368,3 +368,28 @@ fn evaluate_imports_a_folder_runs_it_and_fails_the_build_when_questions_go_unans
     assert!(!refused.status.success());
     assert!(text(&refused).contains("refused: Concurrency"));
 }
+
+#[tokio::test]
+async fn verify_storage_reads_every_kept_file_back_and_names_what_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, store) = embedded(dir.path()).await;
+    let files = vec![
+        keep_file(&pool, &store, "sop.txt", None, None).await,
+        keep_file(&pool, &store, "paper.txt", None, None).await,
+        keep_file(&pool, &store, "data.txt", None, None).await,
+    ];
+    let run = || toxtemp(dir.path()).arg("verify-storage").output().unwrap();
+    let out = run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes: i64 = files.iter().map(|f| f.size_bytes).sum();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("verified 3 file(s), {bytes} bytes: all match"));
+    let object = |f: &toxtemp::db::models::FileAsset| dir.path().join("data/objects/toxtemp-local").join(&f.object_key);
+    std::fs::write(object(&files[0]), b"changed behind our back").unwrap();
+    std::fs::remove_file(object(&files[1])).unwrap();
+    let out = run();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sop.txt") && text.contains("content differs"), "{text}");
+    assert!(text.contains("paper.txt") && text.contains("object missing"), "{text}");
+    assert!(text.contains("verified 3 file(s)") && text.contains("2 problem(s)"), "{text}");
+}
