@@ -201,7 +201,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "verified {} file(s), {} bytes: {}",
                 report.files,
                 report.bytes,
-                if report.problems.is_empty() { "all match".to_owned() } else { format!("{} problem(s)", report.problems.len()) }
+                if report.problems.is_empty() {
+                    "all match".to_owned()
+                } else {
+                    format!("{} problem(s)", report.problems.len())
+                }
             );
             return Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
         }

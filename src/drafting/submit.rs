@@ -130,19 +130,7 @@ async fn create_and_schedule(
     let storing = async {
         if request.keep_files { store_all(ctx, &request, assay_id, &checked, early).await } else { Ok(Vec::new()) }
     };
-    let t0 = std::time::Instant::now();
-    let (stored, read) = tokio::join!(
-        async {
-            let r = storing.await;
-            tracing::warn!(ms = t0.elapsed().as_millis() as u64, "TIMING stored");
-            r
-        },
-        async {
-            let r = read_documents(ctx, &request, &checked).await;
-            tracing::warn!(ms = t0.elapsed().as_millis() as u64, "TIMING read");
-            r
-        }
-    );
+    let (stored, read) = tokio::join!(storing, read_documents(ctx, &request, &checked));
     let result = match stored {
         Ok(mut stored) => match schedule(ctx, &request, assay_id, &stored, read).await {
             Ok((job_id, warnings)) => {

@@ -3,7 +3,7 @@
 //! in memory).
 
 use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 use crate::db::models::{FileAsset, FileAssetStatus};
 use crate::db::schema::file_assets;
@@ -21,6 +21,9 @@ pub struct Verification {
 
 const AT_ONCE: usize = 4;
 
+/// An object's SHA-256 (hex) and size, or why it could not be read.
+type Digest = Result<(String, u64), StorageError>;
+
 /// Read back every available file and compare its SHA-256.
 pub async fn verify_storage(pool: &Pool, store: &dyn ObjectStore) -> anyhow::Result<Verification> {
     let files: Vec<FileAsset> = db::blocking(pool, |c| {
@@ -34,7 +37,7 @@ pub async fn verify_storage(pool: &Pool, store: &dyn ObjectStore) -> anyhow::Res
         )
     })
     .await?;
-    let results: Vec<(FileAsset, Result<(String, u64), StorageError>)> = futures_util::stream::iter(files)
+    let results: Vec<(FileAsset, Digest)> = futures_util::stream::iter(files)
         .map(|file| async move {
             let digest = digest_of(store, &file.object_key).await;
             (file, digest)
@@ -58,7 +61,7 @@ pub async fn verify_storage(pool: &Pool, store: &dyn ObjectStore) -> anyhow::Res
     Ok(report)
 }
 
-async fn digest_of(store: &dyn ObjectStore, key: &str) -> Result<(String, u64), StorageError> {
+async fn digest_of(store: &dyn ObjectStore, key: &str) -> Digest {
     let mut stream = store.get_stream(key).await?;
     let (mut hash, mut size) = (Sha256::new(), 0u64);
     while let Some(chunk) = stream.next().await {

@@ -173,7 +173,6 @@ pub async fn submit(
     payload: Multipart,
 ) -> AppResult<HttpResponse> {
     let early = super::upload::StoreAsTheyArrive::for_form(&state, &viewer);
-    let t0 = std::time::Instant::now();
     let mut form = spool(payload, "files", &state.config().upload_limits, &state.config().spool_dir(), early).await?;
     let fields = StartFields::from_form(&form);
     let target = match fields.target() {
@@ -195,10 +194,7 @@ pub async fn submit(
         keep_files: fields.share_files_for_development,
         extract_images: fields.extract_images,
     };
-    let t1 = t0.elapsed();
-    let submitted = drafting::submit(&state.ctx, request).await;
-    tracing::warn!(spool_ms = t1.as_millis() as u64, total_ms = t0.elapsed().as_millis() as u64, "TIMING start");
-    match submitted {
+    match drafting::submit(&state.ctx, request).await {
         Ok(done) => {
             let kept = match done.stored.len() {
                 0 => String::new(),

@@ -373,7 +373,7 @@ fn evaluate_imports_a_folder_runs_it_and_fails_the_build_when_questions_go_unans
 async fn verify_storage_reads_every_kept_file_back_and_names_what_differs() {
     let dir = tempfile::tempdir().unwrap();
     let (pool, store) = embedded(dir.path()).await;
-    let files = vec![
+    let files = [
         keep_file(&pool, &store, "sop.txt", None, None).await,
         keep_file(&pool, &store, "paper.txt", None, None).await,
         keep_file(&pool, &store, "data.txt", None, None).await,
