@@ -241,14 +241,15 @@ impl Run<'_> {
             .ctx
             .db(move |c| {
                 write_transaction(c, |c| {
+                    // The assay first, then the job: the order a deletion takes them in.
+                    if Assay::lock(c, &[assay_id])?.is_empty() {
+                        return Err(anyhow::Error::new(AssayGone));
+                    }
                     // A worker that lost its claim (another one runs the job now) writes nothing.
                     if let Some(claim) = &claim
                         && !crate::jobs::heartbeat(c, claim)?
                     {
                         return Err(anyhow::Error::new(ClaimLost));
-                    }
-                    if Assay::lock(c, &[assay_id])?.is_empty() {
-                        return Err(anyhow::Error::new(AssayGone));
                     }
                     let answer = Answer::save_draft(c, assay_id, question_id, &text, &sources)?;
                     AnswerCitation::replace(c, answer.id, &citations)?;
