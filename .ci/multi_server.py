@@ -246,9 +246,10 @@ def run(servers, env):
         got = hashlib.sha256(archive.read(f"files/{name}")).hexdigest()
         check(got == hashlib.sha256(data).hexdigest(), f"{name} in the ZIP matches by SHA-256")
 
-    verify = subprocess.run([BIN, "verify-storage"], env=env, capture_output=True, text=True)
+    verify = subprocess.run([BIN, "verify-storage", "--rehash"], env=env, capture_output=True, text=True)
     log(verify.stdout.strip())
-    check(verify.returncode == 0 and "verified 4 file(s)" in verify.stdout, "every stored file verifies by SHA-256")
+    check(verify.returncode == 0 and "checked 4 file(s)" in verify.stdout and "all good" in verify.stdout,
+          "every stored file verifies by SHA-256")
     kept = int(sql("SELECT count(*) FROM file_assets WHERE status = 'available'"))
     check(kept == 4, "no stored file was lost")
     log("all green")

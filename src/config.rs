@@ -61,6 +61,8 @@ pub struct S3Config {
     pub region: String,
     /// How long a storage server may keep us waiting.
     pub timeouts: S3Timeouts,
+    /// `AWS_S3_KEY_PREFIX` — put before every object key, e.g. `toxtemp/`, to share a bucket.
+    pub key_prefix: String,
 }
 
 /// A storage server that stops answering must not hold a request (or a worker) forever.
@@ -377,6 +379,7 @@ fn storage_from_env(data_dir: &Path) -> anyhow::Result<StorageConfig> {
         secret_access_key: need("AWS_SECRET_ACCESS_KEY")?.into(),
         region: var("AWS_S3_REGION_NAME").unwrap_or_else(|| "us-east-1".into()),
         timeouts: S3Timeouts::default(),
+        key_prefix: var("AWS_S3_KEY_PREFIX").unwrap_or_default(),
     }))
 }
 
@@ -444,6 +447,7 @@ mod tests {
             secret_access_key: "s3-secret-key".to_owned().into(),
             region: "garage".into(),
             timeouts: S3Timeouts::default(),
+            key_prefix: String::new(),
         });
         let shown = format!("{config:?}");
         for secret in ["sk-very-secret", "admin-password-1", "s3-secret-key", "test-session-key"] {

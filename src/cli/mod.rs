@@ -7,6 +7,7 @@ mod bench_http;
 pub mod cleanup;
 pub mod evaluate;
 pub mod process;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -101,9 +102,10 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Read back every kept file from storage and compare its SHA-256 with the one recorded
-    /// at upload. Exits 1 if any object is missing or differs.
-    VerifyStorage,
+    /// Compare the database with the bucket: missing objects, stray objects, size (and with
+    /// --rehash content) mismatches, incomplete uploads. Exits 1 when anything is (still)
+    /// wrong.
+    VerifyStorage(verify::VerifyArgs),
     /// Benchmark sets and evaluation runs (see `toxtemp evaluate --help`).
     #[command(subcommand)]
     Evaluate(evaluate::EvaluateCommand),
@@ -191,23 +193,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = process::Options { share_files, overwrite, extract_images };
             return block_on(process::run(&ctx, assay, &files, options, &mut std::io::stdout()))?;
         }
-        Command::VerifyStorage => {
+        Command::VerifyStorage(args) => {
             let ctx = AppContext::build(config)?;
-            let report = block_on(crate::fileops::verify_storage(&ctx.pool, ctx.store.as_ref()))??;
-            for (file, why) in &report.problems {
-                println!("{} {} ({}): {why}", file.id, file.shown_name(), file.object_key);
-            }
-            println!(
-                "verified {} file(s), {} bytes: {}",
-                report.files,
-                report.bytes,
-                if report.problems.is_empty() {
-                    "all match".to_owned()
-                } else {
-                    format!("{} problem(s)", report.problems.len())
-                }
-            );
-            return Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            return block_on(verify::run(&ctx, args, &mut std::io::stdout()))?;
         }
         Command::Evaluate(command) => {
             let ctx = startup::prepare(config)?;

@@ -318,6 +318,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    storage_checks (id) {
+        id -> Integer,
+        started_at -> Timestamp,
+        finished_at -> Timestamp,
+        rehashed -> Bool,
+        repaired -> Bool,
+        summary -> Text,
+        findings -> Text,
+    }
+}
+
 diesel::joinable!(sections -> question_sets (question_set_id));
 diesel::joinable!(subsections -> sections (section_id));
 diesel::joinable!(questions -> subsections (subsection_id));
@@ -373,4 +385,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     benchmark_gold,
     evaluation_runs,
     evaluation_answers,
+    storage_checks,
 );

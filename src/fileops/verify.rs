@@ -1,73 +1,410 @@
-//! Proving every stored byte: each available FileAsset's object is read back and its SHA-256
-//! compared with the one recorded at upload. A few at a time, streamed (never a whole object
-//! in memory).
+//! Proving every stored byte (`toxtemp verify-storage`): the database and the bucket compared
+//! in one listing pass, and optionally every kept object read back and hashed.
+//!
+//! Findings:
+//! - **missing object** — a kept file's row has no object (deleted behind our back, a bucket
+//!   restored from an older backup);
+//! - **stray object** — an object with no row, or whose file was deleted (an interrupted
+//!   upload or deletion, a copy made by hand);
+//! - **size mismatch** — the object's size differs from the row's;
+//! - **content mismatch** (with `rehash`) — its SHA-256 differs from the one recorded at upload;
+//! - **unreadable** (with `rehash`) — listed, but reading it failed;
+//! - **incomplete upload** — begun and never completed, older than the grace period.
+//!
+//! `repair` marks rows with missing objects `lost` (an audit event each; a row that answers
+//! link to is marked too, and the report says how many answers), deletes stray objects and
+//! aborts incomplete uploads older than the grace period. Changed bytes are reported, never
+//! "repaired": someone has to look. Reading is streamed and a few objects at a time.
 
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
 use futures_util::StreamExt;
+use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::db::models::{FileAsset, FileAssetStatus};
-use crate::db::schema::file_assets;
-use crate::db::{self, Pool};
+use crate::db::models::{FileAsset, FileAssetId, FileAssetStatus, FileAuditEvent, FileEvent};
+use crate::db::schema::{answer_files, file_assets, storage_checks};
+use crate::db::{self, Pool, now, write_transaction};
 use crate::storage::{ObjectStore, StorageError};
 
-/// What a verification found.
-#[derive(Debug, Default)]
-pub struct Verification {
-    pub files: usize,
-    pub bytes: u64,
-    /// (file, what is wrong): missing objects, other bytes, unreadable objects.
-    pub problems: Vec<(FileAsset, String)>,
+/// Who is named on the audit trail of a repair.
+const ACTOR: &str = "verify-storage";
+/// Objects read back at once.
+const AT_ONCE: usize = 4;
+/// Findings kept in a stored report (all of them are printed).
+const STORED_FINDINGS: usize = 1000;
+/// The prefix of our object keys.
+const PREFIX: &str = "fileassets/";
+
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    /// Read every kept object back and compare its SHA-256.
+    pub rehash: bool,
+    /// With `rehash`: the share of kept files read back, from 1 to 100.
+    pub sample_percent: u8,
+    pub repair: bool,
+    /// Stray objects and incomplete uploads younger than this are left alone (they may be
+    /// an upload in progress).
+    pub grace: chrono::Duration,
 }
 
-const AT_ONCE: usize = 4;
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self { rehash: false, sample_percent: 100, repair: false, grace: chrono::Duration::hours(24) }
+    }
+}
 
-/// An object's SHA-256 (hex) and size, or why it could not be read.
-type Digest = Result<(String, u64), StorageError>;
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    MissingObject,
+    StrayObject,
+    SizeMismatch,
+    ContentMismatch,
+    Unreadable,
+    IncompleteUpload,
+}
 
-/// Read back every available file and compare its SHA-256.
-pub async fn verify_storage(pool: &Pool, store: &dyn ObjectStore) -> anyhow::Result<Verification> {
-    let files: Vec<FileAsset> = db::blocking(pool, |c| {
-        use diesel::prelude::*;
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingObject => "missing object",
+            Self::StrayObject => "stray object",
+            Self::SizeMismatch => "size mismatch",
+            Self::ContentMismatch => "content mismatch",
+            Self::Unreadable => "unreadable",
+            Self::IncompleteUpload => "incomplete upload",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub key: String,
+    /// The file's id and name, where a row belongs to the key.
+    pub file: Option<String>,
+    pub name: Option<String>,
+    pub detail: String,
+    /// Answers that link the file.
+    pub linked: i64,
+    pub repaired: bool,
+}
+
+/// What a verification found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verification {
+    pub started_at: NaiveDateTime,
+    pub finished_at: NaiveDateTime,
+    /// Rows of files that should have an object.
+    pub files: usize,
+    /// Objects listed under our prefix.
+    pub objects: usize,
+    pub bytes: u64,
+    pub rehashed: usize,
+    pub repair: bool,
+    pub findings: Vec<Finding>,
+}
+
+impl Verification {
+    pub fn is_clean(&self) -> bool {
+        self.findings.iter().all(|f| f.repaired)
+    }
+
+    /// Findings by kind.
+    pub fn counts(&self) -> Vec<(FindingKind, usize)> {
+        let mut counts: Vec<(FindingKind, usize)> = Vec::new();
+        for f in &self.findings {
+            match counts.iter_mut().find(|(k, _)| *k == f.kind) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((f.kind, 1)),
+            }
+        }
+        counts
+    }
+}
+
+/// A row as the verification needs it.
+#[derive(Clone, Debug, Queryable)]
+struct Row {
+    id: FileAssetId,
+    key: String,
+    name: String,
+    size: i64,
+    sha256: String,
+    status: FileAssetStatus,
+}
+
+/// Compare the database with the bucket (see the module documentation) and store the report.
+pub async fn verify_storage(
+    pool: &Pool,
+    store: &dyn ObjectStore,
+    options: &VerifyOptions,
+) -> anyhow::Result<Verification> {
+    let started_at = now();
+    let rows: Vec<Row> = db::blocking(pool, |c| {
         Ok::<_, anyhow::Error>(
             file_assets::table
-                .filter(file_assets::status.eq(FileAssetStatus::Available))
-                .order((file_assets::created_at, file_assets::id))
-                .select(FileAsset::as_select())
+                .select((
+                    file_assets::id,
+                    file_assets::object_key,
+                    file_assets::original_filename,
+                    file_assets::size_bytes,
+                    file_assets::sha256,
+                    file_assets::status,
+                ))
                 .load(c)?,
         )
     })
     .await?;
-    let results: Vec<(FileAsset, Digest)> = futures_util::stream::iter(files)
-        .map(|file| async move {
-            let digest = digest_of(store, &file.object_key).await;
-            (file, digest)
-        })
-        .buffer_unordered(AT_ONCE)
-        .collect()
-        .await;
-    let mut report = Verification::default();
-    for (file, result) in results {
-        report.files += 1;
-        match result {
-            Ok((sha, size)) if sha == file.sha256 && size as i64 == file.size_bytes => report.bytes += size,
-            Ok((sha, size)) => {
-                let why = format!("content differs (SHA-256 {sha}, {size} bytes)");
-                report.problems.push((file, why));
+    let listed: HashMap<String, crate::storage::ObjectMeta> =
+        store.list(PREFIX).await?.into_iter().map(|o| (o.key.clone(), o)).collect();
+    let by_key: HashMap<&str, &Row> = rows.iter().map(|r| (r.key.as_str(), r)).collect();
+    let kept = |r: &Row| matches!(r.status, FileAssetStatus::Available | FileAssetStatus::Pending);
+    let mut findings = Vec::new();
+    let old_enough = |at: Option<NaiveDateTime>| at.is_none_or(|at| at < started_at - options.grace);
+
+    for row in rows.iter().filter(|r| kept(r)) {
+        match listed.get(&row.key) {
+            None => findings.push(finding(FindingKind::MissingObject, row, "no object in storage")),
+            Some(o) if o.size as i64 != row.size => {
+                let detail = format!("{} bytes in storage, {} recorded", o.size, row.size);
+                findings.push(finding(FindingKind::SizeMismatch, row, &detail));
             }
-            Err(StorageError::NotFound) => report.problems.push((file, "object missing".into())),
-            Err(err) => report.problems.push((file, format!("unreadable: {err}"))),
+            Some(_) => {}
         }
     }
+    for object in listed.values() {
+        let stray = match by_key.get(object.key.as_str()) {
+            None => Some("no file row"),
+            Some(r) if matches!(r.status, FileAssetStatus::Deleted | FileAssetStatus::Lost) => {
+                Some("its file was deleted")
+            }
+            Some(_) => None,
+        };
+        if let Some(why) = stray
+            && old_enough(object.modified)
+        {
+            let row = by_key.get(object.key.as_str()).copied();
+            findings.push(Finding {
+                kind: FindingKind::StrayObject,
+                key: object.key.clone(),
+                file: row.map(|r| r.id.to_string()),
+                name: row.map(|r| r.name.clone()),
+                detail: format!("{why} ({} bytes)", object.size),
+                linked: 0,
+                repaired: false,
+            });
+        }
+    }
+    let mut rehashed = 0;
+    if options.rehash {
+        let present: Vec<&Row> = rows
+            .iter()
+            .filter(|r| kept(r) && listed.get(&r.key).is_some_and(|o| o.size as i64 == r.size))
+            .filter(|r| sampled(&r.id, options.sample_percent))
+            .collect();
+        rehashed = present.len();
+        let digests: Vec<(&Row, Result<String, StorageError>)> = futures_util::stream::iter(present)
+            .map(|row| async move { (row, digest_of(store, &row.key).await) })
+            .buffer_unordered(AT_ONCE)
+            .collect()
+            .await;
+        for (row, digest) in digests {
+            match digest {
+                Ok(sha) if sha == row.sha256 => {}
+                Ok(sha) => findings.push(finding(FindingKind::ContentMismatch, row, &format!("SHA-256 now {sha}"))),
+                Err(err) => findings.push(finding(FindingKind::Unreadable, row, &err.to_string())),
+            }
+        }
+    }
+    match store.incomplete_uploads().await {
+        Ok(uploads) => {
+            for upload in uploads.into_iter().filter(|u| old_enough(u.initiated)) {
+                findings.push(Finding {
+                    kind: FindingKind::IncompleteUpload,
+                    key: upload.key.clone(),
+                    file: None,
+                    name: None,
+                    detail: format!(
+                        "begun {}, never completed",
+                        upload
+                            .initiated
+                            .map_or("at an unknown time".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+                    ),
+                    linked: 0,
+                    repaired: false,
+                });
+                if options.repair {
+                    let last = findings.last_mut().expect("just pushed");
+                    match store.abort_upload(&upload).await {
+                        Ok(()) => last.repaired = true,
+                        Err(err) => last.detail.push_str(&format!("; not aborted: {err}")),
+                    }
+                }
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "incomplete uploads could not be listed"),
+    }
+    count_links(pool, &mut findings).await?;
+    if options.repair {
+        repair(pool, store, &mut findings).await?;
+    }
+    let report = Verification {
+        started_at,
+        finished_at: now(),
+        files: rows.iter().filter(|r| kept(r)).count(),
+        objects: listed.len(),
+        bytes: listed.values().map(|o| o.size).sum(),
+        rehashed,
+        repair: options.repair,
+        findings,
+    };
+    save(pool, &report, options.rehash).await?;
     Ok(report)
 }
 
-async fn digest_of(store: &dyn ObjectStore, key: &str) -> Digest {
-    let mut stream = store.get_stream(key).await?;
-    let (mut hash, mut size) = (Sha256::new(), 0u64);
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(StorageError::Io)?;
-        size += chunk.len() as u64;
-        hash.update(&chunk);
+fn finding(kind: FindingKind, row: &Row, detail: &str) -> Finding {
+    Finding {
+        kind,
+        key: row.key.clone(),
+        file: Some(row.id.to_string()),
+        name: Some(row.name.clone()),
+        detail: detail.to_owned(),
+        linked: 0,
+        repaired: false,
     }
-    Ok((hex::encode(hash.finalize()), size))
+}
+
+/// Whether a file is in the sample (the same files each time for the same share).
+fn sampled(id: &FileAssetId, percent: u8) -> bool {
+    let hash = Sha256::digest(id.to_string().as_bytes());
+    u32::from(hash[0]) * 100 / 256 < u32::from(percent.clamp(1, 100))
+}
+
+async fn digest_of(store: &dyn ObjectStore, key: &str) -> Result<String, StorageError> {
+    let mut stream = store.get_stream(key).await?;
+    let mut hash = Sha256::new();
+    while let Some(chunk) = stream.next().await {
+        hash.update(&chunk.map_err(StorageError::Io)?);
+    }
+    Ok(hex::encode(hash.finalize()))
+}
+
+async fn count_links(pool: &Pool, findings: &mut [Finding]) -> anyhow::Result<()> {
+    let ids: Vec<String> = findings.iter().filter_map(|f| f.file.clone()).collect();
+    let counts: HashMap<String, i64> = db::blocking(pool, move |c| {
+        use diesel::dsl::count_star;
+        Ok::<_, anyhow::Error>(
+            answer_files::table
+                .filter(answer_files::file_id.eq_any(&ids))
+                .group_by(answer_files::file_id)
+                .select((answer_files::file_id, count_star()))
+                .load::<(String, i64)>(c)?
+                .into_iter()
+                .collect(),
+        )
+    })
+    .await?;
+    for f in findings.iter_mut() {
+        f.linked = f.file.as_ref().and_then(|id| counts.get(id)).copied().unwrap_or(0);
+    }
+    Ok(())
+}
+
+async fn repair(pool: &Pool, store: &dyn ObjectStore, findings: &mut [Finding]) -> anyhow::Result<()> {
+    for f in findings.iter_mut().filter(|f| !f.repaired) {
+        match f.kind {
+            FindingKind::StrayObject => match store.delete(&f.key).await {
+                Ok(()) => f.repaired = true,
+                Err(err) => f.detail.push_str(&format!("; not deleted: {err}")),
+            },
+            FindingKind::MissingObject => {
+                let Some(id) = f.file.as_deref().and_then(|id| uuid::Uuid::parse_str(id).ok()) else { continue };
+                let id = FileAssetId::from(id);
+                let marked = db::blocking(pool, move |c| {
+                    write_transaction(c, |c| {
+                        let asset = FileAsset::find(c, &id)?;
+                        let n = diesel::update(file_assets::table.find(&id))
+                            .filter(file_assets::status.eq_any([FileAssetStatus::Available, FileAssetStatus::Pending]))
+                            .set(file_assets::status.eq(FileAssetStatus::Lost))
+                            .execute(c)?;
+                        if n == 1 {
+                            FileAuditEvent::record(c, &asset, FileEvent::ObjectLost, ACTOR)?;
+                        }
+                        Ok::<_, anyhow::Error>(n == 1)
+                    })
+                })
+                .await?;
+                f.repaired = marked;
+                if marked && f.linked > 0 {
+                    f.detail.push_str(&format!("; marked lost — {} answer(s) link it", f.linked));
+                } else if marked {
+                    f.detail.push_str("; marked lost");
+                }
+            }
+            // Changed or unreadable bytes need a person; nothing is changed.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn save(pool: &Pool, report: &Verification, rehashed: bool) -> anyhow::Result<()> {
+    let summary = serde_json::json!({
+        "files": report.files,
+        "objects": report.objects,
+        "bytes": report.bytes,
+        "rehashed": report.rehashed,
+        "findings": report.findings.len(),
+        "by_kind": report.counts().iter().map(|(k, n)| (k.as_str(), *n)).collect::<HashMap<_, _>>(),
+        "unrepaired": report.findings.iter().filter(|f| !f.repaired).count(),
+    })
+    .to_string();
+    let stored: Vec<&Finding> = report.findings.iter().take(STORED_FINDINGS).collect();
+    let findings = serde_json::to_string(&stored)?;
+    let (started, finished, repaired) = (report.started_at, report.finished_at, report.repair);
+    db::blocking(pool, move |c| {
+        diesel::insert_into(storage_checks::table)
+            .values((
+                storage_checks::started_at.eq(started),
+                storage_checks::finished_at.eq(finished),
+                storage_checks::rehashed.eq(rehashed),
+                storage_checks::repaired.eq(repaired),
+                storage_checks::summary.eq(summary),
+                storage_checks::findings.eq(findings),
+            ))
+            .execute(c)?;
+        Ok::<_, anyhow::Error>(())
+    })
+    .await
+}
+
+/// The last stored report, for the staff page.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = storage_checks)]
+pub struct StorageCheck {
+    pub id: i32,
+    pub started_at: NaiveDateTime,
+    pub finished_at: NaiveDateTime,
+    pub rehashed: bool,
+    pub repaired: bool,
+    pub summary: String,
+    pub findings: String,
+}
+
+impl StorageCheck {
+    pub fn last(conn: &mut crate::db::DbConn) -> QueryResult<Option<StorageCheck>> {
+        storage_checks::table.order(storage_checks::id.desc()).select(Self::as_select()).first(conn).optional()
+    }
+
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::from_str(&self.summary).unwrap_or_default()
+    }
+
+    pub fn findings(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.findings).unwrap_or_default()
+    }
 }

@@ -10,7 +10,7 @@ use futures_util::TryStreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
-use super::{ByteStream, ObjectMeta, ObjectStore, SourceStream, StorageError, check_key};
+use super::{ByteStream, IncompleteUpload, ObjectMeta, ObjectStore, SourceStream, StorageError, check_key};
 
 pub struct LocalStore {
     root: PathBuf,
@@ -30,6 +30,46 @@ impl LocalStore {
         check_key(key)?;
         Ok(self.base().join(key))
     }
+}
+
+impl LocalStore {
+    /// Every file below the bucket directory: (key, is a temporary file, size and age).
+    async fn files(&self) -> Result<Vec<(String, bool, ObjectMeta)>, StorageError> {
+        let base = self.base();
+        let mut out = Vec::new();
+        let mut stack = vec![base.clone()];
+        while let Some(dir) = stack.pop() {
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(err.into()),
+            };
+            while let Some(entry) = entries.next_entry().await? {
+                let path = entry.path();
+                if entry.file_type().await?.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let Ok(rel) = path.strip_prefix(&base) else { continue };
+                let key = rel.to_string_lossy().replace('\\', "/");
+                let partial = entry.file_name().to_string_lossy().starts_with(".partial-");
+                let meta = entry.metadata().await?;
+                out.push((key.clone(), partial, ObjectMeta { key, size: meta.len(), modified: modified(&meta) }));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ObjectMeta {
+    fn with_key(self, key: String) -> Self {
+        Self { key, ..self }
+    }
+}
+
+fn modified(meta: &std::fs::Metadata) -> Option<chrono::NaiveDateTime> {
+    let at: chrono::DateTime<chrono::Utc> = meta.modified().ok()?.into();
+    Some(at.naive_utc())
 }
 
 fn not_found(err: std::io::Error) -> StorageError {
@@ -86,7 +126,7 @@ impl ObjectStore for LocalStore {
 
     async fn head(&self, key: &str) -> Result<ObjectMeta, StorageError> {
         let meta = tokio::fs::metadata(self.path(key)?).await.map_err(not_found)?;
-        Ok(ObjectMeta { key: key.to_owned(), size: meta.len() })
+        Ok(ObjectMeta { key: key.to_owned(), size: meta.len(), modified: modified(&meta) })
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
@@ -105,31 +145,46 @@ impl ObjectStore for LocalStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
-        let base = self.base();
-        let mut out = Vec::new();
-        let mut stack = vec![base.clone()];
-        while let Some(dir) = stack.pop() {
-            let mut entries = match tokio::fs::read_dir(&dir).await {
-                Ok(entries) => entries,
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(err) => return Err(err.into()),
-            };
-            while let Some(entry) = entries.next_entry().await? {
-                let path = entry.path();
-                let kind = entry.file_type().await?;
-                if kind.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
-                let Ok(rel) = path.strip_prefix(&base) else { continue };
-                let key = rel.to_string_lossy().replace('\\', "/");
-                if key.starts_with(prefix) && !entry.file_name().to_string_lossy().starts_with(".partial-") {
-                    out.push(ObjectMeta { key, size: entry.metadata().await?.len() });
-                }
-            }
-        }
+        let mut out: Vec<ObjectMeta> = self
+            .files()
+            .await?
+            .into_iter()
+            .filter(|(key, partial, _)| !partial && key.starts_with(prefix))
+            .map(|(key, _, meta)| meta.with_key(key))
+            .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
+    }
+
+    /// Temporary files of puts that never finished (the process died between writing and
+    /// renaming): their key is the object they were meant to become.
+    async fn incomplete_uploads(&self) -> Result<Vec<IncompleteUpload>, StorageError> {
+        let base = self.base();
+        Ok(self
+            .files()
+            .await?
+            .into_iter()
+            .filter(|(_, partial, _)| *partial)
+            .map(|(key, _, meta)| IncompleteUpload {
+                id: base.join(&key).to_string_lossy().into_owned(),
+                key: key.rsplit_once('/').map_or(String::new(), |(dir, _)| format!("{dir}/")),
+                initiated: meta.modified,
+            })
+            .collect())
+    }
+
+    async fn abort_upload(&self, upload: &IncompleteUpload) -> Result<(), StorageError> {
+        let path = PathBuf::from(&upload.id);
+        // Only our own temporary files, only below our directory.
+        let ours = path.starts_with(self.base())
+            && path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".partial-"));
+        if !ours {
+            return Err(StorageError::InvalidKey(upload.id.clone()));
+        }
+        match tokio::fs::remove_file(&path).await.map_err(not_found) {
+            Ok(()) | Err(StorageError::NotFound) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 
     async fn ensure_ready(&self) -> Result<(), StorageError> {

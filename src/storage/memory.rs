@@ -95,7 +95,7 @@ impl ObjectStore for MemoryStore {
         check_key(key)?;
         let objects = self.objects.lock().expect("lock");
         let data = objects.get(key).ok_or(StorageError::NotFound)?;
-        Ok(ObjectMeta { key: key.to_owned(), size: data.len() as u64 })
+        Ok(ObjectMeta { key: key.to_owned(), size: data.len() as u64, modified: None })
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
@@ -113,7 +113,7 @@ impl ObjectStore for MemoryStore {
         Ok(objects
             .iter()
             .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| ObjectMeta { key: k.clone(), size: v.len() as u64 })
+            .map(|(k, v)| ObjectMeta { key: k.clone(), size: v.len() as u64, modified: None })
             .collect())
     }
 }

@@ -37,11 +37,23 @@ pub enum StorageError {
     Backend(String),
 }
 
-/// Size and type of a stored object.
+/// Size (and, when listed, age) of a stored object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectMeta {
     pub key: String,
     pub size: u64,
+    /// When it was last written (UTC), where the backend says.
+    pub modified: Option<chrono::NaiveDateTime>,
+}
+
+/// An upload that was begun and never completed or aborted (an S3 multipart upload, a local
+/// temporary file): it holds space and is invisible to listings of objects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncompleteUpload {
+    pub key: String,
+    /// The backend's handle for it (the S3 upload id, the local temporary file's path).
+    pub id: String,
+    pub initiated: Option<chrono::NaiveDateTime>,
 }
 
 #[async_trait]
@@ -66,6 +78,16 @@ pub trait ObjectStore: Send + Sync {
     async fn delete_many(&self, keys: &[String]) -> Vec<Result<(), StorageError>>;
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError>;
+
+    /// Uploads begun and never finished (none, where a backend cannot have them).
+    async fn incomplete_uploads(&self) -> Result<Vec<IncompleteUpload>, StorageError> {
+        Ok(Vec::new())
+    }
+
+    /// Give up an incomplete upload and free what it holds.
+    async fn abort_upload(&self, _upload: &IncompleteUpload) -> Result<(), StorageError> {
+        Ok(())
+    }
 
     /// Make sure the bucket exists (S3) or the directory does (local). Called at start-up.
     async fn ensure_ready(&self) -> Result<(), StorageError> {

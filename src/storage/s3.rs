@@ -21,7 +21,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::TryStreamExt;
 use tokio::task::JoinSet;
 
-use super::{ByteStream, ObjectMeta, ObjectStore, SourceStream, StorageError, check_key};
+use super::{ByteStream, IncompleteUpload, ObjectMeta, ObjectStore, SourceStream, StorageError, check_key};
 use crate::config::{ExposeSecret, S3Config};
 
 /// 8 MiB parts: above S3's 5 MiB minimum, few enough requests for large files.
@@ -31,11 +31,19 @@ const PARTS_IN_FLIGHT: usize = 3;
 /// DeleteObjects takes at most 1000 keys per request.
 const DELETE_BATCH: usize = 1000;
 
+/// An S3 timestamp as a UTC time.
+fn utc(at: &aws_sdk_s3::primitives::DateTime) -> Option<chrono::NaiveDateTime> {
+    chrono::DateTime::from_timestamp(at.secs(), at.subsec_nanos()).map(|t| t.naive_utc())
+}
+
 pub struct S3Store {
     client: Client,
     bucket: String,
     /// Longest pause between two chunks of a download.
     body_idle: Duration,
+    /// Prepended to every key (`AWS_S3_KEY_PREFIX`): several deployments (or test runs) can
+    /// share a bucket without seeing each other's objects.
+    prefix: String,
 }
 
 fn backend_error<E, R>(what: &str, err: SdkError<E, R>) -> StorageError
@@ -111,7 +119,22 @@ impl S3Store {
         if let Some(counter) = counter {
             builder = builder.interceptor(RequestCounter(counter));
         }
-        Ok(Self { client: Client::from_conf(builder.build()), bucket: config.bucket.clone(), body_idle: t.body_idle })
+        Ok(Self {
+            client: Client::from_conf(builder.build()),
+            bucket: config.bucket.clone(),
+            body_idle: t.body_idle,
+            prefix: config.key_prefix.clone(),
+        })
+    }
+
+    /// The key in the bucket (with the configured prefix).
+    pub fn full(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// Our key of a key in the bucket (`None` outside our prefix).
+    fn ours(&self, full: &str) -> Option<String> {
+        full.strip_prefix(self.prefix.as_str()).map(str::to_owned)
     }
 
     /// The raw SDK client, for benchmarks that compare against plain PutObject/GetObject.
@@ -320,6 +343,7 @@ impl ObjectStore for S3Store {
         body: &mut SourceStream<'_>,
     ) -> Result<u64, StorageError> {
         check_key(key)?;
+        let key = &self.full(key);
         let mut reader = PartReader { body, leftover: None };
         let first = reader.next_part().await?;
         if first.len() < PART_SIZE {
@@ -332,12 +356,13 @@ impl ObjectStore for S3Store {
 
     async fn get_stream(&self, key: &str) -> Result<ByteStream, StorageError> {
         check_key(key)?;
-        let out = self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(|err| {
-            match err.as_service_error() {
+        let out =
+            self.client.get_object().bucket(&self.bucket).key(self.full(key)).send().await.map_err(|err| match err
+                .as_service_error()
+            {
                 Some(e) if e.is_no_such_key() => StorageError::NotFound,
                 _ => backend_error("GetObject", err),
-            }
-        })?;
+            })?;
         let (body, body_idle) = (out.body, self.body_idle);
         // The SDK's timeouts end with the response headers; a body that stalls is cut here.
         let stream = futures_util::stream::try_unfold(body, move |mut body| async move {
@@ -353,13 +378,18 @@ impl ObjectStore for S3Store {
 
     async fn head(&self, key: &str) -> Result<ObjectMeta, StorageError> {
         check_key(key)?;
-        let out = self.client.head_object().bucket(&self.bucket).key(key).send().await.map_err(|err| {
-            match err.as_service_error() {
+        let out =
+            self.client.head_object().bucket(&self.bucket).key(self.full(key)).send().await.map_err(|err| match err
+                .as_service_error()
+            {
                 Some(e) if e.is_not_found() => StorageError::NotFound,
                 _ => backend_error("HeadObject", err),
-            }
-        })?;
-        Ok(ObjectMeta { key: key.to_owned(), size: out.content_length().unwrap_or(0).max(0) as u64 })
+            })?;
+        Ok(ObjectMeta {
+            key: key.to_owned(),
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            modified: out.last_modified().and_then(utc),
+        })
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
@@ -367,7 +397,7 @@ impl ObjectStore for S3Store {
         self.client
             .delete_object()
             .bucket(&self.bucket)
-            .key(key)
+            .key(self.full(key))
             .send()
             .await
             .map_err(|e| backend_error("DeleteObject", e))?;
@@ -382,7 +412,8 @@ impl ObjectStore for S3Store {
             let mut outcome: std::collections::HashMap<&str, Result<(), StorageError>> =
                 std::collections::HashMap::new();
             if !valid.is_empty() {
-                for (key, result) in valid.iter().zip(self.delete_batch(&valid).await) {
+                let full: Vec<String> = valid.iter().map(|k| self.full(k)).collect();
+                for (key, result) in valid.iter().zip(self.delete_batch(&full).await) {
                     outcome.insert(key.as_str(), result);
                 }
             }
@@ -398,16 +429,60 @@ impl ObjectStore for S3Store {
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
         let mut out = Vec::new();
-        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        let mut pages =
+            self.client.list_objects_v2().bucket(&self.bucket).prefix(self.full(prefix)).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| backend_error("ListObjectsV2", e))?;
             for obj in page.contents() {
-                if let Some(key) = obj.key() {
-                    out.push(ObjectMeta { key: key.to_owned(), size: obj.size().unwrap_or(0).max(0) as u64 });
+                if let Some(key) = obj.key().and_then(|k| self.ours(k)) {
+                    out.push(ObjectMeta {
+                        key,
+                        size: obj.size().unwrap_or(0).max(0) as u64,
+                        modified: obj.last_modified().and_then(utc),
+                    });
                 }
             }
         }
         Ok(out)
+    }
+
+    async fn incomplete_uploads(&self) -> Result<Vec<IncompleteUpload>, StorageError> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(self.full(""))
+                .set_key_marker(key_marker.clone())
+                .set_upload_id_marker(id_marker.clone())
+                .send()
+                .await
+                .map_err(|e| backend_error("ListMultipartUploads", e))?;
+            for upload in page.uploads() {
+                if let (Some(key), Some(id)) = (upload.key().and_then(|k| self.ours(k)), upload.upload_id()) {
+                    out.push(IncompleteUpload { key, id: id.to_owned(), initiated: upload.initiated().and_then(utc) });
+                }
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                return Ok(out);
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            id_marker = page.next_upload_id_marker().map(str::to_owned);
+        }
+    }
+
+    async fn abort_upload(&self, upload: &IncompleteUpload) -> Result<(), StorageError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(self.full(&upload.key))
+            .upload_id(&upload.id)
+            .send()
+            .await
+            .map_err(|e| backend_error("AbortMultipartUpload", e))?;
+        Ok(())
     }
 
     async fn ensure_ready(&self) -> Result<(), StorageError> {

@@ -29,7 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/assays/{id}/files.zip", web::get().to(download_page))
         .route("/admin/assays/{id}/withdraw-consent", web::post().to(withdraw_for_owner))
         .route("/admin/files", web::get().to(files))
-        .route("/admin/downloads", web::get().to(downloads));
+        .route("/admin/downloads", web::get().to(downloads))
+        .route("/admin/storage", web::get().to(storage));
 }
 
 #[derive(Template, WebTemplate)]
@@ -239,4 +240,46 @@ pub async fn downloads(
     let list = state.db(move |c| Ok(admin::downloads(c, page)?)).await?;
     let pager = Pager::new("/admin/downloads", "", &list);
     Ok(DownloadsPage { page: viewer.page(), logs: list.rows, pager })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/storage.html")]
+pub struct StoragePage {
+    page: Page,
+    check: Option<fileops::StorageCheck>,
+}
+
+impl StoragePage {
+    fn summary(&self, field: &str) -> String {
+        self.check.as_ref().map(|c| c.summary()[field].to_string()).unwrap_or_default()
+    }
+
+    /// (kind, key, name, detail, repaired) of each finding of the last check.
+    fn findings(&self) -> Vec<(String, String, String, String, bool)> {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+        self.check
+            .as_ref()
+            .map(|c| {
+                c.findings()
+                    .iter()
+                    .map(|f| {
+                        let kind = text(&f["kind"]).replace('_', " ");
+                        (
+                            kind,
+                            text(&f["key"]),
+                            text(&f["name"]),
+                            text(&f["detail"]),
+                            f["repaired"].as_bool().unwrap_or(false),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The last `verify-storage` report.
+pub async fn storage(state: web::Data<AppState>, Staff(viewer): Staff) -> AppResult<StoragePage> {
+    let check = state.db(|c| Ok(fileops::StorageCheck::last(c)?)).await?;
+    Ok(StoragePage { page: viewer.page(), check })
 }

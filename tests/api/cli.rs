@@ -378,18 +378,28 @@ async fn verify_storage_reads_every_kept_file_back_and_names_what_differs() {
         keep_file(&pool, &store, "paper.txt", None, None).await,
         keep_file(&pool, &store, "data.txt", None, None).await,
     ];
-    let run = || toxtemp(dir.path()).arg("verify-storage").output().unwrap();
-    let out = run();
+    let run = |args: &[&str]| toxtemp(dir.path()).arg("verify-storage").args(args).output().unwrap();
+    let out = run(&["--rehash"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let bytes: i64 = files.iter().map(|f| f.size_bytes).sum();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("verified 3 file(s), {bytes} bytes: all match"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("checked 3 file(s) and 3 object(s), {bytes} bytes, 3 rehashed: all good")
+    );
     let object = |f: &toxtemp::db::models::FileAsset| dir.path().join("data/objects/toxtemp-local").join(&f.object_key);
     std::fs::write(object(&files[0]), b"changed behind our back").unwrap();
     std::fs::remove_file(object(&files[1])).unwrap();
-    let out = run();
+    let out = run(&["--rehash"]);
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("sop.txt") && text.contains("content differs"), "{text}");
-    assert!(text.contains("paper.txt") && text.contains("object missing"), "{text}");
-    assert!(text.contains("verified 3 file(s)") && text.contains("2 problem(s)"), "{text}");
+    assert!(text.contains("size mismatch") && text.contains("sop.txt"), "{text}");
+    assert!(text.contains("missing object") && text.contains("paper.txt"), "{text}");
+    assert!(text.contains("2 finding(s), 2 unrepaired"), "{text}");
+    let json = run(&["--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["findings"].as_array().unwrap().len(), 2);
+    // Repairing marks the missing one lost; the changed one stays for a person to look at.
+    let out = run(&["--repair"]);
+    assert!(!out.status.success(), "a size mismatch is not repaired");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[repaired]"));
 }

@@ -21,3 +21,4 @@ mod questions;
 mod s3;
 mod start;
 mod storage;
+mod verify;

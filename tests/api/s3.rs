@@ -43,6 +43,8 @@ impl TestS3 {
                 secret_access_key: var("TEST_S3_SECRET_ACCESS_KEY").into(),
                 region: std::env::var("TEST_S3_REGION").unwrap_or_else(|_| "garage".into()),
                 timeouts: Default::default(),
+                // Tests share the bucket: each sees only its own objects.
+                key_prefix: format!("test-{}/", uuid::Uuid::new_v4().simple()),
             };
             return TestS3 { config, _dir: None, server: None };
         }
@@ -72,6 +74,7 @@ impl TestS3 {
             secret_access_key: SECRET_KEY.to_owned().into(),
             region: "us-east-1".into(),
             timeouts: Default::default(),
+            key_prefix: String::new(),
         };
         TestS3 { config, _dir: Some(dir), server: Some(server) }
     }
@@ -122,6 +125,7 @@ fn impatient(endpoint: String) -> S3Store {
         secret_access_key: "s".to_owned().into(),
         region: "us-east-1".into(),
         timeouts,
+        key_prefix: String::new(),
     };
     S3Store::new(&config).unwrap()
 }

@@ -77,6 +77,9 @@ pub enum FileAssetStatus {
     /// linking refuses it; a crashed deletion is finished by the next one.
     Deleting,
     Deleted,
+    /// Its object is gone from storage without us deleting it (found by `verify-storage`):
+    /// the row stays, with its SHA-256 and links, as the record of what was lost.
+    Lost,
 }
 
 impl FileAssetStatus {
@@ -86,6 +89,7 @@ impl FileAssetStatus {
             Self::Available => "available",
             Self::Deleting => "deleting",
             Self::Deleted => "deleted",
+            Self::Lost => "lost",
         }
     }
 }
@@ -98,6 +102,7 @@ impl FromStr for FileAssetStatus {
             "available" => Ok(Self::Available),
             "deleting" => Ok(Self::Deleting),
             "deleted" => Ok(Self::Deleted),
+            "lost" => Ok(Self::Lost),
             other => Err(format!("unknown file status {other:?}")),
         }
     }

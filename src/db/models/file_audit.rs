@@ -18,6 +18,8 @@ pub enum FileEvent {
     ConsentWithdrawn,
     /// The assay it was kept for (or its study or investigation) was deleted by its owner.
     OwnerDeleted,
+    /// Its object was found missing from storage (`verify-storage --repair`).
+    ObjectLost,
 }
 
 impl FileEvent {
@@ -26,6 +28,7 @@ impl FileEvent {
             Self::OrphanDeleted => "orphan_deleted",
             Self::ConsentWithdrawn => "consent_withdrawn",
             Self::OwnerDeleted => "assay_deleted",
+            Self::ObjectLost => "object_lost",
         }
     }
 
@@ -34,6 +37,7 @@ impl FileEvent {
             Self::OrphanDeleted => "deleted an orphaned file asset",
             Self::ConsentWithdrawn => "deleted a kept file: consent withdrawn",
             Self::OwnerDeleted => "deleted a kept file: its assay was deleted",
+            Self::ObjectLost => "a kept file's object is missing from storage",
         }
     }
 }
