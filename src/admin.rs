@@ -220,6 +220,40 @@ pub fn download_logger(pool: crate::db::Pool, person_id: i32, email: String, ip:
     })
 }
 
+/// What `/metrics` reads from the database: the queue, the kept files, and the last runs of
+/// the maintenance commands (which run in other processes, on a timer).
+pub fn operational_stats(conn: &mut DbConn) -> QueryResult<crate::telemetry::metrics::DatabaseStats> {
+    use crate::db::schema::file_audit_events;
+    use crate::telemetry::metrics::{CleanupStats, DatabaseStats, StorageCheckStats};
+    let files =
+        file_assets::table
+            .group_by(file_assets::status)
+            .select((file_assets::status, count_star()))
+            .load::<(String, i64)>(conn)?;
+    let files_deleted = file_audit_events::table
+        .group_by(file_audit_events::event)
+        .select((file_audit_events::event, count_star()))
+        .load::<(String, i64)>(conn)?;
+    let last_storage_check = crate::fileops::StorageCheck::last(conn)?.map(|check| {
+        let summary = check.summary();
+        let findings = summary["by_kind"]
+            .as_object()
+            .map(|kinds| kinds.iter().map(|(k, n)| (k.clone(), n.as_i64().unwrap_or(0))).collect())
+            .unwrap_or_default();
+        StorageCheckStats {
+            finished_at: check.finished_at,
+            findings,
+            unrepaired: summary["unrepaired"].as_i64().unwrap_or(0),
+        }
+    });
+    let last_cleanup = crate::fileops::CleanupRun::last(conn)?.map(|run| CleanupStats {
+        finished_at: run.finished_at,
+        deleted: run.deleted.into(),
+        errors: run.errors.into(),
+    });
+    Ok(DatabaseStats { jobs: crate::jobs::counts(conn)?, files, files_deleted, last_storage_check, last_cleanup })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

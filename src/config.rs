@@ -246,6 +246,9 @@ pub struct Config {
     /// `TOXTEMP_DELETED_NAME_RETENTION_DAYS` — how long a deleted file's row keeps its
     /// original name (the cleanup command then removes it).
     pub deleted_name_retention: Duration,
+    /// `TOXTEMP_METRICS_TOKEN` — the bearer token `/metrics` asks for (≥ 16 characters).
+    /// `None` turns `/metrics` off (404).
+    pub metrics_token: Option<SecretString>,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -272,6 +275,11 @@ impl Config {
             (None, None) => None,
             _ => bail!("set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither"),
         };
+        let metrics_token = var("TOXTEMP_METRICS_TOKEN");
+        if metrics_token.as_ref().is_some_and(|token| token.len() < 16) {
+            bail!("TOXTEMP_METRICS_TOKEN must be at least 16 characters long");
+        }
+        let metrics_token = metrics_token.map(SecretString::from);
         let jobs =
             JobSettings { workers: number("TOXTEMP_WORKERS", JobSettings::default().workers)?, ..Default::default() };
         Ok(Self {
@@ -291,6 +299,7 @@ impl Config {
             bootstrap_admin,
             import_default_questions: flag("TOXTEMP_IMPORT_DEFAULT_QUESTIONS", true)?,
             deleted_name_retention: DAY * number("TOXTEMP_DELETED_NAME_RETENTION_DAYS", 30)?,
+            metrics_token,
         })
     }
 
@@ -314,6 +323,7 @@ impl Config {
             bootstrap_admin: None,
             import_default_questions: false,
             deleted_name_retention: DAY * 30,
+            metrics_token: None,
         }
     }
 
@@ -332,6 +342,12 @@ pub fn secure_by_default(bind: &SocketAddr) -> bool {
 /// `RUST_LOG`, the log filter (read before the configuration, to log its errors).
 pub fn log_filter() -> Option<String> {
     var("RUST_LOG")
+}
+
+/// `TOXTEMP_LOG_FORMAT=json` writes one JSON object per log line (for log collectors);
+/// anything else (or nothing) keeps the human-readable lines.
+pub fn json_logs() -> bool {
+    var("TOXTEMP_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"))
 }
 
 /// `TOXTEMP_PASSWORD`, the password for `create-user` (never taken from the command line).

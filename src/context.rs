@@ -1,6 +1,6 @@
 //! The application context: everything the use cases, the web handlers, the CLI commands and
 //! the job workers share — configuration, database pool, object store, text extractor,
-//! language model and the queue handle. Built by one function, [`AppContext::build`], for
+//! language model, the queue handle and the metrics. Built by one function, [`AppContext::build`], for
 //! all of them (tests included), and cheap to clone.
 
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use crate::ingest::{ExtractLimits, Extractor};
 use crate::jobs::Queue;
 use crate::llm::{self, LlmProvider};
 use crate::storage::{self, Store};
+use crate::telemetry::Metrics;
 
 #[derive(Clone)]
 pub struct AppContext {
@@ -22,6 +23,8 @@ pub struct AppContext {
     pub extractor: Extractor,
     pub provider: Arc<dyn LlmProvider>,
     pub queue: Queue,
+    /// What this process counts; storage and the language model count themselves.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppContext {
@@ -33,25 +36,26 @@ impl AppContext {
             .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
         let pool = db::connect(&config.database)?;
         db::run_migrations(&mut *pool.get().context("opening a database connection")?)?;
-        let store = storage::from_config(&config.storage)?;
-        let provider = llm::provider_from_config(&config.llm)?;
+        let metrics = Arc::new(Metrics::new());
+        let store = storage::metered::MeteredStore::wrap(storage::from_config(&config.storage)?, metrics.clone());
+        let provider = llm::metered::MeteredProvider::wrap(llm::provider_from_config(&config.llm)?, metrics.clone());
         let exe = match &config.extractor_exe {
             Some(exe) => exe.clone(),
             None => std::env::current_exe().context("finding the running binary for text extraction")?,
         };
         let extractor = Extractor::new(exe, ExtractLimits::default());
-        Ok(Self { config: Arc::new(config), pool, store, extractor, provider, queue: Queue::default() })
+        Ok(Self { config: Arc::new(config), pool, store, extractor, provider, queue: Queue::default(), metrics })
     }
 
     /// The same context with another object store (tests, benchmarks).
     pub fn with_store(mut self, store: Store) -> Self {
-        self.store = store;
+        self.store = storage::metered::MeteredStore::wrap(store, self.metrics.clone());
         self
     }
 
     /// The same context with another language model (tests, benchmarks).
     pub fn with_provider(mut self, provider: Arc<dyn LlmProvider>) -> Self {
-        self.provider = provider;
+        self.provider = llm::metered::MeteredProvider::wrap(provider, self.metrics.clone());
         self
     }
 

@@ -7,7 +7,7 @@
 //! - `web` — HTTP handlers, thin: they call the use cases;
 //! - `drafting`, `deletion`, `benchmark` — the use cases (what happens to an upload, what a
 //!   deletion takes with it, evaluating the assistant on kept data); `answers`, `admin` — read
-//!   models of the pages;
+//!   models of the pages (and of `/metrics`); `readiness` — whether this server can serve;
 //! - `context` — the application context every use case gets;
 //! - `fileops` (the seed's file operations), `jobs` (the generic queue), `llm` (providers),
 //!   `ingest` (text extraction), `storage`, `db`, `auth`, `questions`;
@@ -30,6 +30,7 @@ pub mod jobs;
 pub mod llm;
 pub mod questions;
 pub mod quotes;
+pub mod readiness;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -109,6 +109,30 @@ pub fn run_migrations(conn: &mut DbConn) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether the database answers and carries every migration this binary knows, asked the
+/// way the readiness check needs it (blocking; the caller bounds the time). PostgreSQL is
+/// asked through the pool. A SQLite file is opened afresh: a file deleted or replaced under a
+/// running server goes unnoticed by its open connections, which would keep writing to what
+/// is no longer the database.
+pub fn check_ready(pool: &Pool, url: &DatabaseUrl, wait: Duration) -> anyhow::Result<()> {
+    let pending = match url {
+        DatabaseUrl::Postgres(_) => match &mut *pool.get_timeout(wait)? {
+            DbConn::Postgres(pg) => pg.has_pending_migration(POSTGRES_MIGRATIONS),
+            DbConn::Sqlite(lite) => lite.has_pending_migration(SQLITE_MIGRATIONS),
+        },
+        DatabaseUrl::Sqlite(path) => {
+            anyhow::ensure!(path.is_file(), "the database file {} is gone", path.display());
+            let mut lite = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
+            lite.has_pending_migration(SQLITE_MIGRATIONS)
+        }
+    };
+    match pending {
+        Ok(false) => Ok(()),
+        Ok(true) => anyhow::bail!("the database lacks migrations this version needs"),
+        Err(err) => anyhow::bail!("reading the applied migrations: {err}"),
+    }
+}
+
 /// Run `f` in a transaction that takes the write lock up front. On SQLite a plain (deferred)
 /// transaction that reads first and writes later can fail with SQLITE_BUSY when another
 /// writer committed in between; `BEGIN IMMEDIATE` makes it wait its turn instead.

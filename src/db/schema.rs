@@ -319,6 +319,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    cleanup_runs (id) {
+        id -> Integer,
+        started_at -> Timestamp,
+        finished_at -> Timestamp,
+        deleted -> Integer,
+        skipped -> Integer,
+        errors -> Integer,
+        names_forgotten -> Integer,
+    }
+}
+
+diesel::table! {
     storage_checks (id) {
         id -> Integer,
         started_at -> Timestamp,
@@ -386,4 +398,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     evaluation_runs,
     evaluation_answers,
     storage_checks,
+    cleanup_runs,
 );

@@ -145,7 +145,11 @@ async fn create_and_schedule(
         Err(err) => Err(err),
     };
     match &result {
-        Ok(_) => ctx.queue.wake(),
+        Ok(_) => {
+            let bytes = checked.iter().map(|c| c.file.size).sum();
+            ctx.metrics.documents_uploaded(request.keep_files, checked.len(), bytes);
+            ctx.queue.wake()
+        }
         Err(_) if created.anything() => {
             if let Err(err) = ctx.db(move |c| Ok::<_, anyhow::Error>(created.undo(c)?)).await {
                 tracing::error!(error = %err, ?created, "could not take back what a failed submission created");

@@ -9,7 +9,7 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
 use crate::db::models::{AssayStatus, FileAsset, FileAssetId, FileAssetStatus, FileAuditEvent, FileEvent};
-use crate::db::schema::{answer_files, assays, benchmark_item_files, file_assets};
+use crate::db::schema::{answer_files, assays, benchmark_item_files, cleanup_runs, file_assets};
 use crate::db::{self, DbConn, Pool, now, write_transaction};
 use crate::storage::{ObjectStore, Store};
 
@@ -160,4 +160,42 @@ pub async fn forget_deleted_names(pool: &Pool, retention: std::time::Duration) -
         })
     })
     .await
+}
+
+/// One run of the cleanup command, recorded when it ends (monitoring asks when the last one
+/// finished and how it went).
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = cleanup_runs)]
+pub struct CleanupRun {
+    #[diesel(skip_insertion)]
+    pub id: i32,
+    pub started_at: chrono::NaiveDateTime,
+    pub finished_at: chrono::NaiveDateTime,
+    pub deleted: i32,
+    pub skipped: i32,
+    pub errors: i32,
+    pub names_forgotten: i32,
+}
+
+impl CleanupRun {
+    pub fn new(started_at: chrono::NaiveDateTime, report: &CleanupReport, names_forgotten: usize) -> Self {
+        let n = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+        Self {
+            id: 0,
+            started_at,
+            finished_at: now(),
+            deleted: n(report.deleted.len()),
+            skipped: n(report.skipped.len()),
+            errors: n(report.errors.len()),
+            names_forgotten: n(names_forgotten),
+        }
+    }
+
+    pub fn record(&self, conn: &mut DbConn) -> QueryResult<()> {
+        diesel::insert_into(cleanup_runs::table).values(self).execute(conn).map(drop)
+    }
+
+    pub fn last(conn: &mut DbConn) -> QueryResult<Option<CleanupRun>> {
+        cleanup_runs::table.order(cleanup_runs::id.desc()).select(Self::as_select()).first(conn).optional()
+    }
 }

@@ -11,7 +11,8 @@ mod withdraw;
 mod zip;
 
 pub use cleanup::{
-    CleanupReport, FileAssetManager, delete_orphaned_file_assets, forget_deleted_names, get_orphaned_file_assets,
+    CleanupReport, CleanupRun, FileAssetManager, delete_orphaned_file_assets, forget_deleted_names,
+    get_orphaned_file_assets,
 };
 pub use link::link_files_to_answer;
 pub use upload::{UploadError, UploadMeta, compute_sha256, discard, upload_file};

@@ -17,6 +17,7 @@ mod registry;
 mod runner;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -60,10 +61,12 @@ pub struct Claim {
 }
 
 /// Wakes idle workers when a job is enqueued, so it starts at once instead of at the next
-/// poll. Cheap to clone; one per process.
+/// poll, and knows how many of this process's workers are alive. Cheap to clone; one per
+/// process.
 #[derive(Clone, Debug, Default)]
 pub struct Queue {
     notify: Arc<Notify>,
+    alive: Arc<AtomicUsize>,
 }
 
 impl Queue {
@@ -74,6 +77,27 @@ impl Queue {
 
     pub(crate) async fn woken(&self) {
         self.notify.notified().await
+    }
+
+    /// Worker loops of this process that are running (the readiness check compares this with
+    /// the configured number).
+    pub fn workers_alive(&self) -> usize {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    /// Count a worker as alive for as long as the returned guard lives: held by the worker's
+    /// task, it goes when the task ends, however it ends.
+    pub(crate) fn worker_alive(&self) -> LiveWorker {
+        self.alive.fetch_add(1, Ordering::SeqCst);
+        LiveWorker(self.alive.clone())
+    }
+}
+
+pub(crate) struct LiveWorker(Arc<AtomicUsize>);
+
+impl Drop for LiveWorker {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -293,7 +317,40 @@ pub fn delete_about(conn: &mut DbConn, subjects: &[String]) -> QueryResult<usize
     diesel::delete(jobs::table.filter(jobs::subject.eq_any(subjects))).execute(conn)
 }
 
+/// (kind, status, count) of every job in the table.
+pub fn counts(conn: &mut DbConn) -> QueryResult<Vec<(String, String, i64)>> {
+    jobs::table
+        .group_by((jobs::kind, jobs::status))
+        .select((jobs::kind, jobs::status, diesel::dsl::count_star()))
+        .load(conn)
+}
+
 /// Failed jobs, newest first, with their errors.
 pub fn failed(conn: &mut DbConn) -> QueryResult<Vec<Job>> {
     jobs::table.filter(jobs::status.eq(FAILED)).order(jobs::id.desc()).select(Job::as_select()).load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_worker_counts_as_alive_until_its_task_ends_however_it_ends() {
+        let queue = Queue::default();
+        let (finishes, panics) = (queue.worker_alive(), queue.worker_alive());
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let done = tokio::spawn(async move {
+            let _alive = finishes;
+            let _ = wait.await;
+        });
+        let crashed = tokio::spawn(async move {
+            let _alive = panics;
+            panic!("a worker loop dies");
+        });
+        assert!(crashed.await.is_err());
+        assert_eq!(queue.workers_alive(), 1, "the crashed one is no longer counted");
+        release.send(()).unwrap();
+        done.await.unwrap();
+        assert_eq!(queue.workers_alive(), 0);
+    }
 }

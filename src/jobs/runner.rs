@@ -32,7 +32,11 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
         for n in 0..self.settings.workers {
             let runner = self.clone();
             let name = format!("{}-{}-{n}", hostname(), std::process::id());
-            tokio::spawn(async move { runner.work(name).await });
+            let alive = self.queue.worker_alive();
+            tokio::spawn(async move {
+                let _alive = alive;
+                runner.work(name).await
+            });
         }
         tokio::spawn(self.sweep_forever());
     }

@@ -3,6 +3,7 @@
 //! that needs no network (the default), the prompt, and retries. What is asked when, and
 //! what is done with the answers, is the drafting module's business.
 
+pub mod metered;
 pub mod offline;
 pub mod openai;
 pub mod prompt;

@@ -191,4 +191,12 @@ impl ObjectStore for LocalStore {
         tokio::fs::create_dir_all(self.base()).await?;
         Ok(())
     }
+
+    /// The bucket's directory is there (a disk that went away, or a mount missing, is not).
+    async fn reachable(&self) -> Result<(), StorageError> {
+        match tokio::fs::metadata(self.base()).await? {
+            meta if meta.is_dir() => Ok(()),
+            _ => Err(StorageError::Backend(format!("{} is not a directory", self.base().display()))),
+        }
+    }
 }

@@ -116,4 +116,11 @@ impl ObjectStore for MemoryStore {
             .map(|(k, v)| ObjectMeta { key: k.clone(), size: v.len() as u64, modified: None })
             .collect())
     }
+
+    async fn reachable(&self) -> Result<(), StorageError> {
+        if self.fail_puts.load(Ordering::SeqCst) {
+            return Err(StorageError::Backend("injected: storage is down".into()));
+        }
+        Ok(())
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod local;
 pub mod memory;
+pub mod metered;
 pub mod s3;
 
 use std::io;
@@ -91,6 +92,11 @@ pub trait ObjectStore: Send + Sync {
 
     /// Make sure the bucket exists (S3) or the directory does (local). Called at start-up.
     async fn ensure_ready(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    /// Whether storage answers now, changing nothing (the readiness check asks this).
+    async fn reachable(&self) -> Result<(), StorageError> {
         Ok(())
     }
 }

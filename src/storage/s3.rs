@@ -485,6 +485,11 @@ impl ObjectStore for S3Store {
         Ok(())
     }
 
+    async fn reachable(&self) -> Result<(), StorageError> {
+        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(|e| backend_error("HeadBucket", e))?;
+        Ok(())
+    }
+
     async fn ensure_ready(&self) -> Result<(), StorageError> {
         match self.client.head_bucket().bucket(&self.bucket).send().await {
             Ok(_) => Ok(()),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod forms;
 pub mod investigations;
 pub mod login;
+pub mod ops;
 pub mod overview;
 pub mod page;
 pub mod start;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub password_checks: Arc<tokio::sync::Semaphore>,
     /// Answer sheets rendered before, shared by the workers of this process.
     pub rendered_sheets: answers::RenderedSheets,
+    /// The readiness checks and their last answer.
+    pub readiness: Arc<crate::readiness::Probe>,
 }
 
 /// Password checks running at once.
@@ -60,6 +63,7 @@ impl AppState {
             session_key,
             password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS)),
             rendered_sheets: answers::RenderedSheets::default(),
+            readiness: Arc::default(),
         }
     }
 
@@ -142,10 +146,11 @@ pub fn app(
                 .custom_request_replace("method", |req| req.method().to_string())
                 .log_target("toxtemp::http"),
         )
+        .wrap(from_fn(ops::count_requests))
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+    cfg.configure(ops::routes)
         .route("/static/{file:.*}", web::get().to(static_files::serve))
         .route("/", web::get().to(overview::show))
         .route("/api/assays/status", web::get().to(overview::status))

@@ -29,6 +29,8 @@ fn help_is_available_for_every_command() {
         "delete-user",
         "import-questions",
         "cleanup-orphaned-files",
+        "verify-storage",
+        "evaluate",
         "bench",
     ];
     for sub in commands {
@@ -402,4 +404,25 @@ async fn verify_storage_reads_every_kept_file_back_and_names_what_differs() {
     let out = run(&["--repair"]);
     assert!(!out.status.success(), "a size mismatch is not repaired");
     assert!(String::from_utf8_lossy(&out.stdout).contains("[repaired]"));
+}
+
+#[test]
+fn logs_are_json_lines_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = toxtemp(dir.path()).arg("migrate").output().unwrap();
+    assert!(plain.status.success());
+    let plain = String::from_utf8_lossy(&plain.stderr);
+    assert!(plain.contains("INFO") && plain.contains("database migrations applied"), "{plain}");
+
+    let other = tempfile::tempdir().unwrap();
+    let out = toxtemp(other.path()).arg("migrate").env("TOXTEMP_LOG_FORMAT", "json").output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let applied = lines.iter().find(|l| l["message"] == "database migrations applied").expect("the migration line");
+    assert_eq!(applied["level"], "INFO");
+    assert!(applied["applied"].as_u64().is_some_and(|n| n > 0), "fields at the top level: {applied}");
+    assert!(applied["timestamp"].is_string());
 }

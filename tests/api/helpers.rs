@@ -54,6 +54,27 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Take the database away from a running server (`away`), or give it back: the SQLite
+    /// file is moved, the PostgreSQL schema renamed.
+    pub fn take_away(&self, away: bool) {
+        let moved = |name: &str| format!("{name}_away");
+        match (&self.url, &self.pg_cleanup) {
+            (_, Some((base, schema))) => {
+                let (from, to) = if away { (schema.clone(), moved(schema)) } else { (moved(schema), schema.clone()) };
+                let mut admin = diesel::PgConnection::establish(base).expect("TEST_DATABASE_URL reachable");
+                admin.batch_execute(&format!("ALTER SCHEMA {from} RENAME TO {to}")).expect("rename schema");
+            }
+            (DatabaseUrl::Sqlite(path), None) => {
+                let elsewhere = path.with_extension("away");
+                let (from, to) = if away { (path, &elsewhere) } else { (&elsewhere, path) };
+                std::fs::rename(from, to).expect("move the database file");
+            }
+            (DatabaseUrl::Postgres(_), None) => unreachable!("PostgreSQL test databases are schemas"),
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((base, schema)) = &self.pg_cleanup
@@ -292,6 +313,10 @@ impl TestApp {
 
     pub fn conn(&self) -> PooledConn {
         self.ctx.pool.get().expect("db connection")
+    }
+
+    pub fn db(&self) -> &TestDb {
+        &self._db
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -16,6 +16,7 @@ mod ingest;
 mod investigations;
 mod models;
 mod offline_quality;
+mod ops;
 mod pipeline;
 mod questions;
 mod s3;

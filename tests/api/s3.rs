@@ -157,3 +157,21 @@ async fn a_storage_server_that_stops_answering_is_given_up_on() {
     assert_eq!(got, b"0123456789");
     assert_eq!(err.expect("a timeout error").kind(), std::io::ErrorKind::TimedOut);
 }
+
+/// Readiness asks S3 whether the bucket answers — and creates nothing when it does not.
+#[tokio::test]
+async fn reachability_is_asked_without_changing_anything() {
+    use toxtemp::storage::ObjectStore;
+    let s3 = TestS3::start().await;
+    s3.store().ensure_ready().await.unwrap();
+    s3.store().reachable().await.expect("the test bucket answers");
+    let missing = S3Config { bucket: format!("missing-{}", uuid::Uuid::new_v4().simple()), ..s3.config.clone() };
+    let missing = S3Store::new(&missing).unwrap();
+    assert!(missing.reachable().await.is_err(), "no bucket: not reachable");
+    assert!(missing.reachable().await.is_err(), "and asking did not create it");
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port())
+    };
+    assert!(impatient(closed).reachable().await.is_err(), "nobody listening");
+}

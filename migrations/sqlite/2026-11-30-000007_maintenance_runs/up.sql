@@ -8,3 +8,15 @@ CREATE TABLE storage_checks (
     summary TEXT NOT NULL,               -- JSON: counts by finding kind, files, objects, bytes
     findings TEXT NOT NULL               -- JSON: the findings (at most 1000)
 );
+
+-- The runs of `toxtemp cleanup-orphaned-files`: /metrics says when the last one finished,
+-- so a timer that stopped firing is noticed.
+CREATE TABLE cleanup_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP NOT NULL,
+    deleted INTEGER NOT NULL,
+    skipped INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    names_forgotten INTEGER NOT NULL
+);

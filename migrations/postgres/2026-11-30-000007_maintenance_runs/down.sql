@@ -1,1 +1,2 @@
 DROP TABLE storage_checks;
+DROP TABLE cleanup_runs;
