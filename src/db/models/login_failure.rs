@@ -45,8 +45,12 @@ impl LoginFailure {
             .set(login_failures::failures.eq(login_failures::failures + 1))
             .execute(conn)?;
         if bumped == 0 {
-            diesel::delete(login_failures::table.find(key)).execute(conn)?;
-            // In a savepoint: when another server inserted the same key a moment ago, the
+            // Only an expired window goes: on PostgreSQL this statement sees rows committed
+            // since the update above, and a live window another attempt has just started
+            // must keep its count.
+            diesel::delete(login_failures::table.find(key).filter(login_failures::window_start.le(since)))
+                .execute(conn)?;
+            // In a savepoint: when another attempt inserted the same key a moment ago, the
             // unique violation must not abort the surrounding transaction (PostgreSQL would).
             let inserted = conn.transaction(|c| {
                 diesel::insert_into(login_failures::table)
