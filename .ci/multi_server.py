@@ -162,6 +162,12 @@ def start_server(name, port, env):
     check(False, f"server {name} starts")
 
 
+def ready(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/readyz")
+    return conn.getresponse().status == 200
+
+
 def wait_done(browser, port, assay_id, timeout):
     started = time.time()
     while time.time() - started < timeout:
@@ -192,6 +198,7 @@ def main():
 
 
 def run(servers, env):
+    check(ready(18081) and ready(18082), "both servers are ready (database, storage, workers)")
     user = Browser()
     check(user.login(18081, USER) == 303, "a user logs in on server A")
     check(user.request(18082, "GET", "/")[0] == 200, "the same session is valid on server B")
@@ -228,6 +235,7 @@ def run(servers, env):
     subprocess.run(["bash", "-c", f"source .ci/garage.sh; source .ci/garage-cluster.sh; stop_cluster_node 3"],
                    check=True)
     log("stopped Garage node 3 of 3")
+    check(ready(survivor), "with one storage node of three down the server stays ready")
     more = [("protocol.txt", b"Cells are exposed to rotenone for 24 hours.\n\n" * 10),
             ("readout.txt", b"Calcein-AM staining marks living cells.\n\n" * 10)]
     check(user.upload(survivor, "One node down", more) == 303, "an upload with a storage node down")

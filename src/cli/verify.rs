@@ -18,6 +18,10 @@ pub struct VerifyArgs {
     /// files whose object is missing as lost (an audit event each).
     #[arg(long)]
     pub repair: bool,
+    /// Repair even when more than a tenth (and more than ten) of the files are missing, or of
+    /// the objects stray — which usually means the wrong bucket, key prefix or database.
+    #[arg(long, requires = "repair")]
+    pub force: bool,
     /// Stray objects and incomplete uploads younger than this are left alone.
     #[arg(long, default_value_t = 24)]
     pub grace_hours: i64,
@@ -31,6 +35,7 @@ pub async fn run(ctx: &AppContext, args: VerifyArgs, out: &mut impl Write) -> an
         rehash: args.rehash,
         sample_percent: args.sample,
         repair: args.repair,
+        force: args.force,
         grace: chrono::Duration::hours(args.grace_hours.max(0)),
     };
     let report = fileops::verify_storage(&ctx.pool, ctx.store.as_ref(), &options).await?;

@@ -45,6 +45,8 @@ pub struct VerifyOptions {
     /// With `rehash`: the share of kept files read back, from 1 to 100.
     pub sample_percent: u8,
     pub repair: bool,
+    /// Repair even when very many objects are missing or stray (see [`too_many`]).
+    pub force: bool,
     /// Stray objects and incomplete uploads younger than this are left alone (they may be
     /// an upload in progress).
     pub grace: chrono::Duration,
@@ -52,7 +54,7 @@ pub struct VerifyOptions {
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        Self { rehash: false, sample_percent: 100, repair: false, grace: chrono::Duration::hours(24) }
+        Self { rehash: false, sample_percent: 100, repair: false, force: false, grace: chrono::Duration::hours(24) }
     }
 }
 
@@ -91,6 +93,9 @@ pub struct Finding {
     /// Answers that link the file.
     pub linked: i64,
     pub repaired: bool,
+    /// Too many of its kind to repair without `force`.
+    #[serde(skip)]
+    pub held_back: bool,
 }
 
 /// What a verification found.
@@ -196,15 +201,17 @@ pub async fn verify_storage(
                 detail: format!("{why} ({} bytes)", object.size),
                 linked: 0,
                 repaired: false,
+                held_back: false,
             });
         }
     }
     let mut rehashed = 0;
     if options.rehash {
+        let day = i64::from(chrono::Datelike::num_days_from_ce(&started_at.date()));
         let present: Vec<&Row> = rows
             .iter()
             .filter(|r| kept(r) && listed.get(&r.key).is_some_and(|o| o.size as i64 == r.size))
-            .filter(|r| sampled(&r.id, options.sample_percent))
+            .filter(|r| sampled(&r.id, options.sample_percent, day))
             .collect();
         rehashed = present.len();
         let digests: Vec<(&Row, Result<String, StorageError>)> = futures_util::stream::iter(present)
@@ -236,6 +243,7 @@ pub async fn verify_storage(
                     ),
                     linked: 0,
                     repaired: false,
+                    held_back: false,
                 });
                 if options.repair {
                     let last = findings.last_mut().expect("just pushed");
@@ -250,6 +258,8 @@ pub async fn verify_storage(
     }
     count_links(pool, &mut findings).await?;
     if options.repair {
+        let files = rows.iter().filter(|r| kept(r)).count();
+        hold_back_mass_repairs(&mut findings, files, listed.len(), options.force);
         repair(pool, store, &mut findings).await?;
     }
     let report = Verification {
@@ -275,13 +285,18 @@ fn finding(kind: FindingKind, row: &Row, detail: &str) -> Finding {
         detail: detail.to_owned(),
         linked: 0,
         repaired: false,
+        held_back: false,
     }
 }
 
-/// Whether a file is in the sample (the same files each time for the same share).
-fn sampled(id: &FileAssetId, percent: u8) -> bool {
+/// Whether a file is in `day`'s sample: files fall into 100 fixed slots by a hash of their
+/// id, and each day's sample is the next `percent` slots — so daily runs with the same share
+/// read every file back within 100 / `percent` days.
+fn sampled(id: &FileAssetId, percent: u8, day: i64) -> bool {
     let hash = Sha256::digest(id.to_string().as_bytes());
-    u32::from(hash[0]) * 100 / 256 < u32::from(percent.clamp(1, 100))
+    let slot = i64::from(u16::from_be_bytes([hash[0], hash[1]]) % 100);
+    let share = i64::from(percent.clamp(1, 100));
+    (slot - day * share).rem_euclid(100) < share
 }
 
 async fn digest_of(store: &dyn ObjectStore, key: &str) -> Result<String, StorageError> {
@@ -314,8 +329,37 @@ async fn count_links(pool: &Pool, findings: &mut [Finding]) -> anyhow::Result<()
     Ok(())
 }
 
+/// More than this many of `total` at once is not a few lost objects but, most likely, the
+/// wrong bucket, key prefix or database: a repair would then mark every file lost, or delete
+/// every object.
+fn too_many(n: usize, total: usize) -> bool {
+    n > (total / 10).max(10)
+}
+
+/// Mark the missing and stray findings that are too many to repair without `--force` as held
+/// back (repair skips findings whose `held_back` is set).
+fn hold_back_mass_repairs(findings: &mut [Finding], files: usize, objects: usize, force: bool) {
+    let count = |kind| findings.iter().filter(|f| f.kind == kind).count();
+    let held = [
+        (FindingKind::MissingObject, too_many(count(FindingKind::MissingObject), files)),
+        (FindingKind::StrayObject, too_many(count(FindingKind::StrayObject), objects)),
+    ];
+    for (kind, too_many) in held {
+        if !too_many || force {
+            continue;
+        }
+        tracing::warn!(kind = kind.as_str(), "too many findings of one kind to repair without --force");
+        for f in findings.iter_mut().filter(|f| f.kind == kind) {
+            f.held_back = true;
+            f.detail.push_str(
+                "; not repaired: too many at once — check the bucket, key prefix and database, then repeat with --force",
+            );
+        }
+    }
+}
+
 async fn repair(pool: &Pool, store: &dyn ObjectStore, findings: &mut [Finding]) -> anyhow::Result<()> {
-    for f in findings.iter_mut().filter(|f| !f.repaired) {
+    for f in findings.iter_mut().filter(|f| !f.repaired && !f.held_back) {
         match f.kind {
             FindingKind::StrayObject => match store.delete(&f.key).await {
                 Ok(()) => f.repaired = true,
@@ -406,5 +450,49 @@ impl StorageCheck {
 
     pub fn findings(&self) -> Vec<serde_json::Value> {
         serde_json::from_str(&self.findings).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daily_samples_cover_every_file_in_turn() {
+        let ids: Vec<FileAssetId> = (0..500).map(|_| FileAssetId::from(uuid::Uuid::new_v4())).collect();
+        for id in &ids {
+            let days_sampled = (0..10).filter(|day| sampled(id, 10, 738_000 + day)).count();
+            assert_eq!(days_sampled, 1, "ten nights of 10 % read each file back exactly once");
+            assert!(sampled(id, 100, 5));
+        }
+        let one_night = ids.iter().filter(|id| sampled(id, 10, 738_000)).count();
+        assert!((20..=90).contains(&one_night), "about a tenth: {one_night} of 500");
+    }
+
+    fn findings(kind: FindingKind, n: usize) -> Vec<Finding> {
+        let f = Finding {
+            kind,
+            key: String::new(),
+            file: None,
+            name: None,
+            detail: String::new(),
+            linked: 0,
+            repaired: false,
+            held_back: false,
+        };
+        vec![f; n]
+    }
+
+    #[test]
+    fn a_mass_of_missing_or_stray_objects_is_held_back_unless_forced() {
+        let mut few = findings(FindingKind::MissingObject, 10);
+        hold_back_mass_repairs(&mut few, 20, 10, false);
+        assert!(few.iter().all(|f| !f.held_back), "ten at most are always repaired");
+        let mut wrong_bucket = findings(FindingKind::MissingObject, 300);
+        hold_back_mass_repairs(&mut wrong_bucket, 1000, 700, false);
+        assert!(wrong_bucket.iter().all(|f| f.held_back && f.detail.contains("--force")));
+        let mut wrong_database = findings(FindingKind::StrayObject, 1000);
+        hold_back_mass_repairs(&mut wrong_database, 0, 1000, true);
+        assert!(wrong_database.iter().all(|f| !f.held_back), "forced");
     }
 }

@@ -183,3 +183,27 @@ async fn staff_see_the_last_storage_check_on_an_admin_page() {
     assert_eq!(row[2], "protocol.txt");
     assert_eq!(row[4], "yes", "marked lost");
 }
+
+/// Pointed at the wrong (empty) bucket, `--repair` would mark every file lost: it holds back
+/// and says why, until forced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_that_would_mark_most_files_lost_waits_for_force() {
+    let env = TestEnv::new();
+    let mut files = Vec::new();
+    for i in 0..12 {
+        files.push(keep(&env, &format!("f{i}.txt"), b"kept").await);
+    }
+    let wrong_bucket = toxtemp::storage::memory::MemoryStore::new();
+    let repair = VerifyOptions { repair: true, ..VerifyOptions::default() };
+    let report = fileops::verify_storage(env.pool(), &wrong_bucket, &repair).await.unwrap();
+    assert_eq!(report.findings.len(), 12);
+    assert!(report.findings.iter().all(|f| !f.repaired && f.detail.contains("--force")));
+    assert!(
+        files.iter().all(|f| FileAsset::find(&mut env.conn(), &f.id).unwrap().status == FileAssetStatus::Available)
+    );
+
+    let forced = VerifyOptions { force: true, ..repair };
+    let report = fileops::verify_storage(env.pool(), &wrong_bucket, &forced).await.unwrap();
+    assert!(report.findings.iter().all(|f| f.repaired));
+    assert!(files.iter().all(|f| FileAsset::find(&mut env.conn(), &f.id).unwrap().status == FileAssetStatus::Lost));
+}
