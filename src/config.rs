@@ -249,6 +249,59 @@ pub struct Config {
     /// `TOXTEMP_METRICS_TOKEN` — the bearer token `/metrics` asks for (≥ 16 characters).
     /// `None` turns `/metrics` off (404).
     pub metrics_token: Option<SecretString>,
+    /// Where the API keys of the staff's language-model configurations are looked up, by the
+    /// name of their environment variable, when a run or a connection test needs one.
+    pub secrets: SecretLookup,
+}
+
+/// "The secret in the environment variable NAME", looked up at the moment it is needed (a key
+/// set or rotated later is picked up without a restart). Tests replace it with fixed values
+/// instead of changing the process environment, which their parallel threads share.
+#[derive(Clone)]
+pub struct SecretLookup(std::sync::Arc<dyn Fn(&str) -> Option<SecretString> + Send + Sync>);
+
+impl SecretLookup {
+    /// The process environment (non-empty values only).
+    pub fn from_env() -> Self {
+        Self(std::sync::Arc::new(|name: &str| var(name).map(SecretString::from)))
+    }
+
+    /// Exactly these (name, secret) pairs and nothing else (tests).
+    pub fn fixed<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let map: std::collections::HashMap<String, String> =
+            pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        Self(std::sync::Arc::new(move |name: &str| {
+            map.get(name).filter(|v| !v.trim().is_empty()).cloned().map(SecretString::from)
+        }))
+    }
+
+    /// The secret in the variable `name`, if the name is a valid variable name and it is set.
+    pub fn get(&self, name: &str) -> Option<SecretString> {
+        if !is_env_var_name(name) {
+            return None;
+        }
+        (self.0)(name)
+    }
+}
+
+impl std::fmt::Debug for SecretLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretLookup")
+    }
+}
+
+/// Does `name` look like an environment variable name (`OPENAI_API_KEY`): a letter or `_`,
+/// then letters, digits or `_`, at most 100 characters? A key itself (`sk-…`) does not.
+pub fn is_env_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 100
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -300,6 +353,7 @@ impl Config {
             import_default_questions: flag("TOXTEMP_IMPORT_DEFAULT_QUESTIONS", true)?,
             deleted_name_retention: DAY * number("TOXTEMP_DELETED_NAME_RETENTION_DAYS", 30)?,
             metrics_token,
+            secrets: SecretLookup::from_env(),
         })
     }
 
@@ -324,6 +378,8 @@ impl Config {
             import_default_questions: false,
             deleted_name_retention: DAY * 30,
             metrics_token: None,
+            // Tests name their keys (`SecretLookup::fixed`); the process environment is not read.
+            secrets: SecretLookup::fixed(Vec::<(String, String)>::new()),
         }
     }
 
@@ -448,6 +504,21 @@ mod tests {
         assert!(!secure_by_default(&"[::1]:8000".parse().unwrap()));
         assert!(secure_by_default(&"0.0.0.0:8000".parse().unwrap()));
         assert!(secure_by_default(&"192.0.2.10:443".parse().unwrap()));
+    }
+
+    #[test]
+    fn secret_lookups_take_variable_names_only() {
+        let lookup = SecretLookup::fixed([("OPENAI_KEY", "sk-1"), ("EMPTY", " ")]);
+        assert_eq!(lookup.get("OPENAI_KEY").map(|s| s.expose_secret().to_owned()), Some("sk-1".into()));
+        assert!(lookup.get("EMPTY").is_none(), "an empty value is no key");
+        assert!(lookup.get("OTHER").is_none());
+        for bad in ["", "1KEY", "sk-abc123", "MY KEY", "KEY=1", &"K".repeat(101)] {
+            assert!(!is_env_var_name(bad), "{bad}");
+        }
+        for good in ["OPENAI_API_KEY", "_X", "key2"] {
+            assert!(is_env_var_name(good), "{good}");
+        }
+        assert_eq!(format!("{lookup:?}"), "SecretLookup");
     }
 
     #[test]

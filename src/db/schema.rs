@@ -319,6 +319,41 @@ diesel::table! {
 }
 
 diesel::table! {
+    llm_configurations (id) {
+        id -> Integer,
+        name -> Text,
+        base_url -> Text,
+        model -> Text,
+        api_key_env -> Text,
+        context_window -> Integer,
+        price_prompt_per_mtok -> Nullable<Double>,
+        price_completion_per_mtok -> Nullable<Double>,
+        enabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    drafting_runs (id) {
+        id -> Integer,
+        assay_id -> Integer,
+        job_id -> Nullable<Integer>,
+        configuration_id -> Nullable<Integer>,
+        configuration_name -> Text,
+        model -> Text,
+        price_prompt_per_mtok -> Nullable<Double>,
+        price_completion_per_mtok -> Nullable<Double>,
+        status -> Text,
+        message -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        prompt_tokens -> BigInt,
+        completion_tokens -> BigInt,
+    }
+}
+
+diesel::table! {
     cleanup_runs (id) {
         id -> Integer,
         started_at -> Timestamp,
@@ -370,6 +405,8 @@ diesel::joinable!(evaluation_runs -> benchmark_sets (set_id));
 diesel::joinable!(evaluation_answers -> evaluation_runs (run_id));
 diesel::joinable!(evaluation_answers -> benchmark_items (item_id));
 diesel::joinable!(evaluation_answers -> questions (question_id));
+diesel::joinable!(drafting_runs -> assays (assay_id));
+diesel::joinable!(drafting_runs -> llm_configurations (configuration_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     persons,
@@ -399,4 +436,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     evaluation_answers,
     storage_checks,
     cleanup_runs,
+    llm_configurations,
+    drafting_runs,
 );

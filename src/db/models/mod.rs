@@ -3,10 +3,12 @@
 pub mod answer;
 pub mod assay;
 pub mod benchmark;
+pub mod drafting_run;
 pub mod evidence;
 pub mod file_asset;
 pub mod file_audit;
 pub mod investigation;
+pub mod llm_configuration;
 pub mod login_failure;
 pub mod person;
 pub mod question;
@@ -17,10 +19,12 @@ pub use assay::{Assay, AssayStatus};
 pub use benchmark::{
     BenchmarkItem, BenchmarkSet, EvaluationAnswer, EvaluationRun, GoldAnswer, NewEvaluationAnswer, NewRun, RunStatus,
 };
+pub use drafting_run::{DraftingRun, DraftingRunStatus, NewDraftingRun, estimated_cost, models_used};
 pub use evidence::{AnswerCitation, FilePassage, NewCitation};
 pub use file_asset::{AnswerFile, FileAsset, FileAssetId, FileAssetStatus, FileDownloadLog, LinkLabel, Which};
 pub use file_audit::{FileAuditEvent, FileEvent};
 pub use investigation::{Access, Investigation};
+pub use llm_configuration::{ConfigurationFields, LlmConfiguration};
 pub use login_failure::LoginFailure;
 pub use person::Person;
 pub use question::{Question, QuestionSet, Section, Subsection};

@@ -1,0 +1,2 @@
+DROP TABLE drafting_runs;
+DROP TABLE llm_configurations;
