@@ -345,6 +345,7 @@ pub async fn llm(config: &Config, latency: Duration) -> anyhow::Result<()> {
             question_ids: None,
             images: vec![],
             read_from_storage: false,
+            configuration_id: None,
         };
         crate::jobs::enqueue(&mut conn, &job)?;
         (assay.id, rounds)

@@ -40,6 +40,7 @@ pub async fn run(
         upload: Upload::of_files(files),
         keep_files: opts.share_files,
         extract_images: opts.extract_images,
+        model: drafting::choice::ModelChoice::Default,
     };
     let submitted = match drafting::submit(ctx, request).await {
         Ok(submitted) => submitted,

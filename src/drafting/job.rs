@@ -32,6 +32,10 @@ pub struct DraftAssay {
     /// (so a submission with consent costs only its upload).
     #[serde(default)]
     pub read_from_storage: bool,
+    /// The staff's language-model configuration chosen for this run; absent (older jobs
+    /// too): the environment's default provider.
+    #[serde(default)]
+    pub configuration_id: Option<i32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -71,5 +75,12 @@ mod tests {
         assert_eq!(assay_of(Some("assay:12")), Some(12));
         assert_eq!(assay_of(Some("set:12")), None);
         assert_eq!(assay_of(None), None);
+    }
+
+    #[test]
+    fn payloads_without_a_model_choice_use_the_default() {
+        let old = r#"{"assay_id": 3, "documents": []}"#;
+        let job: DraftAssay = serde_json::from_str(old).unwrap();
+        assert_eq!(job.configuration_id, None);
     }
 }

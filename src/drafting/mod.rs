@@ -10,6 +10,7 @@
 //! The job queue knows nothing of this: `DraftAssay` is one job type among (future) others.
 
 mod ask;
+pub mod choice;
 mod evidence;
 mod job;
 mod pipeline;
@@ -54,6 +55,9 @@ pub enum DraftError {
     AlreadyRunning,
     #[error("The assay was deleted.")]
     AssayGone,
+    /// The language model chosen is unknown or disabled.
+    #[error("That language model is not available (any more). Please choose one from the list.")]
+    ModelUnavailable,
     /// Storage failed; everything written for this submission was removed.
     #[error(
         "Your files could not be stored right now, so nothing was saved and nothing was started. Please try again later (reference {reference})."

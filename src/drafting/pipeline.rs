@@ -12,16 +12,19 @@ use diesel::OptionalExtension;
 use futures_util::StreamExt;
 
 use super::ask::Asking;
+use super::choice::{self, ModelChoice, ModelEntry};
 use super::evidence::{Evidence, RunDocument};
 use super::job::{DraftAssay, ImageInput, PROCESS_ASSAY, assay_subject};
 use super::questions::{self, EarlierAnswers, QuestionInfo};
 use super::read::{Budget, read_kept};
 use crate::context::AppContext;
-use crate::db::models::{Answer, AnswerCitation, Assay, AssayStatus, FileAsset, FileAssetId, NewCitation};
+use crate::db::models::{
+    Answer, AnswerCitation, Assay, AssayStatus, DraftingRun, DraftingRunStatus, FileAsset, FileAssetId, NewCitation,
+};
 use crate::db::write_transaction;
 use crate::fileops::link_files_to_answer;
 use crate::jobs::{BackgroundJob, GiveUp};
-use crate::llm::{Document, Usage};
+use crate::llm::{Document, LlmProvider, Usage};
 
 #[async_trait]
 impl BackgroundJob for DraftAssay {
@@ -49,6 +52,7 @@ impl BackgroundJob for DraftAssay {
             if Assay::exists(c, assay_id)? {
                 Assay::set_status(c, assay_id, AssayStatus::Error)?;
                 Assay::push_alert(c, assay_id, &alert)?;
+                DraftingRun::fail_busy_of_assay(c, assay_id, &alert)?;
             }
             Ok::<_, anyhow::Error>(())
         })
@@ -68,6 +72,9 @@ struct ClaimLost;
 
 async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
     let assay_id = job.assay_id;
+    let claim = crate::jobs::current_claim();
+    let (choice, llm) = (ModelChoice::from_configuration(job.configuration_id), ctx.config.llm.clone());
+    let job_id = claim.as_ref().map(|c| c.job.id);
     let started = ctx
         .db(move |c| {
             write_transaction(c, |c| {
@@ -78,18 +85,28 @@ async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
                 Assay::log(c, assay_id, "processing started")?;
                 let assay = Assay::find(c, assay_id)?;
                 let questions = questions::load(c, &assay)?;
-                Ok::<_, anyhow::Error>(Some((assay, questions)))
+                // The run's record, with the model's name and prices as they are now.
+                let model = choice::for_run(c, &llm, choice)?;
+                let record = DraftingRun::start(c, &model.new_run(assay_id, job_id))?;
+                Ok::<_, anyhow::Error>(Some((assay, questions, model, record.id)))
             })
         })
         .await?;
-    let Some((assay, mut questions)) = started else {
+    let Some((assay, mut questions, model, run_id)) = started else {
         tracing::info!(assay = assay_id, "assay deleted before processing; nothing to do");
         return Ok(());
+    };
+    let provider = match choice::provider_for(ctx, &model) {
+        Ok(provider) => provider,
+        Err(problem) => {
+            // Retrying will not set the variable: the run ends now, saying why.
+            tracing::warn!(assay = assay_id, %problem, "the chosen language model cannot be used");
+            return finish(ctx, assay_id, run_id, 0, vec![], Some(problem.to_string())).await;
+        }
     };
     if let Some(only) = &job.question_ids {
         questions.retain(|q| only.contains(&q.row.id));
     }
-    let claim = crate::jobs::current_claim();
     // Picked up again after its worker died: ask only what the earlier attempt left.
     if let Some(first_queued) = claim.as_ref().filter(|c| c.job.attempts > 1).map(|c| c.job.created_at) {
         let done =
@@ -100,10 +117,10 @@ async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
     }
     let mut documents = job.documents.clone();
     if job.read_from_storage {
-        documents.extend(read_kept_files(ctx, assay_id, &job.file_asset_ids).await?);
+        documents.extend(read_kept_files(ctx, assay_id, &job.file_asset_ids, provider.as_ref(), &model).await?);
     }
-    documents.extend(describe_images(ctx, assay_id, &job.images).await?);
-    let (documents, cut) = fit_context(documents, ctx.provider.context_chars());
+    documents.extend(describe_images(ctx, assay_id, &job.images, provider.as_ref()).await?);
+    let (documents, cut) = fit_context(documents, provider.context_chars());
     if let Some(note) = cut {
         ctx.db(move |c| Ok::<_, anyhow::Error>(Assay::push_alert(c, assay_id, &note)?)).await?;
     }
@@ -115,6 +132,8 @@ async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
         gone: AtomicBool::new(false),
         claim,
         assay,
+        provider,
+        run_id,
     };
     let mut failed = Vec::new();
     let total = questions.len();
@@ -143,16 +162,31 @@ async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
             }
         }
     }
-    finish(ctx, assay_id, total, failed).await
+    finish(ctx, assay_id, run_id, total, failed, None).await
 }
 
-async fn finish(ctx: &AppContext, assay_id: i32, total: usize, failed: Vec<i32>) -> anyhow::Result<()> {
+/// The assay's and the run record's end: done, some questions failed, or (`unusable`) the
+/// chosen model could not be used at all.
+async fn finish(
+    ctx: &AppContext,
+    assay_id: i32,
+    run_id: i32,
+    total: usize,
+    failed: Vec<i32>,
+    unusable: Option<String>,
+) -> anyhow::Result<()> {
     ctx.db(move |c| {
         write_transaction(c, |c| {
             if !Assay::exists(c, assay_id)? {
                 return Ok(());
             }
-            if failed.is_empty() {
+            if let Some(why) = unusable {
+                Assay::set_status(c, assay_id, AssayStatus::Error)?;
+                Assay::push_alert(c, assay_id, &why)?;
+                Assay::log(c, assay_id, "processing not started: the chosen language model cannot be used")?;
+                DraftingRun::finish(c, run_id, DraftingRunStatus::Error, &why)?;
+            } else if failed.is_empty() {
+                DraftingRun::finish(c, run_id, DraftingRunStatus::Done, "")?;
                 Assay::set_status(c, assay_id, AssayStatus::Done)?;
                 Assay::log(c, assay_id, &format!("processing done: {total} questions"))?;
             } else {
@@ -167,6 +201,8 @@ async fn finish(ctx: &AppContext, assay_id: i32, total: usize, failed: Vec<i32>)
                     ),
                 )?;
                 Assay::log(c, assay_id, &format!("processing finished with failed questions {failed:?}"))?;
+                let message = format!("{} of {total} answers could not be drafted.", failed.len());
+                DraftingRun::finish(c, run_id, DraftingRunStatus::Error, &message)?;
             }
             Ok::<_, anyhow::Error>(())
         })
@@ -188,6 +224,10 @@ struct Run<'a> {
     gone: AtomicBool,
     /// The job's claim: every save is fenced on it.
     claim: Option<crate::jobs::Claim>,
+    /// The chosen model.
+    provider: Arc<dyn LlmProvider>,
+    /// The run's record (its tokens grow with each answer saved).
+    run_id: i32,
 }
 
 impl Run<'_> {
@@ -196,7 +236,7 @@ impl Run<'_> {
             return Ok(());
         }
         let asking = Asking {
-            provider: self.ctx.provider.as_ref(),
+            provider: self.provider.as_ref(),
             retry: &self.ctx.config.pipeline.retry,
             assay_title: &self.assay.title,
             assay_description: &self.assay.description,
@@ -236,7 +276,7 @@ impl Run<'_> {
                 cited.push(file);
             }
         }
-        let (files, claim) = (self.files.clone(), self.claim.clone());
+        let (files, claim, run_id) = (self.files.clone(), self.claim.clone(), self.run_id);
         let saved = self
             .ctx
             .db(move |c| {
@@ -256,6 +296,7 @@ impl Run<'_> {
                     link_files_to_answer(c, answer.id, &files, &cited)?;
                     if usage.prompt_tokens > 0 || usage.completion_tokens > 0 {
                         Assay::add_usage(c, assay_id, usage.prompt_tokens, usage.completion_tokens)?;
+                        DraftingRun::add_usage(c, run_id, usage.prompt_tokens, usage.completion_tokens)?;
                     }
                     Ok(())
                 })
@@ -274,7 +315,13 @@ impl Run<'_> {
 /// The kept files' text, read back from storage in order, a few at a time, up to what the
 /// model reads at once (the rest are not read). Their passages are kept with them (evidence
 /// shows them); what was left out is said on the assay.
-async fn read_kept_files(ctx: &AppContext, assay_id: i32, ids: &[FileAssetId]) -> anyhow::Result<Vec<RunDocument>> {
+async fn read_kept_files(
+    ctx: &AppContext,
+    assay_id: i32,
+    ids: &[FileAssetId],
+    provider: &dyn LlmProvider,
+    model: &ModelEntry,
+) -> anyhow::Result<Vec<RunDocument>> {
     use crate::db::models::FilePassage;
     let ids = ids.to_vec();
     let files: Vec<FileAsset> = ctx
@@ -304,7 +351,7 @@ async fn read_kept_files(ctx: &AppContext, assay_id: i32, ids: &[FileAssetId]) -
             }
         })
         .buffered(parallel);
-    let mut budget = Budget::new(ctx.provider.context_chars());
+    let mut budget = Budget::new(provider.context_chars());
     let (mut documents, mut notes) = (Vec::new(), Vec::new());
     while let Some((i, read)) = reads.next().await {
         let file = &files[i];
@@ -330,7 +377,11 @@ async fn read_kept_files(ctx: &AppContext, assay_id: i32, ids: &[FileAssetId]) -
         }
     }
     drop(reads);
-    notes.extend(budget.note());
+    // The context-window check of kept files, which are read only now (before any question).
+    match model.context_flag(budget.offered_chars(), budget.all_read()) {
+        Some(flag) => notes.push(flag),
+        None => notes.extend(budget.note()),
+    }
     let kept = documents.clone();
     ctx.db(move |c| {
         write_transaction(c, |c| {
@@ -352,14 +403,19 @@ async fn read_kept_files(ctx: &AppContext, assay_id: i32, ids: &[FileAssetId]) -
 }
 
 /// Turn images into documents through the model, when it can read images.
-async fn describe_images(ctx: &AppContext, assay_id: i32, images: &[ImageInput]) -> anyhow::Result<Vec<RunDocument>> {
+async fn describe_images(
+    ctx: &AppContext,
+    assay_id: i32,
+    images: &[ImageInput],
+    provider: &dyn LlmProvider,
+) -> anyhow::Result<Vec<RunDocument>> {
     use base64::Engine;
     let mut out = Vec::new();
     let mut unread = Vec::new();
     for image in images {
         let bytes = base64::engine::general_purpose::STANDARD.decode(&image.base64).unwrap_or_default();
-        let described = if ctx.provider.supports_images() {
-            ctx.provider.describe_image(&image.name, &image.mime, &bytes).await.ok()
+        let described = if provider.supports_images() {
+            provider.describe_image(&image.name, &image.mime, &bytes).await.ok()
         } else {
             None
         };

@@ -78,11 +78,25 @@ pub struct Budget {
     left: usize,
     /// Documents not read whole because the budget ran out.
     cut: Vec<String>,
+    /// Characters of every passage offered, kept or not (the context-window estimate).
+    offered: usize,
+    /// Some document was not read at all (it is larger than `offered` says).
+    skipped: bool,
 }
 
 impl Budget {
     pub fn new(chars: usize) -> Self {
-        Self { total: chars, left: chars, cut: Vec::new() }
+        Self { total: chars, left: chars, cut: Vec::new(), offered: 0, skipped: false }
+    }
+
+    /// Characters of the documents read so far, whether they fitted or not.
+    pub fn offered_chars(&self) -> usize {
+        self.offered
+    }
+
+    /// Every document was read (none skipped because the budget ran out).
+    pub fn all_read(&self) -> bool {
+        !self.skipped
     }
 
     /// Nothing more fits: further documents need not be read.
@@ -96,6 +110,7 @@ impl Budget {
         let before = passages.len();
         passages.retain(|p| {
             let len = p.text.chars().count();
+            self.offered += len;
             let keep = len <= self.left;
             self.left = if keep { self.left - len } else { 0 };
             keep
@@ -108,6 +123,7 @@ impl Budget {
 
     /// A document left unread because nothing more fitted.
     pub fn skip(&mut self, name: &str) {
+        self.skipped = true;
         self.cut.push(name.to_owned());
     }
 

@@ -16,6 +16,7 @@ use crate::llm::Document;
 use crate::storage::SourceStream;
 
 use super::DraftError;
+use super::choice::{self, ModelChoice, ModelEntry};
 use super::evidence::RunDocument;
 use super::job::{DraftAssay, ImageInput};
 use super::read::Budget;
@@ -44,6 +45,8 @@ pub struct DraftRequest {
     /// `share_files_for_development`: keep the documents for benchmarking (consent).
     pub keep_files: bool,
     pub extract_images: bool,
+    /// The language model chosen on the form (unknown or disabled ones are refused).
+    pub model: ModelChoice,
 }
 
 #[derive(Debug)]
@@ -54,6 +57,8 @@ pub struct Submitted {
     pub stored: Vec<FileAsset>,
     /// What the person should know (files without text, images left out, …).
     pub warnings: Vec<String>,
+    /// The documents do not fit the chosen model's context window (also among `warnings`).
+    pub context_warning: Option<String>,
 }
 
 /// Check, store (with consent), extract and schedule; see the module documentation.
@@ -66,33 +71,38 @@ pub async fn submit(ctx: &AppContext, mut request: DraftRequest) -> Result<Submi
             return Err(err);
         }
     };
-    let (checked, set) = checked;
+    let (checked, set, model) = checked;
     // Its own task: if the browser goes away mid-way, the submission still ends whole —
     // scheduled, or rolled back — instead of being dropped half-done.
     let ctx = ctx.clone();
-    tokio::spawn(async move { create_and_schedule(&ctx, request, checked, set).await })
+    tokio::spawn(async move { create_and_schedule(&ctx, request, checked, set, model).await })
         .await
         .map_err(|e| DraftError::Internal(anyhow::anyhow!("the submission task failed: {e}")))?
 }
 
-/// The checks that need nothing created: the files, the target, the overwrite rule.
-async fn check(ctx: &AppContext, request: &DraftRequest) -> Result<(Vec<CheckedFile>, Option<i32>), DraftError> {
+/// The checks that need nothing created: the files, the target, the overwrite rule, the model.
+async fn check(
+    ctx: &AppContext,
+    request: &DraftRequest,
+) -> Result<(Vec<CheckedFile>, Option<i32>, ModelEntry), DraftError> {
     if matches!(&request.scope, Scope::Questions(ids) if ids.is_empty()) {
         return Err(DraftError::NoQuestionsChosen);
     }
     let checked = check_files(&request.upload, &ctx.config.upload_limits).map_err(DraftError::Files)?;
     let (viewer, target, scope, set) =
         (request.uploader.clone(), request.target.clone(), request.scope.clone(), request.question_set_id);
-    let set = ctx
+    let (llm, choice) = (ctx.config.llm.clone(), request.model);
+    let (set, model) = ctx
         .db(move |c| {
+            let model = choice::chosen(c, &llm, choice)?.ok_or(DraftError::ModelUnavailable)?;
             let set = target::check(c, &viewer, &target, set)?;
             if let Target::Existing(id) = target {
                 ready_for(c, id, &scope)?;
             }
-            Ok::<_, DraftError>(set)
+            Ok::<_, DraftError>((set, model))
         })
         .await?;
-    Ok((checked, set))
+    Ok((checked, set, model))
 }
 
 /// The overwrite rule, and one run per assay at a time (two would race for its answers).
@@ -112,6 +122,7 @@ async fn create_and_schedule(
     mut request: DraftRequest,
     checked: Vec<CheckedFile>,
     set: Option<i32>,
+    model: ModelEntry,
 ) -> Result<Submitted, DraftError> {
     let (viewer, target) = (request.uploader.clone(), request.target.clone());
     let (assay_id, created) = match ctx.db(move |c| target::create(c, &viewer, &target, set)).await {
@@ -130,12 +141,13 @@ async fn create_and_schedule(
     let storing = async {
         if request.keep_files { store_all(ctx, &request, assay_id, &checked, early).await } else { Ok(Vec::new()) }
     };
-    let (stored, read) = tokio::join!(storing, read_documents(ctx, &request, &checked));
+    let (stored, read) = tokio::join!(storing, read_documents(ctx, &request, &checked, &model));
+    let context_warning = read.context_warning.clone();
     let result = match stored {
         Ok(mut stored) => match schedule(ctx, &request, assay_id, &stored, read).await {
             Ok((job_id, warnings)) => {
                 stored.iter_mut().for_each(|a| a.assay_id = Some(assay_id));
-                Ok(Submitted { assay_id, job_id, stored, warnings })
+                Ok(Submitted { assay_id, job_id, stored, warnings, context_warning })
             }
             Err(err) => {
                 fileops::discard(&ctx.pool, ctx.store.as_ref(), &stored).await;
@@ -232,14 +244,25 @@ struct Read {
     documents: Vec<(usize, Document)>,
     images: Vec<(usize, ImageInput)>,
     warnings: Vec<String>,
+    /// The documents read do not fit the chosen model's context window.
+    context_warning: Option<String>,
+    /// The staff configuration chosen (`None`: the default).
+    configuration_id: Option<i32>,
 }
 
 /// Read the documents, in order and a few at a time, keeping whole passages up to what the
-/// model reads at once (its context budget); documents past it are not read at all. The job
-/// then carries only what the model will see, whatever was uploaded. Kept files are not read
-/// here: the job reads them back from storage.
-async fn read_documents(ctx: &AppContext, request: &DraftRequest, checked: &[CheckedFile]) -> Read {
-    let mut read = Read { documents: Vec::new(), images: Vec::new(), warnings: Vec::new() };
+/// chosen model reads at once (its context budget); documents past it are not read at all.
+/// The job then carries only what the model will see, whatever was uploaded. Kept files are
+/// not read here: the job reads them back from storage (and checks the context window then,
+/// before the first question is asked).
+async fn read_documents(ctx: &AppContext, request: &DraftRequest, checked: &[CheckedFile], model: &ModelEntry) -> Read {
+    let mut read = Read {
+        documents: Vec::new(),
+        images: Vec::new(),
+        warnings: Vec::new(),
+        context_warning: None,
+        configuration_id: model.choice.configuration_id(),
+    };
     for (i, checked) in checked.iter().enumerate().filter(|(_, c)| c.kind.is_image()) {
         match image_input(ctx, request, checked).await {
             Ok(image) => read.images.push((i, image)),
@@ -263,7 +286,7 @@ async fn read_documents(ctx: &AppContext, request: &DraftRequest, checked: &[Che
             }
         })
         .buffered(parallel);
-    let mut budget = Budget::new(ctx.provider.context_chars());
+    let mut budget = Budget::new(choice::document_budget(ctx, model));
     while let Some((i, extracted)) = results.next().await {
         let name = &checked[i].file.original_name;
         match extracted {
@@ -289,7 +312,11 @@ async fn read_documents(ctx: &AppContext, request: &DraftRequest, checked: &[Che
             }
         }
     }
-    read.warnings.extend(budget.note());
+    read.context_warning = model.context_flag(budget.offered_chars(), budget.all_read());
+    match &read.context_warning {
+        Some(flag) => read.warnings.push(flag.clone()),
+        None => read.warnings.extend(budget.note()),
+    }
     read
 }
 
@@ -319,6 +346,7 @@ async fn schedule(
         },
         images: read.images.into_iter().map(|(i, image)| ImageInput { file_asset_id: kept_as(i), ..image }).collect(),
         read_from_storage: request.keep_files,
+        configuration_id: read.configuration_id,
     };
     let warnings = read.warnings;
     let (alerts, scope) = (warnings.clone(), request.scope.clone());

@@ -109,14 +109,17 @@ pub enum LlmError {
     Timeout,
     #[error("connection failed: {0}")]
     Transport(String),
-    /// A 4xx other than 429, or an answer we cannot read: retrying will not help.
+    /// A 4xx other than 429 (a wrong key, model or address): retrying will not help.
+    #[error("request refused: HTTP {status}: {detail}")]
+    Http { status: u16, detail: String },
+    /// An answer we cannot read, or a request this provider cannot serve: retrying will not help.
     #[error("request refused: {0}")]
     Refused(String),
 }
 
 impl LlmError {
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Self::Refused(_))
+        !matches!(self, Self::Refused(_) | Self::Http { .. })
     }
 }
 

@@ -71,8 +71,8 @@ impl OpenAiCompatible {
         }
         if !status.is_success() {
             let text = read_capped(response, 4096).await.map(|b| String::from_utf8_lossy(&b).into_owned());
-            let text = text.unwrap_or_default();
-            return Err(LlmError::Refused(format!("HTTP {status}: {}", text.chars().take(300).collect::<String>())));
+            let detail = text.unwrap_or_default().chars().take(300).collect();
+            return Err(LlmError::Http { status: status.as_u16(), detail });
         }
         let body = read_capped(response, MAX_REPLY_BYTES).await?;
         serde_json::from_slice(&body).map_err(|e| LlmError::Refused(format!("unreadable reply: {e}")))
@@ -91,6 +91,12 @@ impl OpenAiCompatible {
             completion_tokens: u["completion_tokens"].as_i64().unwrap_or(0),
         });
         Ok(Completion { text, usage })
+    }
+
+    /// One tiny request, to see that the endpoint, the key and the model work ("test
+    /// connection"): the model is asked to reply with one word.
+    pub async fn ping(&self) -> Result<Completion, LlmError> {
+        self.chat(json!([{ "role": "user", "content": "Reply with the single word OK." }])).await
     }
 
     /// The embedding vectors of `texts` from the `/embeddings` endpoint, in input order.

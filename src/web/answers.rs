@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::answers::{self, AnswerSheet, EvidenceView};
 use crate::db::models::{Access, Answer, Assay, Investigation, Study};
+use crate::db::models::DraftingRun;
+use crate::drafting::choice::{self, ModelChoice, ModelEntry};
 use crate::drafting::{self, DraftRequest, Scope, Target};
 
 use super::error::{AppError, AppResult};
@@ -52,7 +54,22 @@ struct AnswersContent<'a> {
     sheet: &'a AnswerSheet,
     accept: &'static str,
     csrf: &'a str,
+    /// Stands for the model select of the regenerate form (the models on offer change
+    /// without the sheet changing): [`MODEL_CHOICE_PLACEHOLDER`], replaced per request.
+    model_choice: &'a str,
 }
+
+/// The regenerate form's select of language models, rendered per request.
+#[derive(Template)]
+#[template(path = "_model_choice.html")]
+struct ModelChoiceField {
+    models: Vec<ModelEntry>,
+    selected: ModelChoice,
+}
+
+/// Where the model select goes in cached pages (random per process, like the CSRF one).
+static MODEL_CHOICE_PLACEHOLDER: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("model-choice-{}", uuid::Uuid::new_v4().simple()));
 
 impl AnswersContent<'_> {
     /// Files an answer used only as context (listed by name only when there are few).
@@ -129,6 +146,7 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i3
                 sheet: &sheet,
                 accept: crate::ingest::ACCEPTED_EXTENSIONS,
                 csrf: &CSRF_PLACEHOLDER,
+                model_choice: &MODEL_CHOICE_PLACEHOLDER,
             };
             let html = Arc::new(content.render().map_err(anyhow::Error::from)?);
             state.rendered_sheets.put(assay.id, version, html.clone());
@@ -136,7 +154,19 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i3
         }
     };
     let page = viewer.page();
-    let content = content.replace(CSRF_PLACEHOLDER.as_str(), &page.csrf);
+    let (llm, assay_id) = (state.config().llm.clone(), assay.id);
+    let (models, last) = state
+        .db(move |c| {
+            let last = DraftingRun::of_assay(c, assay_id)?.first().and_then(|r| r.configuration_id);
+            Ok((choice::offered(c, &llm)?, last))
+        })
+        .await?;
+    // The model of the assay's last run is chosen again, while it is on offer.
+    let last = ModelChoice::from_configuration(last);
+    let selected = if models.iter().any(|m| m.choice == last) { last } else { ModelChoice::Default };
+    let select = ModelChoiceField { models, selected }.render().map_err(anyhow::Error::from)?;
+    let content =
+        content.replace(CSRF_PLACEHOLDER.as_str(), &page.csrf).replace(MODEL_CHOICE_PLACEHOLDER.as_str(), &select);
     Ok(AnswersPage { page, title: assay.title, content })
 }
 
@@ -347,6 +377,14 @@ pub async fn regenerate(
     let form = spool(payload, "files", &state.config().upload_limits, &state.config().spool_dir(), early).await?;
     let question_ids: Vec<i32> = form.all("question_ids").iter().filter_map(|q| q.parse().ok()).collect();
     let count = question_ids.len();
+    let model = match ModelChoice::parse(&form.text("llm_configuration")) {
+        Ok(model) => model,
+        Err(message) => {
+            let mut upload = form.upload;
+            upload.discard_early().await;
+            return Err(AppError::BadRequest(message));
+        }
+    };
     let request = DraftRequest {
         uploader: viewer.person.clone(),
         target: Target::Existing(assay_id),
@@ -355,8 +393,12 @@ pub async fn regenerate(
         keep_files: form.checked("share_files_for_development"),
         extract_images: form.checked("extract_images"),
         upload: form.upload,
+        model,
     };
-    drafting::submit(&state.ctx, request).await?;
+    let done = drafting::submit(&state.ctx, request).await?;
+    if let Some(warning) = done.context_warning {
+        flash(&viewer.session, "warning", warning);
+    }
     flash(&viewer.session, "success", format!("Regenerating {count} answer(s)."));
     Ok(see_other("/"))
 }

@@ -88,6 +88,7 @@ impl From<DraftError> for AppError {
             DraftError::NotFound => Self::NotFound,
             DraftError::Forbidden => Self::Forbidden,
             DraftError::Invalid(message) => Self::BadRequest(message),
+            DraftError::ModelUnavailable => Self::Rejected(StatusCode::BAD_REQUEST, err.to_string()),
             DraftError::NoQuestionsChosen => Self::Rejected(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
             DraftError::NeedsOverwrite | DraftError::AlreadyRunning | DraftError::AssayGone => {
                 Self::Rejected(StatusCode::CONFLICT, err.to_string())

@@ -9,6 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::db::models::{Assay, Investigation, QuestionSet, Study};
+use crate::drafting::choice::{self, ModelChoice, ModelEntry};
 use crate::drafting::{self, DraftError, DraftRequest, FileProblem, NewOrId, Scope, Target};
 use crate::ingest::ACCEPTED_EXTENSIONS;
 
@@ -39,6 +40,8 @@ pub struct StartFields {
     pub overwrite: bool,
     pub extract_images: bool,
     pub share_files_for_development: bool,
+    /// The language model chosen (`default` or a configuration's id).
+    pub llm_configuration: String,
 }
 
 impl StartFields {
@@ -55,6 +58,7 @@ impl StartFields {
             overwrite: form.checked("overwrite"),
             extract_images: form.checked("extract_images"),
             share_files_for_development: form.checked("share_files_for_development"),
+            llm_configuration: form.text("llm_configuration"),
         }
     }
 
@@ -105,12 +109,18 @@ pub struct StartPage {
     file_problems: Vec<FileProblem>,
     accept: &'static str,
     max_file_mb: u64,
+    /// The models people may choose, the default first.
+    models: Vec<ModelEntry>,
 }
 
 impl StartPage {
     fn set_selected(&self, set: &QuestionSet) -> bool {
         self.fields.question_set_id == set.id.to_string()
             || (self.fields.question_set_id.is_empty() && self.question_sets.len() == 1)
+    }
+
+    fn model_selected(&self, entry: &ModelEntry) -> bool {
+        ModelChoice::parse(&self.fields.llm_configuration).is_ok_and(|c| c == entry.choice)
     }
 }
 
@@ -129,7 +139,8 @@ async fn render(
     status: StatusCode,
 ) -> AppResult<HttpResponse> {
     let person = viewer.person.clone();
-    let (question_sets, assays, investigations, studies) = state
+    let llm = state.config().llm.clone();
+    let (question_sets, assays, investigations, studies, models) = state
         .db(move |c| {
             let studies = Study::owned_by(c, &person)?;
             let mut assays = Vec::new();
@@ -138,7 +149,8 @@ async fn render(
                     assays.push((assay, format!("{inv_title} › {}", study.title)));
                 }
             }
-            Ok((QuestionSet::all(c)?, assays, Investigation::owned_by(c, &person)?, studies))
+            let models = choice::offered(c, &llm)?;
+            Ok((QuestionSet::all(c)?, assays, Investigation::owned_by(c, &person)?, studies, models))
         })
         .await?;
     let page = StartPage {
@@ -152,6 +164,7 @@ async fn render(
         file_problems,
         accept: ACCEPTED_EXTENSIONS,
         max_file_mb: state.config().upload_limits.max_file_bytes / (1024 * 1024),
+        models,
     };
     let body = page.render().map_err(anyhow::Error::from)?;
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
@@ -175,8 +188,9 @@ pub async fn submit(
     let early = super::upload::StoreAsTheyArrive::for_form(&state, &viewer);
     let mut form = spool(payload, "files", &state.config().upload_limits, &state.config().spool_dir(), early).await?;
     let fields = StartFields::from_form(&form);
-    let target = match fields.target() {
-        Ok(target) => target,
+    let target = fields.target().and_then(|t| Ok((t, ModelChoice::parse(&fields.llm_configuration)?)));
+    let (target, model) = match target {
+        Ok(chosen) => chosen,
         Err(message) => {
             form.upload.discard_early().await;
             let problems = drafting::check_files(&form.upload, &state.config().upload_limits).err().unwrap_or_default();
@@ -193,9 +207,13 @@ pub async fn submit(
         upload: form.upload,
         keep_files: fields.share_files_for_development,
         extract_images: fields.extract_images,
+        model,
     };
     match drafting::submit(&state.ctx, request).await {
         Ok(done) => {
+            if let Some(warning) = &done.context_warning {
+                flash(&viewer.session, "warning", warning.clone());
+            }
             let kept = match done.stored.len() {
                 0 => String::new(),
                 n => format!(" {n} file(s) kept with your consent."),

@@ -331,6 +331,7 @@ async fn files_waiting_for_their_run_are_never_orphans() {
                 upload: Upload::of_files(incoming),
                 keep_files: true,
                 extract_images: false,
+                model: drafting::choice::ModelChoice::Default,
             };
             drafting::submit(ctx, request).await.unwrap()
         }

@@ -221,6 +221,7 @@ impl TestEnv {
             upload: Upload::of_files(incoming),
             keep_files: keep,
             extract_images,
+            model: drafting::choice::ModelChoice::Default,
         };
         drafting::submit(&self.ctx, request).await
     }
