@@ -242,8 +242,13 @@ fn api_key(config: &Config, entry: &ModelEntry) -> Result<Option<SecretString>, 
 
 /// The OpenAI-compatible client of a configuration (built as evaluation runs build theirs:
 /// the application's timeouts, the configuration's endpoint, model and key).
+/// The default entry's client is the environment's (`LLM_API_KEY`, Azure settings included).
 fn client(config: &Config, entry: &ModelEntry, timeout: Duration) -> Result<Option<OpenAiCompatible>, ProviderProblem> {
     let Some(base_url) = &entry.base_url else { return Ok(None) };
+    if entry.choice == ModelChoice::Default {
+        let llm = LlmConfig { timeout, ..config.llm.clone() };
+        return OpenAiCompatible::new(&llm).map(Some).map_err(|e| ProviderProblem::Setup(entry.name.clone(), e));
+    }
     let llm = LlmConfig {
         base_url: Some(base_url.clone()),
         api_key: api_key(config, entry)?,
@@ -329,6 +334,9 @@ pub async fn test_connection(config: &Config, entry: &ModelEntry) -> ConnectionT
 /// A failed test's reason, by kind (the server's own text is not shown: it may echo the key).
 fn explain(err: &LlmError, entry: &ModelEntry, timeout: Duration) -> String {
     match err {
+        LlmError::Http { status: 401 | 403, .. } if entry.choice == ModelChoice::Default => {
+            "The server refused the API key in LLM_API_KEY (HTTP 401/403).".into()
+        }
         LlmError::Http { status: 401 | 403, .. } if entry.api_key_env.is_empty() => {
             "The server asks for an API key (HTTP 401/403): name the variable that holds it.".into()
         }

@@ -16,6 +16,7 @@ mod job;
 mod pipeline;
 mod questions;
 mod read;
+pub mod runs;
 mod submit;
 mod target;
 mod upload;

@@ -121,6 +121,8 @@ pub struct AdminAssayPage {
     sheet: AnswerSheet,
     files: Vec<FileRow>,
     available: usize,
+    /// The drafting runs with their tokens and estimated costs.
+    runs: crate::drafting::runs::RunsSummary,
 }
 
 pub async fn assay_page(
@@ -129,15 +131,15 @@ pub async fn assay_page(
     path: web::Path<i32>,
 ) -> AppResult<AdminAssayPage> {
     let id = path.into_inner();
-    let (assay, sheet, files) = state
+    let (assay, sheet, files, runs) = state
         .db(move |c| {
             let assay = Assay::find(c, id)?;
             let sheet = answers::load(c, &assay)?;
-            Ok((assay, sheet, admin::assay_files(c, id)?))
+            Ok((assay, sheet, admin::assay_files(c, id)?, crate::drafting::runs::summary(c, id)?))
         })
         .await?;
     let available = files.iter().filter(|f| f.asset.is_available()).count();
-    Ok(AdminAssayPage { page: viewer.page(), assay, sheet, files, available })
+    Ok(AdminAssayPage { page: viewer.page(), assay, sheet, files, available, runs })
 }
 
 /// The streamed ZIP of the assay's available files. A POST (so the CSRF check applies:

@@ -147,20 +147,33 @@ pub struct AssayPage {
     drafted: usize,
     accepted: usize,
     stored_files: Vec<FileAsset>,
+    /// The drafting runs with their tokens and estimated costs.
+    runs: crate::drafting::runs::RunsSummary,
 }
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayPage> {
     let (assay, study, investigation) = viewer.assay(&state, path.into_inner(), Access::View).await?;
     let (assay_id, set_id) = (assay.id, assay.question_set_id);
-    let (question_set, answers, stored_files) = state
+    let (question_set, answers, stored_files, runs) = state
         .db(move |conn| {
             let set = set_id.map(|id| QuestionSet::find(conn, id)).transpose()?;
-            Ok((set, Answer::of_assay(conn, assay_id)?, FileAsset::of_assay(conn, assay_id, Which::Available)?))
+            let runs = crate::drafting::runs::summary(conn, assay_id)?;
+            Ok((set, Answer::of_assay(conn, assay_id)?, FileAsset::of_assay(conn, assay_id, Which::Available)?, runs))
         })
         .await?;
     let drafted = answers.iter().filter(|a| !a.text.is_empty()).count();
     let accepted = answers.iter().filter(|a| a.accepted).count();
-    Ok(AssayPage { page: viewer.page(), assay, study, investigation, question_set, drafted, accepted, stored_files })
+    Ok(AssayPage {
+        page: viewer.page(),
+        assay,
+        study,
+        investigation,
+        question_set,
+        drafted,
+        accepted,
+        stored_files,
+        runs,
+    })
 }
 
 /// The owner takes back the consent to keep this assay's documents.

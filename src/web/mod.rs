@@ -13,6 +13,7 @@ pub mod error;
 pub mod forms;
 pub mod investigations;
 pub mod login;
+pub mod models;
 pub mod ops;
 pub mod overview;
 pub mod page;
@@ -163,6 +164,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(start::routes)
         .configure(answers::routes)
         .configure(admin::routes)
+        .configure(models::routes)
         .configure(benchmarks::routes);
 }
 
