@@ -288,7 +288,8 @@ pub fn document_budget(ctx: &AppContext, entry: &ModelEntry) -> usize {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConnectionTest {
     pub ok: bool,
-    pub latency_ms: u128,
+    /// From sending the request to its reply (`None`: nothing was sent).
+    pub latency_ms: Option<u128>,
     /// The model's reply (ok), at most 200 characters.
     pub reply: String,
     /// Why it failed, or a note (the offline provider).
@@ -298,14 +299,14 @@ pub struct ConnectionTest {
 /// Send one tiny request with this entry, its key looked up now. Never shows the key or an
 /// internal error text: each failure is said by its kind.
 pub async fn test_connection(config: &Config, entry: &ModelEntry) -> ConnectionTest {
-    let failed = |problem: String| ConnectionTest { ok: false, latency_ms: 0, reply: String::new(), problem };
+    let failed = |problem: String| ConnectionTest { ok: false, latency_ms: None, reply: String::new(), problem };
     let timeout = config.llm.timeout.min(TEST_TIMEOUT);
     let client = match client(config, entry, timeout) {
         Ok(Some(client)) => client,
         Ok(None) => {
             return ConnectionTest {
                 ok: true,
-                latency_ms: 0,
+                latency_ms: None,
                 reply: String::new(),
                 problem: "The built-in offline provider needs no connection.".into(),
             };
@@ -319,7 +320,7 @@ pub async fn test_connection(config: &Config, entry: &ModelEntry) -> ConnectionT
     };
     let started = Instant::now();
     let result = client.ping().await;
-    let latency_ms = started.elapsed().as_millis();
+    let latency_ms = Some(started.elapsed().as_millis());
     match result {
         Ok(completion) => ConnectionTest {
             ok: true,

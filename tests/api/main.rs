@@ -15,6 +15,7 @@ mod hardening;
 mod ingest;
 mod investigations;
 mod models;
+mod models_choice;
 mod offline_quality;
 mod ops;
 mod pipeline;

@@ -600,6 +600,7 @@ async fn a_job_that_keeps_killing_its_server_is_given_up_with_an_alert() {
         question_ids: None,
         images: vec![],
         read_from_storage: false,
+        configuration_id: None,
     };
     let id = jobs::enqueue(&mut conn, &job).unwrap();
     let runner = toxtemp::startup::job_runner(&env.ctx);
