@@ -258,7 +258,10 @@ pub struct Config {
 /// set or rotated later is picked up without a restart). Tests replace it with fixed values
 /// instead of changing the process environment, which their parallel threads share.
 #[derive(Clone)]
-pub struct SecretLookup(std::sync::Arc<dyn Fn(&str) -> Option<SecretString> + Send + Sync>);
+pub struct SecretLookup(std::sync::Arc<LookupFn>);
+
+/// Name → secret.
+type LookupFn = dyn Fn(&str) -> Option<SecretString> + Send + Sync;
 
 impl SecretLookup {
     /// The process environment (non-empty values only).

@@ -58,7 +58,9 @@ impl ModelChoice {
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw.trim() {
             "" | "default" => Ok(Self::Default),
-            id => id.parse().map(Self::Configuration).map_err(|_| "Please choose a language model from the list.".into()),
+            id => {
+                id.parse().map(Self::Configuration).map_err(|_| "Please choose a language model from the list.".into())
+            }
         }
     }
 
@@ -234,10 +236,11 @@ fn api_key(config: &Config, entry: &ModelEntry) -> Result<Option<SecretString>, 
     if entry.api_key_env.is_empty() {
         return Ok(None);
     }
-    config.secrets.get(&entry.api_key_env).map(Some).ok_or_else(|| ProviderProblem::KeyNotSet {
-        name: entry.name.clone(),
-        variable: entry.api_key_env.clone(),
-    })
+    config
+        .secrets
+        .get(&entry.api_key_env)
+        .map(Some)
+        .ok_or_else(|| ProviderProblem::KeyNotSet { name: entry.name.clone(), variable: entry.api_key_env.clone() })
 }
 
 /// The OpenAI-compatible client of a configuration (built as evaluation runs build theirs:

@@ -90,10 +90,7 @@ mod tests {
 
     #[test]
     fn totals_add_tokens_and_known_costs() {
-        let runs = [
-            run("gpt-4o", (1_000_000, 100_000), (Some(2.5), Some(10.0))),
-            run("offline", (0, 0), (None, None)),
-        ];
+        let runs = [run("gpt-4o", (1_000_000, 100_000), (Some(2.5), Some(10.0))), run("offline", (0, 0), (None, None))];
         let summary = RunsSummary::from_runs(&runs);
         assert_eq!(summary.runs[0].cost, "3.50");
         assert_eq!(summary.runs[1].cost, "—");

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::answers::{self, AnswerSheet, EvidenceView};
-use crate::db::models::{Access, Answer, Assay, Investigation, Study};
 use crate::db::models::DraftingRun;
+use crate::db::models::{Access, Answer, Assay, Investigation, Study};
 use crate::drafting::choice::{self, ModelChoice, ModelEntry};
 use crate::drafting::{self, DraftRequest, Scope, Target};
 

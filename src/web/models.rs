@@ -51,7 +51,11 @@ fn html(status: StatusCode, page: impl Template) -> AppResult<HttpResponse> {
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
 }
 
-async fn models_page(state: &AppState, page: Page, tested: Option<(String, ConnectionTest)>) -> AppResult<HttpResponse> {
+async fn models_page(
+    state: &AppState,
+    page: Page,
+    tested: Option<(String, ConnectionTest)>,
+) -> AppResult<HttpResponse> {
     let llm = state.config().llm.clone();
     let entries = state.db(move |c| Ok(choice::all_entries(c, &llm)?)).await?;
     let secrets = &state.config().secrets;
@@ -87,7 +91,11 @@ pub async fn new_form(Staff(viewer): Staff) -> AppResult<HttpResponse> {
     form_page(viewer.page(), None, form, None)
 }
 
-pub async fn edit_form(state: web::Data<AppState>, Staff(viewer): Staff, path: web::Path<i32>) -> AppResult<HttpResponse> {
+pub async fn edit_form(
+    state: web::Data<AppState>,
+    Staff(viewer): Staff,
+    path: web::Path<i32>,
+) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let config = state.db(move |c| Ok(LlmConfiguration::find(c, id)?)).await?;
     form_page(viewer.page(), Some(id), ConfigurationForm::of(&config), None)

@@ -43,7 +43,10 @@ async fn endpoint(model: &str) -> MockServer {
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({ "error": { "message": "Incorrect API key provided: sk-wr***ng" } })))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({ "error": { "message": "Incorrect API key provided: sk-wr***ng" } })),
+        )
         .with_priority(10)
         .mount(&server)
         .await;
@@ -309,7 +312,8 @@ async fn a_too_small_context_window_is_flagged_at_submission() {
     let id = create_configuration(&app, "Tiny", &format!("{}/v1", server.uri()), "TEST_LLM_KEY", "1000").await;
     app.new_browser();
     app.login_new("user@example.org", false).await;
-    let long: String = (0..120).map(|i| format!("Paragraph {i}: LUHMES cells are differentiated for six days.\n\n")).collect();
+    let long: String =
+        (0..120).map(|i| format!("Paragraph {i}: LUHMES cells are differentiated for six days.\n\n")).collect();
     let resp = start_with(&app, Some(&id.to_string()), &[("long.txt", long.into_bytes())], false).await;
     assert_eq!(resp.status(), 303, "the run still goes ahead");
     let overview = app.get_html(&location(&resp)).await;
@@ -334,7 +338,8 @@ async fn kept_documents_are_checked_against_the_window_before_the_first_question
     let id = create_configuration(&app, "Tiny", &format!("{}/v1", server.uri()), "TEST_LLM_KEY", "1000").await;
     app.new_browser();
     app.login_new("user@example.org", false).await;
-    let long: String = (0..120).map(|i| format!("Paragraph {i}: LUHMES cells are differentiated for six days.\n\n")).collect();
+    let long: String =
+        (0..120).map(|i| format!("Paragraph {i}: LUHMES cells are differentiated for six days.\n\n")).collect();
     let resp = start_with(&app, Some(&id.to_string()), &[("long.txt", long.into_bytes())], true).await;
     assert_eq!(resp.status(), 303);
     app.run_pending_jobs().await;
@@ -354,7 +359,11 @@ async fn a_run_whose_key_variable_is_not_set_fails_with_a_clear_message() {
     app.run_pending_jobs().await;
     let assay = Assay::find(&mut app.conn(), assay_ids(&app)[0]).unwrap();
     assert_eq!(assay.status(), AssayStatus::Error);
-    assert!(assay.alerts().iter().any(|a| a.contains("UNSET_LLM_KEY") && a.contains("not set")), "{:?}", assay.alerts());
+    assert!(
+        assay.alerts().iter().any(|a| a.contains("UNSET_LLM_KEY") && a.contains("not set")),
+        "{:?}",
+        assay.alerts()
+    );
     let runs = DraftingRun::of_assay(&mut app.conn(), assay.id).unwrap();
     assert_eq!(runs[0].status, "error");
     assert!(server.received_requests().await.unwrap().is_empty());

@@ -81,7 +81,12 @@ pub struct NewDraftingRun {
 
 /// The estimated cost of `prompt` input and `completion` output tokens at these prices per
 /// million tokens: tokens × price / 1e6, summed. `None` unless both prices are known.
-pub fn estimated_cost(prompt: i64, completion: i64, price_prompt: Option<f64>, price_completion: Option<f64>) -> Option<f64> {
+pub fn estimated_cost(
+    prompt: i64,
+    completion: i64,
+    price_prompt: Option<f64>,
+    price_completion: Option<f64>,
+) -> Option<f64> {
     Some(prompt as f64 * price_prompt? / 1e6 + completion as f64 * price_completion? / 1e6)
 }
 
