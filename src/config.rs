@@ -127,6 +127,23 @@ impl Default for LlmConfig {
     }
 }
 
+impl LlmConfig {
+    /// These settings (timeout, context budget) for another OpenAI-compatible endpoint and
+    /// model: without Azure, images or embeddings, with `api_key` only. Evaluation runs and
+    /// the staff's model configurations build their clients from it.
+    pub fn for_endpoint(&self, base_url: String, model: String, api_key: Option<SecretString>) -> LlmConfig {
+        LlmConfig {
+            base_url: Some(base_url),
+            api_key,
+            model,
+            azure_api_version: None,
+            supports_images: false,
+            embeddings_model: None,
+            ..self.clone()
+        }
+    }
+}
+
 /// How often a model call is tried and how long to wait in between (see `llm::retry`).
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {

@@ -178,14 +178,10 @@ impl BackgroundJob for EvaluateRun {
 pub fn provider_for(app: &LlmConfig, run: &EvaluationRun) -> anyhow::Result<Arc<dyn LlmProvider>> {
     let Some(base_url) = &run.base_url else { return Ok(Arc::new(OfflineProvider::default())) };
     let same_endpoint = app.base_url.as_deref().map(|u| u.trim_end_matches('/')) == Some(base_url.as_str());
+    let key = if same_endpoint { app.api_key.clone() } else { None };
     let config = LlmConfig {
-        base_url: Some(base_url.clone()),
-        api_key: if same_endpoint { app.api_key.clone() } else { None },
         azure_api_version: if same_endpoint { app.azure_api_version.clone() } else { None },
-        model: run.model.clone(),
-        supports_images: false,
-        embeddings_model: None,
-        ..app.clone()
+        ..app.for_endpoint(base_url.clone(), run.model.clone(), key)
     };
     Ok(Arc::new(OpenAiCompatible::new(&config)?))
 }

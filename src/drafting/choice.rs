@@ -253,14 +253,9 @@ fn client(config: &Config, entry: &ModelEntry, timeout: Duration) -> Result<Opti
         return OpenAiCompatible::new(&llm).map(Some).map_err(|e| ProviderProblem::Setup(entry.name.clone(), e));
     }
     let llm = LlmConfig {
-        base_url: Some(base_url.clone()),
-        api_key: api_key(config, entry)?,
-        model: entry.model.clone(),
-        azure_api_version: None,
         context_chars: entry.document_chars(config.llm.context_chars),
         timeout,
-        supports_images: false,
-        embeddings_model: None,
+        ..config.llm.for_endpoint(base_url.clone(), entry.model.clone(), api_key(config, entry)?)
     };
     OpenAiCompatible::new(&llm).map(Some).map_err(|e| ProviderProblem::Setup(entry.name.clone(), e))
 }
