@@ -39,6 +39,22 @@ pub struct AnswersPage {
     title: String,
     /// The rendered sheet (cached across requests; see [`RenderedSheets`]).
     content: String,
+    /// Which answers are shown: `all`, `open` (not accepted) or `not-found`.
+    show: &'static str,
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    show: Option<String>,
+}
+
+/// The answer filter of `?show=…`; anything unknown shows all.
+fn answer_filter(show: Option<&str>) -> &'static str {
+    match show {
+        Some("open") => "open",
+        Some("not-found") => "not-found",
+        _ => "all",
+    }
 }
 
 /// The part of the answer page that is the same for everyone who sees it: every answer, its
@@ -112,7 +128,12 @@ async fn sheet_for(
         .await
 }
 
-pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AnswersPage> {
+pub async fn show(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    path: web::Path<i32>,
+    query: web::Query<ShowQuery>,
+) -> AppResult<AnswersPage> {
     let (assay, study, investigation) = viewer.assay(&state, path.into_inner(), Access::View).await?;
     let for_version = assay.clone();
     let version = state.db(move |c| Ok(answers::version(c, &for_version)?)).await?;
@@ -137,7 +158,7 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i3
     };
     let page = viewer.page();
     let content = content.replace(CSRF_PLACEHOLDER.as_str(), &page.csrf);
-    Ok(AnswersPage { page, title: assay.title, content })
+    Ok(AnswersPage { page, title: assay.title, content, show: answer_filter(query.show.as_deref()) })
 }
 
 #[derive(Deserialize)]

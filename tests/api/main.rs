@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod answer_page;
 mod answers;
 mod auth;
 mod benchmark;
