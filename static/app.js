@@ -151,3 +151,14 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
   area.form.requestSubmit();
 });
+
+// Admin tables: copy a whole SHA-256 (the table shows its first digits).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest && event.target.closest("button[data-copy]");
+  if (!button || !navigator.clipboard) return;
+  navigator.clipboard.writeText(button.dataset.copy).then(() => {
+    const label = button.textContent;
+    button.textContent = "copied";
+    window.setTimeout(() => { button.textContent = label; }, 1500);
+  });
+});
