@@ -383,7 +383,7 @@ async fn a_file_page_shows_its_answers_downloads_and_audit_trail() {
 
     let page = app.get_html(&format!("/admin/files/{}", sop.id)).await;
     assert_eq!(select_texts(&page, "#file-title"), ["sop.pdf"]);
-    assert_eq!(select_texts(&page, "#file-sha256"), [sop.sha256.clone()]);
+    assert_eq!(select_texts(&page, "#file-sha256")[0], sop.sha256);
     assert!(select_texts(&page, "#file-assay")[0].ends_with("NeuriTox"), "the assay's path");
     let linked = toxtemp::db::schema::answer_files::table
         .filter(toxtemp::db::schema::answer_files::file_id.eq(&sop.id))
