@@ -11,6 +11,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::answers::export::{self, Metadata};
 use crate::answers::{self, AnswerSheet, EvidenceView};
 use crate::db::models::{Access, Answer, Assay, Investigation, Study};
 use crate::drafting::{self, DraftRequest, Scope, Target};
@@ -29,7 +30,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/assays/{id}/answers/{question}/accept", web::post().to(accept))
         .route("/assays/{id}/regenerate", web::post().to(regenerate))
         .route("/assays/{id}/export.json", web::get().to(export_json))
-        .route("/assays/{id}/export.md", web::get().to(export_markdown));
+        .route("/assays/{id}/export.md", web::get().to(export_markdown))
+        .route("/assays/{id}/export.docx", web::get().to(export_docx))
+        .route("/assays/{id}/export.html", web::get().to(export_html))
+        .route("/assays/{id}/export.pdf", web::get().to(export_pdf));
 }
 
 #[derive(Template, WebTemplate)]
@@ -361,7 +365,7 @@ pub async fn regenerate(
     Ok(see_other("/"))
 }
 
-fn attachment(name: String, content_type: &str, body: String) -> HttpResponse {
+fn attachment(name: String, content_type: &str, body: impl actix_web::body::MessageBody + 'static) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::CONTENT_DISPOSITION, crate::filenames::content_disposition(&name)))
@@ -399,4 +403,50 @@ pub async fn export_markdown(
 ) -> AppResult<HttpResponse> {
     let (_, _, _, sheet) = sheet_for(&state, &viewer, path.into_inner()).await?;
     Ok(attachment(export_name(&sheet, "md"), "text/markdown; charset=utf-8", answers::markdown(&sheet)))
+}
+
+/// The sheet with its export metadata (the same access check as every export).
+async fn export_for(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<(AnswerSheet, Metadata)> {
+    let person = viewer.person.clone();
+    let model = state.ctx.provider.name().to_owned();
+    state
+        .db(move |c| {
+            let (assay, study, inv) = Assay::find_for(c, id, &person)?;
+            let sheet = answers::load(c, &assay)?;
+            let meta = Metadata::load(c, &assay, &study, &inv, sheet.question_set.clone(), &model)?;
+            Ok((sheet, meta))
+        })
+        .await
+}
+
+/// Build an export file off the async threads (the PDF lays out and compresses pages).
+async fn build<T, F>(sheet: AnswerSheet, meta: Metadata, f: F) -> AppResult<(AnswerSheet, T)>
+where
+    F: FnOnce(&AnswerSheet, &Metadata) -> anyhow::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let built = web::block(move || f(&sheet, &meta).map(|file| (sheet, file))).await.map_err(anyhow::Error::from)?;
+    Ok(built?)
+}
+
+pub async fn export_docx(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
+    let (sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
+    let (sheet, file) = build(sheet, meta, export::docx::render).await?;
+    Ok(attachment(
+        export_name(&sheet, "docx"),
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        file,
+    ))
+}
+
+pub async fn export_html(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
+    let (sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
+    let file = export::html::render(&sheet, &meta);
+    Ok(attachment(export_name(&sheet, "html"), "text/html; charset=utf-8", file))
+}
+
+pub async fn export_pdf(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
+    let (sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
+    let (sheet, file) = build(sheet, meta, export::pdf::render).await?;
+    Ok(attachment(export_name(&sheet, "pdf"), "application/pdf", file))
 }
