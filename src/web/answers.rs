@@ -101,21 +101,6 @@ impl RenderedSheets {
     }
 }
 
-async fn sheet_for(
-    state: &AppState,
-    viewer: &Viewer,
-    id: i32,
-) -> AppResult<(Assay, Study, Investigation, AnswerSheet)> {
-    let person = viewer.person.clone();
-    state
-        .db(move |c| {
-            let (assay, study, inv) = Assay::find_for(c, id, &person)?;
-            let sheet = answers::load(c, &assay)?;
-            Ok((assay, study, inv, sheet))
-        })
-        .await
-}
-
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AnswersPage> {
     let (assay, study, investigation) = viewer.assay(&state, path.into_inner(), Access::View).await?;
     let for_version = assay.clone();
@@ -382,13 +367,14 @@ fn export_name(sheet: &AnswerSheet, ext: &str) -> String {
 }
 
 pub async fn export_json(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let (assay, study, inv, sheet) = sheet_for(&state, &viewer, path.into_inner()).await?;
+    let (assay, sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
     let doc = serde_json::json!({
         "format": "toxtemp-assistant-export/1",
         "exported_at": crate::db::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "investigation": inv.title,
-        "study": study.title,
+        "investigation": meta.investigation,
+        "study": meta.study,
         "assay": { "id": assay.id, "title": assay.title, "scope": assay.description, "status": assay.status, "question_set": sheet.question_set },
+        "metadata": meta,
         "progress": { "accepted": sheet.accepted(), "drafted": sheet.drafted(), "total": sheet.total() },
         "sections": sheet.sections,
     });
@@ -401,12 +387,13 @@ pub async fn export_markdown(
     viewer: Viewer,
     path: web::Path<i32>,
 ) -> AppResult<HttpResponse> {
-    let (_, _, _, sheet) = sheet_for(&state, &viewer, path.into_inner()).await?;
-    Ok(attachment(export_name(&sheet, "md"), "text/markdown; charset=utf-8", answers::markdown(&sheet)))
+    let (_, sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
+    Ok(attachment(export_name(&sheet, "md"), "text/markdown; charset=utf-8", answers::markdown(&sheet, &meta)))
 }
 
-/// The sheet with its export metadata (the same access check as every export).
-async fn export_for(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<(AnswerSheet, Metadata)> {
+/// The assay's answer sheet with its export metadata, for every export (owner, or staff
+/// read access; anyone else 404).
+async fn export_for(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<(Assay, AnswerSheet, Metadata)> {
     let person = viewer.person.clone();
     let model = state.ctx.provider.name().to_owned();
     state
@@ -414,7 +401,7 @@ async fn export_for(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<(An
             let (assay, study, inv) = Assay::find_for(c, id, &person)?;
             let sheet = answers::load(c, &assay)?;
             let meta = Metadata::load(c, &assay, &study, &inv, sheet.question_set.clone(), &model)?;
-            Ok((sheet, meta))
+            Ok((assay, sheet, meta))
         })
         .await
 }
@@ -430,7 +417,7 @@ where
 }
 
 pub async fn export_docx(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let (sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
+    let (_, sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
     let (sheet, file) = build(sheet, meta, export::docx::render).await?;
     Ok(attachment(
         export_name(&sheet, "docx"),
@@ -440,13 +427,13 @@ pub async fn export_docx(state: web::Data<AppState>, viewer: Viewer, path: web::
 }
 
 pub async fn export_html(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let (sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
+    let (_, sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
     let file = export::html::render(&sheet, &meta);
     Ok(attachment(export_name(&sheet, "html"), "text/html; charset=utf-8", file))
 }
 
 pub async fn export_pdf(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let (sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
+    let (_, sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
     let (sheet, file) = build(sheet, meta, export::pdf::render).await?;
     Ok(attachment(export_name(&sheet, "pdf"), "application/pdf", file))
 }

@@ -10,6 +10,7 @@ mod benchmark;
 mod cli;
 mod docs;
 mod evidence;
+mod exports;
 mod fileops;
 mod hardening;
 mod ingest;

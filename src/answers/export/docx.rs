@@ -99,11 +99,11 @@ fn document_xml(sheet: &AnswerSheet, meta: &Metadata) -> String {
     }
     for d in &meta.documents {
         let size = format!(" ({}) — SHA-256 ", size(d.size_bytes));
-        paragraph(&mut body, None, &[Run { text: &d.name, bold: true, ..run("") }, run(&size), Run {
-            text: &d.sha256,
-            mono: true,
-            ..run("")
-        }]);
+        paragraph(
+            &mut body,
+            None,
+            &[Run { text: &d.name, bold: true, ..run("") }, run(&size), Run { text: &d.sha256, mono: true, ..run("") }],
+        );
     }
     for section in &sheet.sections {
         paragraph(&mut body, Some("Heading1"), &[run(&section.title)]);

@@ -8,7 +8,7 @@ use super::{AnswerSheet, Metadata, Status, answer_text, citation_line, size, tit
 const STYLE: &str = "body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;line-height:1.45;color:#222}\
 h1{font-size:1.6rem}h2{font-size:1.25rem;border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2rem}\
 h3{font-size:1rem;color:#555;margin-bottom:.3rem}table{border-collapse:collapse;margin:.5rem 0}\
-th,td{text-align:left;vertical-align:top;padding:.2rem .6rem .2rem 0}.sha256{font-family:monospace;font-size:.85em;word-break:break-all}\
+th,td{text-align:left;vertical-align:top;padding:.2rem .6rem .2rem 0}.sha256{font-family:'DejaVu Sans Mono',monospace,monospace;font-size:.85em;word-break:break-all}#contents ul{list-style:none;padding-left:0}\
 .question{border:1px solid #ddd;border-radius:4px;padding:.6rem .8rem;margin:.8rem 0}.question.accepted{border-color:#198754}\
 .question-text{font-weight:600}.status{font-size:.8em;padding:.05rem .4rem;border-radius:3px;background:#eee;margin-left:.4rem}\
 .status.accepted{background:#d1e7dd}.status.not-found{background:#f8d7da}.citation{font-size:.8em;background:#eef;padding:0 .3rem;border-radius:3px;text-decoration:none}\
@@ -33,11 +33,11 @@ pub fn render(sheet: &AnswerSheet, meta: &Metadata) -> String {
         sheet.verified_citations(),
         sheet.citations()
     ));
-    out.push_str("<nav id=\"contents\"><ol>\n");
+    out.push_str("<nav id=\"contents\"><ul>\n");
     for s in &sheet.sections {
         out.push_str(&format!("<li><a href=\"#s{}\">{}</a></li>\n", s.position, escape(&s.title)));
     }
-    out.push_str("</ol></nav>\n");
+    out.push_str("</ul></nav>\n");
     for section in &sheet.sections {
         out.push_str(&format!("<section>\n<h2 id=\"s{}\">{}</h2>\n", section.position, escape(&section.title)));
         for q in &section.questions {

@@ -72,10 +72,8 @@ impl Metadata {
         question_set: Option<String>,
         configured_model: &str,
     ) -> QueryResult<Metadata> {
-        let owner: (String, String) = persons::table
-            .find(investigation.owner_id)
-            .select((persons::display_name, persons::email))
-            .first(conn)?;
+        let owner: (String, String) =
+            persons::table.find(investigation.owner_id).select((persons::display_name, persons::email)).first(conn)?;
         let mut authors = vec![Author { name: owner.0, email: owner.1, role: "owner" }];
         // Accepting an answer without changing its text leaves no edit row: only people who
         // changed an answer can be named besides the owner.
@@ -125,7 +123,8 @@ impl Metadata {
             lines.push(("Question set", set.clone()));
         }
         lines.push(("Authors", self.authors.iter().map(Author::label).collect::<Vec<_>>().join("; ")));
-        let models = if self.models.is_empty() { "none (no answers drafted)".to_owned() } else { self.models.join(", ") };
+        let models =
+            if self.models.is_empty() { "none (no answers drafted)".to_owned() } else { self.models.join(", ") };
         lines.push(("Model(s)", models));
         lines.push(("Exported", format!("{} by ToxTempAssistant {}", self.exported_at, self.app_version)));
         lines
@@ -138,11 +137,8 @@ impl Metadata {
 /// configured with, for an assay that has any drafted answer. This is the one place to
 /// change when per-run records of the LLM configuration exist.
 pub fn models_used(conn: &mut DbConn, assay: &Assay, configured_model: &str) -> QueryResult<Vec<String>> {
-    let drafted: i64 = answers::table
-        .filter(answers::assay_id.eq(assay.id))
-        .filter(answers::text.ne(""))
-        .count()
-        .get_result(conn)?;
+    let drafted: i64 =
+        answers::table.filter(answers::assay_id.eq(assay.id)).filter(answers::text.ne("")).count().get_result(conn)?;
     Ok(if drafted > 0 { vec![configured_model.to_owned()] } else { Vec::new() })
 }
 

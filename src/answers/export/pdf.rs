@@ -328,7 +328,10 @@ pub fn render(sheet: &AnswerSheet, meta: &Metadata) -> anyhow::Result<Vec<u8>> {
         });
         kids.push(page.into());
     }
-    doc.objects.insert(pages_id, Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => total as i64 }));
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => total as i64 }),
+    );
     let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
     let authors: Vec<String> = meta.authors.iter().map(|a| a.label()).collect();
     let info = doc.add_object(dictionary! {
