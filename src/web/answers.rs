@@ -407,23 +407,19 @@ async fn export_for(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<(As
 }
 
 /// Build an export file off the async threads (the PDF lays out and compresses pages).
-async fn build<T, F>(sheet: AnswerSheet, meta: Metadata, f: F) -> AppResult<(AnswerSheet, T)>
+async fn build<F>(sheet: AnswerSheet, meta: Metadata, render: F) -> AppResult<Vec<u8>>
 where
-    F: FnOnce(&AnswerSheet, &Metadata) -> anyhow::Result<T> + Send + 'static,
-    T: Send + 'static,
+    F: FnOnce(&AnswerSheet, &Metadata) -> anyhow::Result<Vec<u8>> + Send + 'static,
 {
-    let built = web::block(move || f(&sheet, &meta).map(|file| (sheet, file))).await.map_err(anyhow::Error::from)?;
-    Ok(built?)
+    let file = web::block(move || render(&sheet, &meta)).await.map_err(anyhow::Error::from)?;
+    Ok(file?)
 }
 
 pub async fn export_docx(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
     let (_, sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
-    let (sheet, file) = build(sheet, meta, export::docx::render).await?;
-    Ok(attachment(
-        export_name(&sheet, "docx"),
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        file,
-    ))
+    let name = export_name(&sheet, "docx");
+    let file = build(sheet, meta, export::docx::render).await?;
+    Ok(attachment(name, "application/vnd.openxmlformats-officedocument.wordprocessingml.document", file))
 }
 
 pub async fn export_html(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
@@ -434,6 +430,7 @@ pub async fn export_html(state: web::Data<AppState>, viewer: Viewer, path: web::
 
 pub async fn export_pdf(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
     let (_, sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
-    let (sheet, file) = build(sheet, meta, export::pdf::render).await?;
-    Ok(attachment(export_name(&sheet, "pdf"), "application/pdf", file))
+    let name = export_name(&sheet, "pdf");
+    let file = build(sheet, meta, export::pdf::render).await?;
+    Ok(attachment(name, "application/pdf", file))
 }
