@@ -117,3 +117,66 @@ fn metadata(out: &mut String, meta: &Metadata) {
     }
     out.push_str("</table>\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answers::export::{Author, KeptDocument};
+    use crate::answers::{EvidenceView, QuestionView, SectionView};
+
+    const HOSTILE: &str = "<script>x()</script>\"><img src=x>";
+
+    #[test]
+    fn every_text_of_people_models_and_documents_is_escaped() {
+        let evidence = |number, verified| EvidenceView {
+            number,
+            document: HOSTILE.into(),
+            sha256: None,
+            location: HOSTILE.into(),
+            place: Default::default(),
+            quote: HOSTILE.into(),
+            verified,
+            passage: None,
+            kept: false,
+        };
+        let sheet = AnswerSheet {
+            assay_id: 1,
+            assay_title: HOSTILE.into(),
+            scope: HOSTILE.into(),
+            question_set: Some(HOSTILE.into()),
+            sections: vec![SectionView {
+                position: 1,
+                title: HOSTILE.into(),
+                questions: vec![QuestionView {
+                    question_id: 7,
+                    subsection: HOSTILE.into(),
+                    guidance: String::new(),
+                    question: HOSTILE.into(),
+                    is_subquestion: false,
+                    answer: Some(format!("{HOSTILE} [1] [2]")),
+                    accepted: false,
+                    sources: Vec::new(),
+                    files: Vec::new(),
+                    evidence: vec![evidence(1, true), evidence(2, false)],
+                    history: Vec::new(),
+                }],
+            }],
+        };
+        let meta = Metadata {
+            investigation: HOSTILE.into(),
+            study: HOSTILE.into(),
+            assay: HOSTILE.into(),
+            question_set: Some(HOSTILE.into()),
+            authors: vec![Author { name: HOSTILE.into(), email: HOSTILE.into(), role: "owner" }],
+            models: vec![HOSTILE.into()],
+            app_version: "0",
+            exported_at: HOSTILE.into(),
+            documents: vec![KeptDocument { name: HOSTILE.into(), size_bytes: 1, sha256: HOSTILE.into() }],
+        };
+        let html = render(&sheet, &meta);
+        assert!(!html.contains("<script") && !html.contains("<img"), "{html}");
+        assert!(html.contains("&lt;script&gt;x()&lt;/script&gt;&quot;&gt;&lt;img src=x&gt;"));
+        assert!(html.contains("<li class=\"verified\" id=\"ev-7-1\">"), "the badge of [1] lands here");
+        assert!(html.contains("<li class=\"unverified\">[2] could not be verified</li>"));
+    }
+}
