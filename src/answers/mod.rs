@@ -1,9 +1,11 @@
 //! The answer sheet of an assay: questions by section with their answers, their evidence,
 //! the files each answer was drafted from and its edit history — one read model for the
-//! answer page and the exports (`render`: safe HTML and Markdown of answers).
+//! answer page and the exports (`render`: safe HTML and Markdown of answers; `export`: the
+//! export metadata and the DOCX, HTML and PDF files).
 
 mod diff;
 mod evidence;
+pub mod export;
 mod render;
 
 use std::collections::HashMap;

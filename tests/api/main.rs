@@ -11,6 +11,7 @@ mod benchmark;
 mod cli;
 mod docs;
 mod evidence;
+mod exports;
 mod fileops;
 mod hardening;
 mod ingest;
