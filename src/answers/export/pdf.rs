@@ -2,7 +2,7 @@
 //! already brings): text wrapped by the font's own glyph widths, page breaks where a page is
 //! full, a title block with the metadata, a page footer.
 //!
-//! The text is in DejaVu Sans, embedded whole (`assets/fonts`, Bitstream Vera licence) as a
+//! The text is in DejaVu Sans, embedded whole (`static/vendor/dejavu`, Bitstream Vera licence) as a
 //! composite font — glyph ids as character codes (Identity-H) — with a ToUnicode map of every
 //! glyph used, so µ, °, ≥, α or ü stay searchable and copyable, and our own extractor reads
 //! the export back. A character the font lacks is written as `?`.
@@ -15,7 +15,7 @@ use ttf_parser::{Face, GlyphId};
 
 use super::{AnswerSheet, Metadata, Status, answer_text, citation_line, size, title};
 
-static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../../static/vendor/dejavu/DejaVuSans.ttf");
 
 /// The font program, compressed once per process (it is most of every export's bytes).
 static FONT_DEFLATED: LazyLock<Vec<u8>> = LazyLock::new(|| {
