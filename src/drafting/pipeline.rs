@@ -75,6 +75,9 @@ async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
     let claim = crate::jobs::current_claim();
     let (choice, llm) = (ModelChoice::from_configuration(job.configuration_id), ctx.config.llm.clone());
     let job_id = claim.as_ref().map(|c| c.job.id);
+    // The default entry's runs record the name of the provider that answers ("offline
+    // (extractive)", or the configured model).
+    let default_model = ctx.provider.name().to_owned();
     let started = ctx
         .db(move |c| {
             write_transaction(c, |c| {
@@ -86,7 +89,10 @@ async fn draft(ctx: &AppContext, job: DraftAssay) -> anyhow::Result<()> {
                 let assay = Assay::find(c, assay_id)?;
                 let questions = questions::load(c, &assay)?;
                 // The run's record, with the model's name and prices as they are now.
-                let model = choice::for_run(c, &llm, choice)?;
+                let mut model = choice::for_run(c, &llm, choice)?;
+                if model.choice == ModelChoice::Default {
+                    model.model = default_model;
+                }
                 let record = DraftingRun::start(c, &model.new_run(assay_id, job_id))?;
                 Ok::<_, anyhow::Error>(Some((assay, questions, model, record.id)))
             })

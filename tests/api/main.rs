@@ -4,12 +4,14 @@
 mod helpers;
 
 mod admin;
+mod answer_page;
 mod answers;
 mod auth;
 mod benchmark;
 mod cli;
 mod docs;
 mod evidence;
+mod exports;
 mod fileops;
 mod hardening;
 mod ingest;

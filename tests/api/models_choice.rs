@@ -271,7 +271,7 @@ async fn the_default_entry_still_drafts_and_has_no_price() {
     let assay_id = assay_ids(&app)[0];
     assert_eq!(Assay::find(&mut app.conn(), assay_id).unwrap().status(), AssayStatus::Done);
     let runs = DraftingRun::of_assay(&mut app.conn(), assay_id).unwrap();
-    assert_eq!((runs[0].configuration_id, runs[0].model.as_str()), (None, "offline"));
+    assert_eq!((runs[0].configuration_id, runs[0].model.as_str()), (None, "offline (extractive)"));
     let page = app.get_html(&format!("/assays/{assay_id}")).await;
     assert_eq!(text(&page, "#runs .run-configuration"), "Default");
     assert_eq!(text(&page, "#runs .run-cost"), "—");
@@ -407,7 +407,13 @@ async fn the_regenerate_form_drafts_with_the_chosen_configuration() {
     let runs = DraftingRun::of_assay(&mut app.conn(), assay_id).unwrap();
     assert_eq!(runs.len(), 2);
     assert_eq!((runs[0].configuration_id, runs[0].model.as_str()), (Some(id), "big-model"));
-    assert_eq!(models_used(&mut app.conn(), assay_id).unwrap(), vec!["offline".to_owned(), "big-model".to_owned()]);
+    assert_eq!(
+        models_used(&mut app.conn(), assay_id).unwrap(),
+        vec!["offline (extractive)".to_owned(), "big-model".to_owned()]
+    );
+    // The exports name both.
+    let doc: serde_json::Value = app.get(&format!("/assays/{assay_id}/export.json")).await.json().await.unwrap();
+    assert_eq!(doc["metadata"]["models"], json!(["offline (extractive)", "big-model"]));
     // The next regenerate form starts with the model of the last run.
     let page = app.get_html(&format!("/assays/{assay_id}/answers")).await;
     assert_eq!(select_attr(&page, "#regenerate-form select option[selected]", "value"), id.to_string());
