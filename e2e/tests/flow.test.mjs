@@ -32,7 +32,8 @@ function startFakeLlm() {
       req.on("data", (chunk) => (body += chunk));
       req.on("end", () =>
         setTimeout(() => {
-          const user = JSON.parse(body).messages[1].content;
+          const messages = JSON.parse(body).messages;
+          const user = messages[messages.length - 1].content;
           const m = /<passage id="(D\d+\.P\d+)"[^>]*>\n([^\n]+)/.exec(user);
           const content = m
             ? `${m[2]} _(Source: ${m[1]} "${m[2].split(/\s+/).slice(0, 8).join(" ")}")_ and it glows _(Source: ${m[1]} "the cells glow in the dark every night")_.`
@@ -84,6 +85,7 @@ before(async () => {
     RUST_LOG: "info",
     LLM_BASE_URL: `http://127.0.0.1:${fakeLlm.address().port}/v1`,
     LLM_API_KEY: "e2e",
+    E2E_MODEL_KEY: "e2e-model-key",
   };
   for (const k of ["DATABASE_URL", "AWS_STORAGE_BUCKET_NAME"]) delete env[k];
   const made = spawnSync(bin, ["create-user", "--email", USER.email], { cwd: work, env: { ...env, TOXTEMP_PASSWORD: USER.password } });
@@ -363,5 +365,31 @@ test("staff sort the lists and open a stored file's page", async () => {
   await shot(staff, "admin-file", { fullPage: true });
   await staff.goto(base + "/admin/assays?sort=title");
   await shot(staff, "admin-assays-sorted");
+  await context.close();
+});
+
+test("staff add a language model, test its connection, and its runs show tokens and cost", async () => {
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const staff = await context.newPage();
+  await login(staff, STAFF);
+  await staff.goto(base + "/admin/models");
+  await staff.click("#new-model");
+  await staff.fill("#name", "Fake endpoint (priced)");
+  await staff.fill("#base_url", `http://127.0.0.1:${fakeLlm.address().port}/v1`);
+  await staff.fill("#model", "fake-model");
+  await staff.fill("#api_key_env", "E2E_MODEL_KEY");
+  await staff.fill("#context_window", "128000");
+  await staff.fill("#price_prompt_per_mtok", "2.5");
+  await staff.fill("#price_completion_per_mtok", "10");
+  await Promise.all([staff.waitForURL(/\/admin\/models$/), staff.click("#model-form button[type=submit]")]);
+  const row = staff.locator("tr.model-entry").nth(1);
+  assert.equal((await row.locator(".key-state").textContent()).trim(), "set");
+  await Promise.all([staff.waitForURL(/\/test$/), row.locator("button", { hasText: "Test connection" }).click()]);
+  assert.equal(await staff.locator("#test-result").getAttribute("data-ok"), "true");
+  await shot(staff, "admin-models", { fullPage: true });
+  await staff.goto(base + "/admin/assays");
+  await staff.locator("a[href^='/admin/assays/']").first().click();
+  assert.ok((await staff.locator("#runs tbody tr").count()) >= 1, "the assay's runs are listed");
+  await shot(staff, "admin-assay-runs", { fullPage: true });
   await context.close();
 });
