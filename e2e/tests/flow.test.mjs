@@ -365,3 +365,26 @@ test("staff sort the lists and open a stored file's page", async () => {
   await shot(staff, "admin-assays-sorted");
   await context.close();
 });
+
+test("the answers export as Word, PDF and one self-contained HTML file", async () => {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: VIEWPORT });
+  const page = await context.newPage();
+  await login(page, USER);
+  await page.goto(base + "/");
+  const assayId = await page.locator("#assay-table tr", { hasText: "NeuriTox" }).getAttribute("data-assay-id");
+  await page.goto(`${base}/assays/${assayId}/answers`);
+  const saved = {};
+  for (const [button, ext, magic] of [["#export-docx", "docx", "PK"], ["#export-pdf", "pdf", "%PDF"], ["#export-html", "html", "<!DOCTYPE html>"]]) {
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click(button)]);
+    assert.match(download.suggestedFilename(), new RegExp(`^toxtemp-assay-${assayId}-NeuriTox\\.${ext}$`));
+    saved[ext] = path.join(work, `export.${ext}`);
+    await download.saveAs(saved[ext]);
+    assert.ok(readFileSync(saved[ext]).subarray(0, magic.length).toString().toUpperCase() === magic.toUpperCase(), `${ext} starts with ${magic}`);
+  }
+  // The HTML file needs nothing else: opened from disk, it shows the answers and the kept files' hashes.
+  await page.goto("file://" + saved.html);
+  assert.ok((await page.content()).includes(sha256(readFileSync(path.join(fixtures, "sop.pdf")))));
+  assert.ok((await page.locator("body").textContent()).includes("Cells are seeded at 200 cells per well."));
+  await shot(page, "export-html");
+  await context.close();
+});
