@@ -207,6 +207,36 @@ pub fn downloads(conn: &mut DbConn, page: i64) -> QueryResult<Paged<FileDownload
     Ok(Paged::from_probe(logs, page))
 }
 
+/// An account on `/admin/accounts`.
+#[derive(Clone, Debug)]
+pub struct AccountRow {
+    pub person: crate::db::models::Person,
+    /// `None` until the person logs in (or logged in last before it was recorded).
+    pub last_login_at: Option<chrono::NaiveDateTime>,
+}
+
+/// Accounts by email, optionally only those whose email or name contains `search`
+/// (case-insensitive).
+pub fn account_list(conn: &mut DbConn, search: &str, page: i64) -> QueryResult<Paged<AccountRow>> {
+    use crate::db::models::Person;
+    let mut query = persons::table
+        .select((Person::as_select(), persons::last_login_at))
+        .order(persons::email)
+        .limit(PER_PAGE + 1)
+        .offset(offset(page))
+        .into_boxed();
+    let needle = search.trim().to_lowercase();
+    if !needle.is_empty() {
+        let pattern = like_pattern(&needle);
+        query = query.filter(
+            persons::email.like(pattern.clone()).escape('\\').or(lower(persons::display_name).like(pattern).escape('\\')),
+        );
+    }
+    let rows: Vec<(Person, Option<chrono::NaiveDateTime>)> = query.load(conn)?;
+    let rows = rows.into_iter().map(|(person, last_login_at)| AccountRow { person, last_login_at }).collect();
+    Ok(Paged::from_probe(rows, page))
+}
+
 /// Records a download-log row for each file the ZIP streams (on the ZIP's blocking thread).
 pub fn download_logger(pool: crate::db::Pool, person_id: i32, email: String, ip: String) -> crate::fileops::OnStreamed {
     Box::new(move |asset: &FileAsset| {

@@ -66,8 +66,8 @@ pub async fn index(state: web::Data<AppState>, Staff(viewer): Staff) -> AppResul
 #[derive(Deserialize)]
 pub struct ListQuery {
     #[serde(default)]
-    q: String,
-    page: Option<i64>,
+    pub q: String,
+    pub page: Option<i64>,
 }
 
 /// Links to the neighbouring pages of a list, keeping its search.
@@ -78,7 +78,7 @@ pub struct Pager {
 }
 
 impl Pager {
-    fn new<T>(path: &str, q: &str, list: &Paged<T>) -> Self {
+    pub fn new<T>(path: &str, q: &str, list: &Paged<T>) -> Self {
         let link = |page: i64| {
             let page = page.to_string();
             let params: &[(&str, &str)] = if q.is_empty() { &[("page", &page)] } else { &[("page", &page), ("q", q)] };
