@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::context::AppContext;
 use crate::db::models::{PasswordReset, Person};
-use crate::db::{DbConn, now, write_transaction};
+use crate::db::{DbConn, write_transaction};
 use crate::mail::Mail;
 
 /// How long a password-reset link works.
@@ -121,8 +121,8 @@ pub async fn invite(
 /// A new link for the person, replacing their open ones.
 fn issue(conn: &mut DbConn, person_id: i32, lifetime: Duration) -> diesel::QueryResult<String> {
     let token = new_token();
-    let expires_at = now() + chrono::Duration::from_std(lifetime).unwrap_or_default();
-    write_transaction(conn, |c| PasswordReset::replace_for(c, person_id, &token_hash(&token), expires_at))?;
+    let lifetime = chrono::Duration::from_std(lifetime).unwrap_or_default();
+    write_transaction(conn, |c| PasswordReset::replace_for(c, person_id, &token_hash(&token), lifetime))?;
     Ok(token)
 }
 

@@ -22,15 +22,16 @@ impl PasswordReset {
         conn: &mut DbConn,
         person_id: i32,
         token_hash: &str,
-        expires_at: chrono::NaiveDateTime,
+        lifetime: chrono::Duration,
     ) -> QueryResult<()> {
         Self::delete_for(conn, person_id)?;
+        let at = now();
         diesel::insert_into(password_resets::table)
             .values((
                 password_resets::person_id.eq(person_id),
                 password_resets::token_hash.eq(token_hash),
-                password_resets::created_at.eq(now()),
-                password_resets::expires_at.eq(expires_at),
+                password_resets::created_at.eq(at),
+                password_resets::expires_at.eq(at + lifetime),
             ))
             .execute(conn)?;
         Ok(())
