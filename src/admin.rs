@@ -229,7 +229,10 @@ pub fn account_list(conn: &mut DbConn, search: &str, page: i64) -> QueryResult<P
     if !needle.is_empty() {
         let pattern = like_pattern(&needle);
         query = query.filter(
-            persons::email.like(pattern.clone()).escape('\\').or(lower(persons::display_name).like(pattern).escape('\\')),
+            persons::email
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(persons::display_name).like(pattern).escape('\\')),
         );
     }
     let rows: Vec<(Person, Option<chrono::NaiveDateTime>)> = query.load(conn)?;

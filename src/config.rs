@@ -564,7 +564,9 @@ mod tests {
     fn public_urls_are_absolute_and_lose_their_trailing_slash() {
         assert_eq!(public_url("https://t.example.org/").unwrap(), "https://t.example.org");
         assert_eq!(public_url("http://127.0.0.1:8000/toxtemp").unwrap(), "http://127.0.0.1:8000/toxtemp");
-        for bad in ["t.example.org", "https://", "https:///x", "https://a.org/?x=1", "javascript:x", "https://u@evil.org"] {
+        for bad in
+            ["t.example.org", "https://", "https:///x", "https://a.org/?x=1", "javascript:x", "https://u@evil.org"]
+        {
             assert!(public_url(bad).is_err(), "{bad}");
         }
         assert_eq!(SmtpTls::parse("STARTTLS").unwrap(), SmtpTls::StartTls);
@@ -596,7 +598,9 @@ mod tests {
             timeout: Duration::from_secs(20),
         });
         let shown = format!("{config:?}");
-        for secret in ["sk-very-secret", "admin-password-1", "s3-secret-key", "test-session-key", "smtp-secret-password"] {
+        for secret in
+            ["sk-very-secret", "admin-password-1", "s3-secret-key", "test-session-key", "smtp-secret-password"]
+        {
             assert!(!shown.contains(secret), "{secret} leaked into {shown}");
         }
         assert!(shown.contains("a@b.org"), "the rest is still shown");

@@ -48,7 +48,16 @@ impl AppContext {
         };
         let extractor = Extractor::new(exe, ExtractLimits::default());
         let mailer = Arc::new(Mailer::from_config(&config)?);
-        Ok(Self { config: Arc::new(config), pool, store, extractor, provider, queue: Queue::default(), metrics, mailer })
+        Ok(Self {
+            config: Arc::new(config),
+            pool,
+            store,
+            extractor,
+            provider,
+            queue: Queue::default(),
+            metrics,
+            mailer,
+        })
     }
 
     /// The same context with another object store (tests, benchmarks).

@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -48,7 +48,8 @@ impl Mailer {
         let smtp = match &config.smtp {
             None => None,
             Some(c) => {
-                let from: Mailbox = c.from.parse().with_context(|| format!("SMTP_FROM {:?} is not an address", c.from))?;
+                let from: Mailbox =
+                    c.from.parse().with_context(|| format!("SMTP_FROM {:?} is not an address", c.from))?;
                 let tls = match c.tls {
                     SmtpTls::StartTls => Tls::Required(TlsParameters::new(c.host.clone())?),
                     SmtpTls::Tls => Tls::Wrapper(TlsParameters::new(c.host.clone())?),

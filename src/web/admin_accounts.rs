@@ -45,7 +45,11 @@ pub struct AccountsPage {
     me: i32,
 }
 
-pub async fn list(state: web::Data<AppState>, Staff(viewer): Staff, query: web::Query<ListQuery>) -> AppResult<AccountsPage> {
+pub async fn list(
+    state: web::Data<AppState>,
+    Staff(viewer): Staff,
+    query: web::Query<ListQuery>,
+) -> AppResult<AccountsPage> {
     let ListQuery { q, page } = query.into_inner();
     let (search, page) = (q.clone(), admin::page_number(page));
     let list = state.db(move |c| Ok(admin::account_list(c, &search, page)?)).await?;
@@ -92,14 +96,24 @@ pub async fn create(
             return Err(AppError::Rejected(StatusCode::CONFLICT, format!("An account for {email} exists already.")));
         }
         Err(err @ (AccountError::NotAnEmail(_) | AccountError::Password(_))) => {
-            return Err(AppError::Rejected(StatusCode::UNPROCESSABLE_ENTITY, format!("{}.", capitalized(&err.to_string()))));
+            return Err(AppError::Rejected(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{}.", capitalized(&err.to_string())),
+            ));
         }
         Err(AccountError::Internal(err)) => return Err(AppError::Internal(err)),
     };
     tracing::info!(target: "toxtemp::audit", event = "account_created", person = person.id, staff, by = %viewer.person.email, "account created");
     let delivery = invite(&state, &req, &viewer, &person).await?;
-    flash(&viewer.session, "success", format!("Account created for {}. {}", person.email, sent(delivery, "An invitation", &person.email)));
-    Ok(see_other(&format!("/admin/accounts?{}", serde_urlencoded::to_string([("q", &person.email)]).unwrap_or_default())))
+    flash(
+        &viewer.session,
+        "success",
+        format!("Account created for {}. {}", person.email, sent(delivery, "An invitation", &person.email)),
+    );
+    Ok(see_other(&format!(
+        "/admin/accounts?{}",
+        serde_urlencoded::to_string([("q", &person.email)]).unwrap_or_default()
+    )))
 }
 
 /// A new password link for the person (their open links die), e.g. when an invitation

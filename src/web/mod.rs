@@ -270,3 +270,15 @@ fn rendered(status: actix_web::http::StatusCode, page: impl askama::Template) ->
     let body = page.render().map_err(anyhow::Error::from)?;
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn reset_tokens_never_reach_the_access_log() {
+        assert_eq!(loggable_path("/password-reset/secret-token"), "/password-reset/…");
+        assert_eq!(loggable_path("/password-reset"), "/password-reset");
+        assert_eq!(loggable_path("/assays/3"), "/assays/3");
+    }
+}

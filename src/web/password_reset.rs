@@ -134,8 +134,12 @@ pub async fn set_new_password(
     let password = match NewPassword::confirmed(&form.new_password, &form.new_password_repeat) {
         Ok(password) => password,
         Err(problem) => {
-            let page =
-                NewPasswordPage { page: Page::new(&session, None), token, email: person.email, error: Some(problem.to_string()) };
+            let page = NewPasswordPage {
+                page: Page::new(&session, None),
+                token,
+                email: person.email,
+                error: Some(problem.to_string()),
+            };
             return private(StatusCode::UNPROCESSABLE_ENTITY, page);
         }
     };

@@ -199,7 +199,8 @@ async fn a_reset_link_by_mail_sets_a_new_password_once_and_ends_every_session() 
     let path = link_path(&mail.link());
     let token = path.trim_start_matches("/password-reset/");
     assert!(token.len() >= 43, "at least 32 random bytes: {token}");
-    let stored: Vec<String> = password_resets::table.select(password_resets::token_hash).load(&mut *app.conn()).unwrap();
+    let stored: Vec<String> =
+        password_resets::table.select(password_resets::token_hash).load(&mut *app.conn()).unwrap();
     assert_eq!(stored.len(), 1);
     assert!(!stored[0].contains(token), "only the hash is stored");
 
@@ -208,7 +209,8 @@ async fn a_reset_link_by_mail_sets_a_new_password_once_and_ends_every_session() 
     assert_eq!(form.headers().get("cache-control").unwrap(), "no-store");
     let form = html_of(form).await;
     assert_eq!(select_texts(&form, "#reset-email"), vec!["forgetful@example.org"]);
-    let mismatch = app.post_form(&path, &[("new_password", "one new password"), ("new_password_repeat", "other")]).await;
+    let mismatch =
+        app.post_form(&path, &[("new_password", "one new password"), ("new_password_repeat", "other")]).await;
     assert_eq!(mismatch.status(), 422, "a mismatch keeps the link");
 
     let done = set_new_password(&app, &path, "my new password").await;
@@ -398,9 +400,8 @@ async fn staff_see_search_and_page_through_the_accounts() {
 async fn staff_create_an_account_whose_owner_chooses_the_password_through_the_invitation() {
     let (mut app, smtp) = app_with_mail().await;
     app.login_new("staff@example.org", true).await;
-    let resp = app
-        .post_form("/admin/accounts", &[("email", "New.Person@example.org"), ("display_name", "New Person")])
-        .await;
+    let resp =
+        app.post_form("/admin/accounts", &[("email", "New.Person@example.org"), ("display_name", "New Person")]).await;
     assert_eq!(resp.status(), 303);
     let html = app.get_html(&location(&resp)).await;
     let flash = select_texts(&html, ".flash").join(" ");
