@@ -127,6 +127,7 @@ pub async fn send_link(
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let target = state.db(move |c| Ok(Person::find(c, id)?)).await?;
+    // Whoever may (re)activate the account may send it a link.
     accounts::check(&viewer.person, &target, Change::Reactivate).map_err(refused)?;
     if !target.is_active {
         return Err(AppError::Rejected(
@@ -152,9 +153,15 @@ pub async fn change(
         "revoke-staff" => Change::RevokeStaff,
         _ => return Err(AppError::NotFound),
     };
-    let target = state.db(move |c| Ok(Person::find(c, id)?)).await?;
-    accounts::check(&viewer.person, &target, change).map_err(refused)?;
-    let person = state.db(move |c| Ok(accounts::apply(c, id, change)?)).await?;
+    let actor = viewer.person.clone();
+    // The rules are checked against the account as loaded right before the change.
+    let person = state
+        .db(move |c| {
+            let target = Person::find(c, id)?;
+            accounts::check(&actor, &target, change).map_err(refused)?;
+            Ok(accounts::apply(c, id, change)?)
+        })
+        .await?;
     tracing::info!(target: "toxtemp::audit", event = "account_changed", person = id, change = ?change, by = %viewer.person.email, "account changed");
     let message = match change {
         Change::Deactivate => format!("{} is deactivated; their sessions have ended.", person.email),

@@ -352,6 +352,11 @@ async fn malformed_or_unknown_tokens_get_the_invalid_link_page() {
 
 // --- /admin/accounts -----------------------------------------------------------------------
 
+fn select_attr_all(html: &Html, selector: &str, name: &str) -> Vec<String> {
+    let sel = scraper::Selector::parse(selector).unwrap();
+    html.select(&sel).filter_map(|e| e.value().attr(name)).map(str::to_owned).collect()
+}
+
 fn row_texts(html: &Html, email: &str, column: &str) -> Vec<String> {
     select_texts(html, &format!("#admin-accounts tr[data-email=\"{email}\"] .{column}"))
 }
@@ -479,6 +484,17 @@ async fn staff_cannot_lock_themselves_out_or_touch_privileged_accounts() {
     let colleague = app.create_person("colleague@example.org", true);
     let root = create_superuser(&app, "root@example.org");
     let user = app.create_person("user@example.org", false);
+    let html = app.get_html("/admin/accounts").await;
+    let forms =
+        |email: &str| select_attr_all(&html, &format!("#admin-accounts tr[data-email=\"{email}\"] form"), "action");
+    assert_eq!(
+        forms("user@example.org"),
+        vec![format!("/admin/accounts/{}/deactivate", user.id), format!("/admin/accounts/{}/send-link", user.id)]
+    );
+    assert!(forms("colleague@example.org").is_empty() && forms("root@example.org").is_empty());
+    assert!(forms("staff@example.org").is_empty(), "no buttons against oneself");
+    assert!(html.select(&scraper::Selector::parse("#new-staff").unwrap()).next().is_none(), "no staff box");
+
     let refused = [
         (me.id, "deactivate", "You cannot deactivate your own account."),
         (me.id, "revoke-staff", "You cannot remove your own staff flag."),
