@@ -1,6 +1,7 @@
 //! Read models for the staff pages: assay list with file counts, an assay's stored files
-//! with their links, all files with orphan marks, the download log. Lists are paged: one
-//! page is [`PER_PAGE`] rows however many there are.
+//! with their links, all files with orphan marks, one file with everything that happened to
+//! it, the download log. Lists are paged (one page is [`PER_PAGE`] rows however many there
+//! are), searched and sorted in SQL, by the columns each list names.
 
 use std::collections::HashMap;
 
@@ -8,9 +9,11 @@ use chrono::Duration;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
-use crate::db::models::{Assay, FileAsset, FileAssetId, FileAssetStatus, FileDownloadLog, LinkLabel, Which};
+use crate::db::models::{
+    Assay, FileAsset, FileAssetId, FileAssetStatus, FileAuditEvent, FileDownloadLog, LinkLabel, Which,
+};
 use crate::db::schema::{
-    answer_files, answers, assays, file_assets, file_download_logs, investigations, persons, studies,
+    answer_files, answers, assays, file_assets, file_download_logs, investigations, persons, questions, studies,
 };
 use crate::db::{DbConn, now};
 
@@ -44,6 +47,59 @@ impl<T> Paged<T> {
     }
 }
 
+/// How a list is sorted: one of the column keys the list knows, and a direction. In a URL,
+/// `sort=name` sorts ascending and `sort=-name` descending; anything unknown is the list's
+/// default, so a hand-edited link never fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Order {
+    pub key: &'static str,
+    pub descending: bool,
+}
+
+impl Order {
+    pub fn parse(requested: Option<&str>, keys: &[&'static str], default: Order) -> Order {
+        let Some(raw) = requested else { return default };
+        let (descending, name) = match raw.strip_prefix('-') {
+            Some(name) => (true, name),
+            None => (false, raw),
+        };
+        keys.iter().find(|k| **k == name).map_or(default, |key| Order { key, descending })
+    }
+
+    /// The `sort` parameter that asks for this order.
+    pub fn param(&self) -> String {
+        if self.descending { format!("-{}", self.key) } else { self.key.to_owned() }
+    }
+}
+
+/// The sortable columns of the assay list, and its default (newest first).
+pub const ASSAY_SORTS: &[&str] = &["created", "title", "owner", "status", "updated"];
+pub const ASSAY_ORDER: Order = Order { key: "created", descending: true };
+/// … of the stored-files list.
+pub const FILE_SORTS: &[&str] = &["uploaded", "name", "size", "type", "status"];
+pub const FILE_ORDER: Order = Order { key: "uploaded", descending: true };
+/// … of the download log.
+pub const DOWNLOAD_SORTS: &[&str] = &["when", "file", "who"];
+pub const DOWNLOAD_ORDER: Order = Order { key: "when", descending: true };
+
+/// … of the accounts.
+pub const ACCOUNT_SORTS: &[&str] = &["email", "name", "created", "login"];
+pub const ACCOUNT_ORDER: Order = Order { key: "email", descending: false };
+
+/// `query.order(column)` for the key of `order`, ascending or descending; then `tie` (a
+/// unique column) so that pages never overlap.
+macro_rules! sorted {
+    ($query:expr, $order:expr, tie: $tie:expr, $($key:literal => $column:expr),+ $(,)?) => {
+        match ($order.key, $order.descending) {
+            $(
+                ($key, false) => $query.order(($column.asc(), $tie.asc())),
+                ($key, true) => $query.order(($column.desc(), $tie.desc())),
+            )+
+            _ => $query,
+        }
+    };
+}
+
 /// Page numbers start at 1; anything else (0, negative, absurd) is clamped.
 pub fn page_number(requested: Option<i64>) -> i64 {
     requested.unwrap_or(1).clamp(1, 1_000_000)
@@ -54,10 +110,13 @@ fn offset(page: i64) -> i64 {
 }
 
 /// `%`, `_` and the escape character itself match only themselves.
+fn escape_like(needle: &str) -> String {
+    needle.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect()
+}
+
+/// Contains `needle`.
 fn like_pattern(needle: &str) -> String {
-    let escaped: String =
-        needle.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
-    format!("%{escaped}%")
+    format!("%{}%", escape_like(needle))
 }
 
 #[derive(Clone, Debug)]
@@ -68,16 +127,22 @@ pub struct AssayRow {
     pub files: i64,
 }
 
-/// Assays, newest first, optionally only those whose title or owner email contains `search`
-/// (case-insensitive); the search and the paging run in SQL.
-pub fn assay_list(conn: &mut DbConn, search: &str, page: i64) -> QueryResult<Paged<AssayRow>> {
-    let mut query = assays::table
+/// Assays in `order`, optionally only those whose title or owner email contains `search`
+/// (case-insensitive); the search, the sorting and the paging run in SQL.
+pub fn assay_list(conn: &mut DbConn, search: &str, order: Order, page: i64) -> QueryResult<Paged<AssayRow>> {
+    let query = assays::table
         .inner_join(studies::table.inner_join(investigations::table.inner_join(persons::table)))
         .select((Assay::as_select(), persons::email))
-        .order(assays::id.desc())
         .limit(PER_PAGE + 1)
         .offset(offset(page))
         .into_boxed();
+    let mut query = sorted!(query, order, tie: assays::id,
+        "created" => assays::created_at,
+        "title" => lower(assays::title),
+        "owner" => persons::email,
+        "status" => assays::status,
+        "updated" => assays::updated_at,
+    );
     let needle = search.trim().to_lowercase();
     if !needle.is_empty() {
         let pattern = like_pattern(&needle);
@@ -127,13 +192,51 @@ pub struct FileRow {
     pub cited_by: usize,
     /// Answers the file was only context for (part of their run, not cited).
     pub context_for: usize,
+    /// The answers themselves (cited ones first), for the list that opens on demand.
+    pub answers: Vec<LinkedAnswer>,
     pub orphan: bool,
 }
+
+/// An answer a file is linked to.
+#[derive(Clone, Debug)]
+pub struct LinkedAnswer {
+    pub assay_id: i32,
+    pub question_id: i32,
+    /// The question, cut to [`SHORT_QUESTION`] characters.
+    pub question: String,
+    pub cited: bool,
+}
+
+const SHORT_QUESTION: usize = 90;
 
 impl FileRow {
     pub fn linked(&self) -> usize {
         self.cited_by + self.context_for
     }
+
+    /// The first 12 hex digits of the SHA-256: enough to tell files apart on a page.
+    pub fn short_sha(&self) -> &str {
+        self.asset.sha256.get(..12).unwrap_or(&self.asset.sha256)
+    }
+
+    pub fn size(&self) -> String {
+        human_size(self.asset.size_bytes)
+    }
+}
+
+/// 1 234 567 bytes → "1.2 MiB".
+pub fn human_size(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 fn uploaders(conn: &mut DbConn, assets: &[FileAsset]) -> QueryResult<HashMap<i32, String>> {
@@ -146,33 +249,46 @@ fn uploaders(conn: &mut DbConn, assets: &[FileAsset]) -> QueryResult<HashMap<i32
         .collect())
 }
 
+/// The answers each of these files is linked to, cited ones first, in question order.
+fn linked_answers(conn: &mut DbConn, ids: &[FileAssetId]) -> QueryResult<HashMap<FileAssetId, Vec<LinkedAnswer>>> {
+    let links: Vec<(FileAssetId, Option<String>, i32, i32, String)> = answer_files::table
+        .inner_join(answers::table.inner_join(questions::table))
+        .filter(answer_files::file_id.eq_any(ids))
+        .order(questions::id)
+        .select((answer_files::file_id, answer_files::label, answers::assay_id, questions::id, questions::text))
+        .load(conn)?;
+    let mut by_file: HashMap<FileAssetId, Vec<LinkedAnswer>> = HashMap::new();
+    for (file, label, assay_id, question_id, text) in links {
+        let cited = label.as_deref() == Some(LinkLabel::Cited.as_str());
+        let question = match text.char_indices().nth(SHORT_QUESTION) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
+        };
+        by_file.entry(file).or_default().push(LinkedAnswer { assay_id, question_id, question, cited });
+    }
+    for answers in by_file.values_mut() {
+        answers.sort_by_key(|a| !a.cited);
+    }
+    Ok(by_file)
+}
+
 fn rows(conn: &mut DbConn, assets: Vec<FileAsset>, orphan_days: i64) -> QueryResult<Vec<FileRow>> {
     let ids: Vec<FileAssetId> = assets.iter().map(|a| a.id.clone()).collect();
-    let links: Vec<(FileAssetId, Option<String>)> = answer_files::table
-        .filter(answer_files::file_id.eq_any(&ids))
-        .select((answer_files::file_id, answer_files::label))
-        .load(conn)?;
-    // (cited, context) answers per file.
-    let mut by_file: HashMap<FileAssetId, (usize, usize)> = HashMap::new();
-    for (file, label) in links {
-        let counts = by_file.entry(file).or_default();
-        if label.as_deref() == Some(LinkLabel::Cited.as_str()) {
-            counts.0 += 1;
-        } else {
-            counts.1 += 1;
-        }
-    }
+    let mut by_file = linked_answers(conn, &ids)?;
     let who = uploaders(conn, &assets)?;
     let cutoff = now() - Duration::days(orphan_days);
     Ok(assets
         .into_iter()
         .map(|asset| {
-            let (cited_by, context_for) = by_file.remove(&asset.id).unwrap_or_default();
+            let answers = by_file.remove(&asset.id).unwrap_or_default();
+            let cited_by = answers.iter().filter(|a| a.cited).count();
+            let context_for = answers.len() - cited_by;
             FileRow {
-                orphan: cited_by + context_for == 0 && asset.is_available() && asset.created_at < cutoff,
+                orphan: answers.is_empty() && asset.is_available() && asset.created_at < cutoff,
                 uploader: asset.uploaded_by.and_then(|id| who.get(&id).cloned()).unwrap_or_else(|| "—".into()),
                 cited_by,
                 context_for,
+                answers,
                 asset,
             }
         })
@@ -185,26 +301,89 @@ pub fn assay_files(conn: &mut DbConn, assay_id: i32) -> QueryResult<Vec<FileRow>
     rows(conn, assets, 7)
 }
 
-/// All FileAssets, newest first, with orphans (unlinked, older than 7 days) marked.
-pub fn all_files(conn: &mut DbConn, page: i64) -> QueryResult<Paged<FileRow>> {
-    let assets = file_assets::table
-        .order((file_assets::created_at.desc(), file_assets::id))
-        .limit(PER_PAGE + 1)
-        .offset(offset(page))
-        .select(FileAsset::as_select())
-        .load(conn)?;
+/// All FileAssets in `order`, with orphans (unlinked, older than 7 days) marked; `search`
+/// finds a name or type (case-insensitive, anywhere) or a SHA-256 by its first digits.
+pub fn all_files(conn: &mut DbConn, search: &str, order: Order, page: i64) -> QueryResult<Paged<FileRow>> {
+    let query = file_assets::table.select(FileAsset::as_select()).limit(PER_PAGE + 1).offset(offset(page)).into_boxed();
+    let mut query = sorted!(query, order, tie: file_assets::id,
+        "uploaded" => file_assets::created_at,
+        "name" => lower(file_assets::original_filename),
+        "size" => file_assets::size_bytes,
+        "type" => file_assets::content_type,
+        "status" => file_assets::status,
+    );
+    let needle = search.trim().to_lowercase();
+    if !needle.is_empty() {
+        let anywhere = like_pattern(&needle);
+        let prefix = format!("{}%", escape_like(&needle));
+        query = query.filter(
+            lower(file_assets::original_filename)
+                .like(anywhere.clone())
+                .escape('\\')
+                .or(lower(file_assets::content_type).like(anywhere).escape('\\'))
+                .or(file_assets::sha256.like(prefix).escape('\\')),
+        );
+    }
+    let assets = query.load(conn)?;
     Paged::from_probe(assets, page).map(|assets| rows(conn, assets, 7))
 }
 
-/// The download log, newest first.
-pub fn downloads(conn: &mut DbConn, page: i64) -> QueryResult<Paged<FileDownloadLog>> {
-    let logs = file_download_logs::table
-        .order(file_download_logs::id.desc())
+/// The download log in `order`; `search` finds a file name, an e-mail or an address.
+pub fn downloads(conn: &mut DbConn, search: &str, order: Order, page: i64) -> QueryResult<Paged<FileDownloadLog>> {
+    let query = file_download_logs::table
+        .select(FileDownloadLog::as_select())
         .limit(PER_PAGE + 1)
         .offset(offset(page))
+        .into_boxed();
+    let mut query = sorted!(query, order, tie: file_download_logs::id,
+        "when" => file_download_logs::downloaded_at,
+        "file" => lower(file_download_logs::original_filename),
+        "who" => file_download_logs::person_email,
+    );
+    let needle = search.trim().to_lowercase();
+    if !needle.is_empty() {
+        let pattern = like_pattern(&needle);
+        query = query.filter(
+            lower(file_download_logs::original_filename)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(file_download_logs::person_email.like(pattern.clone()).escape('\\'))
+                .or(file_download_logs::ip_address.like(pattern).escape('\\')),
+        );
+    }
+    Ok(Paged::from_probe(query.load(conn)?, page))
+}
+
+/// Everything about one file: its row, where it belongs, every answer linked to it, every
+/// download and every audit event.
+#[derive(Clone, Debug)]
+pub struct FileDetail {
+    pub file: FileRow,
+    /// (investigation, study, assay) titles, while the file belongs to an assay.
+    pub path: Option<(String, String, String)>,
+    pub downloads: Vec<FileDownloadLog>,
+    pub events: Vec<FileAuditEvent>,
+}
+
+pub fn file_detail(conn: &mut DbConn, id: &FileAssetId) -> QueryResult<FileDetail> {
+    let asset = FileAsset::find(conn, id)?;
+    let path = match asset.assay_id {
+        Some(assay) => assays::table
+            .inner_join(studies::table.inner_join(investigations::table))
+            .filter(assays::id.eq(assay))
+            .select((investigations::title, studies::title, assays::title))
+            .first(conn)
+            .optional()?,
+        None => None,
+    };
+    let downloads = file_download_logs::table
+        .filter(file_download_logs::file_id.eq(id))
+        .order(file_download_logs::id.desc())
         .select(FileDownloadLog::as_select())
         .load(conn)?;
-    Ok(Paged::from_probe(logs, page))
+    let events = FileAuditEvent::of_file(conn, id)?;
+    let file = rows(conn, vec![asset], 7)?.remove(0);
+    Ok(FileDetail { file, path, downloads, events })
 }
 
 /// An account on `/admin/accounts`.
@@ -215,16 +394,21 @@ pub struct AccountRow {
     pub last_login_at: Option<chrono::NaiveDateTime>,
 }
 
-/// Accounts by email, optionally only those whose email or name contains `search`
+/// Accounts in `order`, optionally only those whose email or name contains `search`
 /// (case-insensitive).
-pub fn account_list(conn: &mut DbConn, search: &str, page: i64) -> QueryResult<Paged<AccountRow>> {
+pub fn account_list(conn: &mut DbConn, search: &str, order: Order, page: i64) -> QueryResult<Paged<AccountRow>> {
     use crate::db::models::Person;
-    let mut query = persons::table
+    let query = persons::table
         .select((Person::as_select(), persons::last_login_at))
-        .order(persons::email)
         .limit(PER_PAGE + 1)
         .offset(offset(page))
         .into_boxed();
+    let mut query = sorted!(query, order, tie: persons::id,
+        "email" => persons::email,
+        "name" => lower(persons::display_name),
+        "created" => persons::created_at,
+        "login" => persons::last_login_at,
+    );
     let needle = search.trim().to_lowercase();
     if !needle.is_empty() {
         let pattern = like_pattern(&needle);

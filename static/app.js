@@ -119,3 +119,46 @@ document.addEventListener("click", (event) => {
   details.open = true;
   details.scrollIntoView({ block: "nearest" });
 });
+
+// Answer page: the filter switches without a reload (the links work without JavaScript).
+document.addEventListener("click", (event) => {
+  const link = event.target.closest && event.target.closest("#answer-filter a[data-show]");
+  const sheet = document.getElementById("answer-sheet");
+  if (!link || !sheet) return;
+  event.preventDefault();
+  sheet.classList.remove("show-all", "show-open", "show-not-found");
+  sheet.classList.add("show-" + link.dataset.show);
+  window.history.replaceState(null, "", "?show=" + link.dataset.show + window.location.hash);
+});
+
+// Answer page: "Mark all open for update" ticks "regenerate" on every answer not accepted.
+(function () {
+  const button = document.getElementById("mark-open");
+  if (!button) return;
+  button.classList.remove("d-none");
+  button.addEventListener("click", () => {
+    const open = document.querySelectorAll('.question[data-accepted="false"] input[name=question_ids]');
+    open.forEach((box) => { box.checked = true; });
+    button.textContent = `${open.length} marked for update — add documents below`;
+  });
+})();
+
+// Answer editor: Ctrl+Enter (⌘+Enter) saves, from the keyboard without reaching for the button.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+  const area = event.target.closest && event.target.closest("form.answer-form textarea");
+  if (!area) return;
+  event.preventDefault();
+  area.form.requestSubmit();
+});
+
+// Admin tables: copy a whole SHA-256 (the table shows its first digits).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest && event.target.closest("button[data-copy]");
+  if (!button || !navigator.clipboard) return;
+  navigator.clipboard.writeText(button.dataset.copy).then(() => {
+    const label = button.textContent;
+    button.textContent = "copied";
+    window.setTimeout(() => { button.textContent = label; }, 1500);
+  });
+});

@@ -52,6 +52,25 @@ function sha256(bytes) {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
+// A whole-page screenshot, after checking that the page is no wider than the window (a table
+// or a long name must wrap or scroll inside itself, never widen the page).
+async function shot(page, name, options = {}) {
+  const { scrollWidth, innerWidth, culprits } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    // The outermost elements that stick out, to say where the page is too wide.
+    culprits: Array.from(document.querySelectorAll("body *"))
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+      .filter((e) => !(e.parentElement && e.parentElement.getBoundingClientRect().right > window.innerWidth + 1))
+      .slice(0, 5)
+      .map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}.${e.className}`),
+  }));
+  assert.ok(scrollWidth <= innerWidth, `${name}: the page is ${scrollWidth}px wide in a ${innerWidth}px window (${culprits})`);
+  await page.screenshot({ path: path.join(shots, `${name}.png`), ...options });
+}
+
+const VIEWPORT = { width: 1280, height: 800 };
+
 before(async () => {
   mkdirSync(shots, { recursive: true });
   work = mkdtempSync(path.join(tmpdir(), "toxtemp-e2e-"));
@@ -115,7 +134,7 @@ async function startDrafting(page, title, share) {
   await page.fill("#new_assay_description", "Neurite outgrowth in LUHMES cells");
   await page.setInputFiles("#files", [path.join(fixtures, "sop.pdf"), path.join(fixtures, "paper.docx")]);
   if (!share) await consent.uncheck();
-  await page.screenshot({ path: path.join(shots, `starting-form-${share ? "consent" : "no-consent"}.png`), fullPage: true });
+  await shot(page, `starting-form-${share ? "consent" : "no-consent"}`, { fullPage: true });
   await Promise.all([page.waitForURL(base + "/"), page.click("#start-submit")]);
   // The upload script navigates itself: the success message survives to the page.
   const message = await page.locator(".flash.alert-success").textContent();
@@ -124,7 +143,7 @@ async function startDrafting(page, title, share) {
   const row = page.locator("#assay-table tr", { hasText: title });
   const first = await row.locator(".badge").getAttribute("data-status");
   assert.ok(["scheduled", "busy"].includes(first), `the run is still going when the overview opens (${first})`);
-  await page.screenshot({ path: path.join(shots, "overview-running.png") });
+  await shot(page, "overview-running");
   // The overview follows the run by itself: no reload here.
   await row.locator(".badge[data-status=done]").waitFor({ timeout: 120000 });
   assert.equal((await row.locator(".drafted-cell").textContent()).trim(), "77");
@@ -132,11 +151,11 @@ async function startDrafting(page, title, share) {
 }
 
 test("a user drafts an assay from a PDF and a DOCX, edits and accepts; staff download the files", async () => {
-  const context = await browser.newContext({ acceptDownloads: true });
+  const context = await browser.newContext({ acceptDownloads: true, viewport: VIEWPORT });
   const page = await context.newPage();
   await login(page, USER);
   const row = await startDrafting(page, "NeuriTox", true);
-  await page.screenshot({ path: path.join(shots, "overview-done.png"), fullPage: true });
+  await shot(page, "overview-done", { fullPage: true });
   const assayId = await row.getAttribute("data-assay-id");
 
   await page.goto(`${base}/assays/${assayId}/answers`);
@@ -144,7 +163,7 @@ test("a user drafts an assay from a PDF and a DOCX, edits and accepts; staff dow
   assert.ok((await page.locator(".answer-html .citation").count()) > 0, "answers carry citations");
   const kept = await page.locator(".kept-file").allTextContents();
   assert.ok(kept.includes("sop.pdf (cited)") && kept.includes("paper.docx (context)"), `the files each answer used: ${kept}`);
-  await page.screenshot({ path: path.join(shots, "answers.png") });
+  await shot(page, "answers");
 
   // A citation opens its evidence: the passage with the quote marked; the fabricated one is flagged.
   const cited = page.locator(".question").first();
@@ -180,11 +199,11 @@ test("a user drafts an assay from a PDF and a DOCX, edits and accepts; staff dow
   assert.equal(refused.status(), 403);
   await context.close();
 
-  const staffContext = await browser.newContext({ acceptDownloads: true });
+  const staffContext = await browser.newContext({ acceptDownloads: true, viewport: VIEWPORT });
   const staff = await staffContext.newPage();
   await login(staff, STAFF);
   await staff.goto(`${base}/admin/assays/${assayId}`);
-  await staff.screenshot({ path: path.join(shots, "admin-assay.png"), fullPage: true });
+  await shot(staff, "admin-assay", { fullPage: true });
   const [download] = await Promise.all([staff.waitForEvent("download"), staff.click("#download-all")]);
   const zipPath = path.join(work, "download.zip");
   await download.saveAs(zipPath);
@@ -199,12 +218,12 @@ test("a user drafts an assay from a PDF and a DOCX, edits and accepts; staff dow
   assert.ok("index.csv" in entries && "manifest.csv" in entries);
   await staff.goto(base + "/admin/downloads");
   assert.equal(await staff.locator("#download-log tbody tr").count(), 2, "one log row per file");
-  await staff.screenshot({ path: path.join(shots, "admin-downloads.png") });
+  await shot(staff, "admin-downloads");
   await staffContext.close();
 });
 
 test("with the box unchecked the same run stores nothing", async () => {
-  const context = await browser.newContext();
+  const context = await browser.newContext({ viewport: VIEWPORT });
   const page = await context.newPage();
   await login(page, USER);
   const row = await startDrafting(page, "Private run", false);
@@ -215,19 +234,19 @@ test("with the box unchecked the same run stores nothing", async () => {
   assert.equal(await page.locator(".kept-file").count(), 0);
   await context.close();
 
-  const staffContext = await browser.newContext();
+  const staffContext = await browser.newContext({ viewport: VIEWPORT });
   const staff = await staffContext.newPage();
   await login(staff, STAFF);
   await staff.goto(`${base}/admin/assays/${assayId}`);
   assert.equal(await staff.locator("#no-files").count(), 1);
   await staff.goto(base + "/admin/files");
   assert.equal(await staff.locator("#file-table tbody tr").count(), 2, "only the first run's two files exist");
-  await staff.screenshot({ path: path.join(shots, "admin-files.png"), fullPage: true });
+  await shot(staff, "admin-files", { fullPage: true });
   await staffContext.close();
 });
 
 test("staff freeze a benchmark set from the kept assay, run it twice and compare the runs", async () => {
-  const context = await browser.newContext();
+  const context = await browser.newContext({ viewport: VIEWPORT });
   const staff = await context.newPage();
   await login(staff, STAFF);
   await staff.goto(base + "/admin/benchmarks");
@@ -251,7 +270,7 @@ test("staff freeze a benchmark set from the kept assay, run it twice and compare
     return staff.url().split("/").pop();
   }
   const offline = await startRun("offline", false);
-  await staff.screenshot({ path: path.join(shots, "benchmark-run.png"), fullPage: true });
+  await shot(staff, "benchmark-run", { fullPage: true });
   const endpoint = await startRun("fake endpoint", true);
   assert.match(await staff.locator("#overall .citation-verification").textContent(), /^50\.0 %/, "one quote verifies, one is invented");
 
@@ -263,9 +282,86 @@ test("staff freeze a benchmark set from the kept assay, run it twice and compare
   assert.equal(await staff.locator("#charts svg").count(), 2, "the per-section charts are drawn");
   assert.ok((await staff.locator("#charts svg rect.bar").count()) >= 2);
   await staff.setViewportSize({ width: 1280, height: 1100 });
-  await staff.screenshot({ path: path.join(shots, "benchmark-compare.png") });
+  await shot(staff, "benchmark-compare");
   await Promise.all([staff.waitForURL(/\/compare\/\d+\/\d+\?/), staff.locator("a.drill-down").first().click()]);
   assert.equal(await staff.locator(".run-answer").count(), 2);
-  await staff.screenshot({ path: path.join(shots, "benchmark-question.png"), fullPage: true });
+  await shot(staff, "benchmark-question", { fullPage: true });
+  await context.close();
+});
+
+test("the answer page filters, leads to open answers, marks them for update and saves from the keyboard", async () => {
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const page = await context.newPage();
+  await login(page, USER);
+  await page.goto(base + "/");
+  const assayId = await page.locator("#assay-table tr", { hasText: "NeuriTox" }).getAttribute("data-assay-id");
+  await page.goto(`${base}/assays/${assayId}/answers`);
+  const visible = () => page.locator(".question:visible").count();
+  assert.equal(await visible(), 77);
+  // One answer was accepted in the first test: "Not accepted" hides it, without a reload.
+  await page.click("#answer-filter .filter-open");
+  assert.equal(await visible(), 76);
+  assert.match(page.url(), /\?show=open/);
+  await page.click("#answer-filter .filter-not-found");
+  const notFound = await visible();
+  assert.ok(notFound > 0 && notFound < 77, `only the not-found answers: ${notFound}`);
+  await shot(page, "answers-filter-not-found");
+  await page.click("#answer-filter .filter-all");
+  assert.equal(await visible(), 77);
+
+  // Progress per section, and the jump to the next open answer.
+  assert.match(await page.locator(".section-accepted").first().textContent(), /^1 of \d+ accepted$/);
+  const firstOpen = await page.locator("#first-unaccepted").getAttribute("href");
+  assert.equal(await page.locator(`${firstOpen}`).getAttribute("data-accepted"), "false");
+  await page.click("#first-unaccepted");
+  assert.match(page.url(), new RegExp(`${firstOpen}$`));
+  await page.locator(".guidance summary").first().click();
+  assert.ok((await page.locator(".guidance[open] div").first().textContent()).trim().length > 10, "the guidance opens");
+
+  // "Mark all open for update" ticks every answer not accepted.
+  await page.click("#mark-open");
+  assert.equal(await page.locator('.question[data-accepted="false"] input[name=question_ids]:checked').count(), 76);
+  assert.equal(await page.locator('.question[data-accepted="true"] input[name=question_ids]:checked').count(), 0);
+
+  // Ctrl+Enter saves the answer being edited; the history shows the change word by word.
+  const card = page.locator(firstOpen);
+  await card.locator(".answer-edit summary").click();
+  const area = card.locator("textarea");
+  await area.fill("Cells are seeded at 100 cells per well.");
+  await Promise.all([page.waitForURL(/\/answers#q\d+$/), area.press("Control+Enter")]);
+  await card.locator(".answer-edit summary").click();
+  await card.locator("textarea").fill("Cells are seeded at 200 cells per well.");
+  await Promise.all([page.waitForURL(/\/answers#q\d+$/), card.locator("textarea").press("Control+Enter")]);
+  await card.locator(".answer-edit summary").click();
+  assert.equal((await card.locator(".history-entry").first().locator("del").textContent()).trim(), "100");
+  assert.equal((await card.locator(".history-entry").first().locator("ins").textContent()).trim(), "200");
+  await card.screenshot({ path: path.join(shots, "answer-history-diff.png") });
+  await shot(page, "answers-tools");
+  await context.close();
+});
+
+test("staff sort the lists and open a stored file's page", async () => {
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const staff = await context.newPage();
+  await login(staff, STAFF);
+  await staff.goto(base + "/admin/files");
+  await staff.click("th[data-sort=name] a");
+  assert.equal(await staff.locator("th[data-sort=name]").getAttribute("aria-sort"), "ascending");
+  const names = await staff.locator("#file-table .file-name").allTextContents();
+  assert.deepEqual(names.map((n) => n.trim()), ["paper.docx", "sop.pdf"]);
+  await staff.locator("#file-table details.linked-answers summary").first().click();
+  assert.ok((await staff.locator("#file-table details.linked-answers[open] li").count()) > 0, "the answers open on demand");
+  await shot(staff, "admin-files-sorted", { fullPage: true });
+  await staff.fill("input[name=q]", "sop");
+  await Promise.all([staff.waitForURL(/q=sop/), staff.press("input[name=q]", "Enter")]);
+  assert.equal(await staff.locator("#file-table tbody tr").count(), 1);
+  await staff.click("#file-table .file-name a");
+  assert.equal((await staff.locator("#file-title").textContent()).trim(), "sop.pdf");
+  assert.equal((await staff.locator("#file-sha256").textContent()).trim(), sha256(readFileSync(path.join(fixtures, "sop.pdf"))));
+  assert.ok((await staff.locator("#file-answers li").count()) > 0);
+  assert.equal(await staff.locator("#file-downloads tbody tr").count(), 1, "the ZIP download of the first test");
+  await shot(staff, "admin-file", { fullPage: true });
+  await staff.goto(base + "/admin/assays?sort=title");
+  await shot(staff, "admin-assays-sorted");
   await context.close();
 });

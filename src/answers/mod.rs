@@ -1,8 +1,11 @@
 //! The answer sheet of an assay: questions by section with their answers, their evidence,
 //! the files each answer was drafted from and its edit history — one read model for the
-//! answer page and the exports (`render`: safe HTML and Markdown of answers).
+//! answer page and the exports (`render`: safe HTML and Markdown of answers; `export`: the
+//! export metadata and the DOCX, HTML and PDF files).
 
+mod diff;
 mod evidence;
+pub mod export;
 mod render;
 
 use std::collections::HashMap;
@@ -14,6 +17,7 @@ use crate::db::DbConn;
 use crate::db::models::{Answer, Assay, LinkLabel, QuestionSet};
 use crate::db::schema::{answer_edits, answer_files, file_assets, persons};
 
+pub use diff::word_diff_html;
 pub use evidence::{EvidenceView, Highlight};
 pub use render::{markdown, render_answer};
 
@@ -23,6 +27,13 @@ pub struct EditView {
     pub edited_at: String,
     pub old_text: String,
     pub new_text: String,
+}
+
+impl EditView {
+    /// What this edit changed, word by word, as safe HTML.
+    pub fn diff_html(&self) -> String {
+        word_diff_html(&self.old_text, &self.new_text)
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -64,6 +75,11 @@ impl QuestionView {
     pub fn drafted(&self) -> bool {
         self.answer.as_deref().is_some_and(|a| !a.is_empty())
     }
+
+    /// The answer says the documents do not answer the question.
+    pub fn not_found(&self) -> bool {
+        self.answer.as_deref().is_some_and(crate::llm::is_not_found)
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -71,6 +87,20 @@ pub struct SectionView {
     pub position: i32,
     pub title: String,
     pub questions: Vec<QuestionView>,
+}
+
+impl SectionView {
+    pub fn accepted(&self) -> usize {
+        self.questions.iter().filter(|q| q.accepted).count()
+    }
+
+    /// Accepted share in whole percent (100 for a section without questions).
+    pub fn percent_accepted(&self) -> usize {
+        match self.questions.len() {
+            0 => 100,
+            n => self.accepted() * 100 / n,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -102,6 +132,20 @@ impl AnswerSheet {
     }
     fn questions(&self) -> impl Iterator<Item = &QuestionView> {
         self.sections.iter().flat_map(|s| &s.questions)
+    }
+
+    /// The first question not accepted yet, in sheet order.
+    pub fn first_unaccepted(&self) -> Option<i32> {
+        self.questions().find(|q| !q.accepted).map(|q| q.question_id)
+    }
+
+    /// The next question after `question_id` that is not accepted yet, wrapping round to the
+    /// start; `None` when every other question is accepted.
+    /// (By reference: templates pass their loop's fields so.)
+    pub fn next_unaccepted(&self, question_id: &i32) -> Option<i32> {
+        let all: Vec<&QuestionView> = self.questions().collect();
+        let at = all.iter().position(|q| q.question_id == *question_id)?;
+        all[at + 1..].iter().chain(&all[..at]).find(|q| !q.accepted).map(|q| q.question_id)
     }
 }
 

@@ -2,9 +2,10 @@
 //! only then do citations become badges (`[n]` → the evidence of citation n; the older
 //! `_(Source: …)_` form → a plain badge).
 
+use super::export::{Metadata, size};
 use super::{AnswerSheet, EvidenceView};
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -76,15 +77,23 @@ fn legacy_badges(para: &str) -> String {
     out
 }
 
-/// The sheet as Markdown.
-pub fn markdown(sheet: &AnswerSheet) -> String {
+/// The sheet as Markdown, with the export metadata under the title.
+pub fn markdown(sheet: &AnswerSheet, meta: &Metadata) -> String {
     let mut md = format!("# {}\n\n", sheet.assay_title);
     if !sheet.scope.is_empty() {
         md.push_str(&format!("_Scope:_ {}\n\n", sheet.scope));
     }
-    if let Some(set) = &sheet.question_set {
-        md.push_str(&format!("Question set: {set}\n\n"));
+    for (label, value) in meta.lines() {
+        md.push_str(&format!("- **{label}:** {value}\n"));
     }
+    md.push_str("\n**Kept documents**\n\n");
+    if meta.documents.is_empty() {
+        md.push_str("None: the documents were not kept.\n");
+    }
+    for d in &meta.documents {
+        md.push_str(&format!("- {} ({}) · SHA-256 {}\n", d.name, size(d.size_bytes), d.sha256));
+    }
+    md.push('\n');
     for section in &sheet.sections {
         md.push_str(&format!("## {}\n\n", section.title));
         let mut last_subsection = "";

@@ -23,8 +23,6 @@
 
 use std::collections::HashMap;
 
-use crate::llm::NOT_FOUND;
-
 /// Longest token sequence compared by ROUGE-L (the LCS table grows with the square).
 pub const MAX_TOKENS: usize = 2000;
 
@@ -68,8 +66,8 @@ pub fn tokens(text: &str) -> Vec<String> {
 
 pub fn is_abstention(text: &str) -> bool {
     let t = without_citations(text);
-    let t = t.trim().trim_end_matches('.').trim().to_lowercase();
-    t.is_empty() || t == NOT_FOUND.trim_end_matches('.').to_lowercase()
+    let t = t.trim().trim_end_matches('.').trim();
+    t.is_empty() || crate::llm::is_not_found(t)
 }
 
 fn f1(overlap: usize, answer: usize, gold: usize) -> f64 {

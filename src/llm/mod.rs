@@ -138,6 +138,11 @@ pub trait LlmProvider: Send + Sync {
 /// The exact reply when the documents do not answer a question.
 pub const NOT_FOUND: &str = "Answer not found in documents.";
 
+/// The reply is [`NOT_FOUND`] (whatever the case, spacing or final full stop).
+pub fn is_not_found(text: &str) -> bool {
+    text.trim().trim_end_matches('.').trim().eq_ignore_ascii_case(NOT_FOUND.trim_end_matches('.'))
+}
+
 /// rustls needs one process-wide crypto provider before any HTTPS client is built (we use
 /// ring, as the S3 client does). Safe to call more than once.
 pub fn install_crypto_provider() {

@@ -8,9 +8,9 @@ use askama_web::WebTemplate;
 use diesel::prelude::*;
 use serde::Deserialize;
 
-use crate::admin::{self, AssayRow, FileRow, Paged};
+use crate::admin::{self, AssayRow, FileDetail, FileRow, Order, Paged};
 use crate::answers::{self, AnswerSheet};
-use crate::db::models::{Assay, FileDownloadLog};
+use crate::db::models::{Assay, FileAssetId, FileDownloadLog};
 use crate::db::schema::{assays, file_assets, persons};
 use crate::fileops;
 use crate::jobs::{self, Job};
@@ -29,6 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/assays/{id}/files.zip", web::get().to(download_page))
         .route("/admin/assays/{id}/withdraw-consent", web::post().to(withdraw_for_owner))
         .route("/admin/files", web::get().to(files))
+        .route("/admin/files/{id}", web::get().to(file_page))
         .route("/admin/downloads", web::get().to(downloads))
         .route("/admin/storage", web::get().to(storage));
 }
@@ -68,35 +69,101 @@ pub struct ListQuery {
     #[serde(default)]
     pub q: String,
     pub page: Option<i64>,
+    pub sort: Option<String>,
 }
 
-/// Links to the neighbouring pages of a list, keeping its search.
+/// What a list page was asked for (search, order) and the links that keep it: to the
+/// neighbouring pages and to the list sorted by another column.
+pub struct ListView {
+    path: &'static str,
+    pub q: String,
+    order: Order,
+    default: Order,
+}
+
+impl ListView {
+    pub fn new(path: &'static str, query: &ListQuery, keys: &[&'static str], default: Order) -> Self {
+        let order = Order::parse(query.sort.as_deref(), keys, default);
+        Self { path, q: query.q.trim().to_owned(), order, default }
+    }
+
+    fn url(&self, page: Option<i64>, order: Order) -> String {
+        let page = page.map(|p| p.to_string());
+        let sort = (order != self.default).then(|| order.param());
+        let params: Vec<(&str, &str)> =
+            [("page", page.as_deref()), ("q", Some(self.q.as_str())), ("sort", sort.as_deref())]
+                .into_iter()
+                .filter_map(|(name, value)| value.filter(|v| !v.is_empty()).map(|v| (name, v)))
+                .collect();
+        match params.is_empty() {
+            true => self.path.to_owned(),
+            false => format!("{}?{}", self.path, serde_urlencoded::to_string(params).unwrap_or_default()),
+        }
+    }
+
+    /// The list sorted by `key`: the other way round when it already is, else ascending
+    /// (the default column: its default direction), from the first page.
+    pub fn sort_url(&self, key: &'static str) -> String {
+        let descending = match (self.order.key == key, key == self.default.key) {
+            (true, _) => !self.order.descending,
+            (false, true) => self.default.descending,
+            (false, false) => false,
+        };
+        self.url(None, Order { key, descending })
+    }
+
+    pub fn aria_sort(&self, key: &str) -> &'static str {
+        match (self.order.key == key, self.order.descending) {
+            (false, _) => "none",
+            (true, false) => "ascending",
+            (true, true) => "descending",
+        }
+    }
+
+    pub fn arrow(&self, key: &str) -> &'static str {
+        match self.aria_sort(key) {
+            "ascending" => "▲",
+            "descending" => "▼",
+            _ => "",
+        }
+    }
+
+    /// The header cell of a sortable column: a link that sorts by it, and its direction.
+    pub fn th(&self, key: &'static str, label: &str) -> String {
+        format!(
+            "<th aria-sort=\"{}\" data-sort=\"{key}\"><a class=\"sort-link\" href=\"{}\">{label}</a> {}</th>",
+            self.aria_sort(key),
+            self.sort_url(key).replace('&', "&amp;"),
+            self.arrow(key)
+        )
+    }
+
+    /// The order asked for (or the list's default).
+    pub fn order(&self) -> Order {
+        self.order
+    }
+
+    pub fn pager<T>(&self, list: &Paged<T>) -> Pager {
+        Pager {
+            page: list.page,
+            previous: (list.page > 1).then(|| self.url(Some(list.page - 1), self.order)),
+            next: list.has_next.then(|| self.url(Some(list.page + 1), self.order)),
+        }
+    }
+}
+
+/// Links to the neighbouring pages of a list, keeping its search and order.
 pub struct Pager {
     pub page: i64,
     pub previous: Option<String>,
     pub next: Option<String>,
 }
 
-impl Pager {
-    pub fn new<T>(path: &str, q: &str, list: &Paged<T>) -> Self {
-        let link = |page: i64| {
-            let page = page.to_string();
-            let params: &[(&str, &str)] = if q.is_empty() { &[("page", &page)] } else { &[("page", &page), ("q", q)] };
-            format!("{path}?{}", serde_urlencoded::to_string(params).unwrap_or_default())
-        };
-        Self {
-            page: list.page,
-            previous: (list.page > 1).then(|| link(list.page - 1)),
-            next: list.has_next.then(|| link(list.page + 1)),
-        }
-    }
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/assays.html")]
 pub struct AssayListPage {
     page: Page,
-    q: String,
+    list: ListView,
     rows: Vec<AssayRow>,
     pager: Pager,
 }
@@ -106,11 +173,11 @@ pub async fn assay_list(
     Staff(viewer): Staff,
     query: web::Query<ListQuery>,
 ) -> AppResult<AssayListPage> {
-    let ListQuery { q, page } = query.into_inner();
-    let (search, page) = (q.clone(), admin::page_number(page));
-    let list = state.db(move |c| Ok(admin::assay_list(c, &search, page)?)).await?;
-    let pager = Pager::new("/admin/assays", &q, &list);
-    Ok(AssayListPage { page: viewer.page(), q, rows: list.rows, pager })
+    let list = ListView::new("/admin/assays", &query, admin::ASSAY_SORTS, admin::ASSAY_ORDER);
+    let (search, order, page) = (list.q.clone(), list.order, admin::page_number(query.page));
+    let rows = state.db(move |c| Ok(admin::assay_list(c, &search, order, page)?)).await?;
+    let pager = list.pager(&rows);
+    Ok(AssayListPage { page: viewer.page(), list, rows: rows.rows, pager })
 }
 
 #[derive(Template, WebTemplate)]
@@ -121,6 +188,13 @@ pub struct AdminAssayPage {
     sheet: AnswerSheet,
     files: Vec<FileRow>,
     available: usize,
+}
+
+impl AdminAssayPage {
+    /// The files of one assay are few: their table is not sorted by the reader.
+    fn th(&self, _key: &'static str, label: &str) -> String {
+        format!("<th>{label}</th>")
+    }
 }
 
 pub async fn assay_page(
@@ -208,8 +282,15 @@ pub async fn withdraw_for_owner(
 #[template(path = "admin/files.html")]
 pub struct FilesPage {
     page: Page,
+    list: ListView,
     files: Vec<FileRow>,
     pager: Pager,
+}
+
+impl FilesPage {
+    fn th(&self, key: &'static str, label: &str) -> String {
+        self.list.th(key, label)
+    }
 }
 
 pub async fn files(
@@ -217,16 +298,37 @@ pub async fn files(
     Staff(viewer): Staff,
     query: web::Query<ListQuery>,
 ) -> AppResult<FilesPage> {
-    let page = admin::page_number(query.page);
-    let list = state.db(move |c| Ok(admin::all_files(c, page)?)).await?;
-    let pager = Pager::new("/admin/files", "", &list);
-    Ok(FilesPage { page: viewer.page(), files: list.rows, pager })
+    let list = ListView::new("/admin/files", &query, admin::FILE_SORTS, admin::FILE_ORDER);
+    let (search, order, page) = (list.q.clone(), list.order, admin::page_number(query.page));
+    let rows = state.db(move |c| Ok(admin::all_files(c, &search, order, page)?)).await?;
+    let pager = list.pager(&rows);
+    Ok(FilesPage { page: viewer.page(), list, files: rows.rows, pager })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/file.html")]
+pub struct FilePage {
+    page: Page,
+    detail: FileDetail,
+}
+
+/// One stored file: everything about it on one page.
+pub async fn file_page(
+    state: web::Data<AppState>,
+    Staff(viewer): Staff,
+    path: web::Path<String>,
+) -> AppResult<FilePage> {
+    let id = uuid::Uuid::parse_str(&path.into_inner()).map_err(|_| AppError::NotFound)?;
+    let id = FileAssetId::from(id);
+    let detail = state.db(move |c| Ok(admin::file_detail(c, &id)?)).await?;
+    Ok(FilePage { page: viewer.page(), detail })
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/downloads.html")]
 pub struct DownloadsPage {
     page: Page,
+    list: ListView,
     logs: Vec<FileDownloadLog>,
     pager: Pager,
 }
@@ -236,10 +338,11 @@ pub async fn downloads(
     Staff(viewer): Staff,
     query: web::Query<ListQuery>,
 ) -> AppResult<DownloadsPage> {
-    let page = admin::page_number(query.page);
-    let list = state.db(move |c| Ok(admin::downloads(c, page)?)).await?;
-    let pager = Pager::new("/admin/downloads", "", &list);
-    Ok(DownloadsPage { page: viewer.page(), logs: list.rows, pager })
+    let list = ListView::new("/admin/downloads", &query, admin::DOWNLOAD_SORTS, admin::DOWNLOAD_ORDER);
+    let (search, order, page) = (list.q.clone(), list.order, admin::page_number(query.page));
+    let rows = state.db(move |c| Ok(admin::downloads(c, &search, order, page)?)).await?;
+    let pager = list.pager(&rows);
+    Ok(DownloadsPage { page: viewer.page(), list, logs: rows.rows, pager })
 }
 
 #[derive(Template, WebTemplate)]

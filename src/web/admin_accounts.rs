@@ -20,7 +20,7 @@ use crate::auth::{self, AccountError};
 use crate::db::models::Person;
 use crate::db::models::person::PersonSpec;
 
-use super::admin::{ListQuery, Pager};
+use super::admin::{ListQuery, ListView, Pager};
 use super::error::{AppError, AppResult};
 use super::page::{Page, flash};
 use super::viewer::{Staff, Viewer};
@@ -37,7 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[template(path = "admin/accounts.html")]
 pub struct AccountsPage {
     page: Page,
-    q: String,
+    list: ListView,
     rows: Vec<AccountRow>,
     pager: Pager,
     /// The viewer may grant the staff flag (a superuser).
@@ -50,16 +50,16 @@ pub async fn list(
     Staff(viewer): Staff,
     query: web::Query<ListQuery>,
 ) -> AppResult<AccountsPage> {
-    let ListQuery { q, page } = query.into_inner();
-    let (search, page) = (q.clone(), admin::page_number(page));
-    let list = state.db(move |c| Ok(admin::account_list(c, &search, page)?)).await?;
-    let pager = Pager::new("/admin/accounts", &q, &list);
+    let list = ListView::new("/admin/accounts", &query, admin::ACCOUNT_SORTS, admin::ACCOUNT_ORDER);
+    let (search, order, page) = (list.q.clone(), list.order(), admin::page_number(query.page));
+    let rows = state.db(move |c| Ok(admin::account_list(c, &search, order, page)?)).await?;
+    let pager = list.pager(&rows);
     Ok(AccountsPage {
         superuser: viewer.person.is_superuser,
         me: viewer.person.id,
         page: viewer.page(),
-        q,
-        rows: list.rows,
+        list,
+        rows: rows.rows,
         pager,
     })
 }

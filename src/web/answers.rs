@@ -11,6 +11,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::answers::export::{self, Metadata};
 use crate::answers::{self, AnswerSheet, EvidenceView};
 use crate::db::models::{Access, Answer, Assay, Investigation, Study};
 use crate::drafting::{self, DraftRequest, Scope, Target};
@@ -29,7 +30,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/assays/{id}/answers/{question}/accept", web::post().to(accept))
         .route("/assays/{id}/regenerate", web::post().to(regenerate))
         .route("/assays/{id}/export.json", web::get().to(export_json))
-        .route("/assays/{id}/export.md", web::get().to(export_markdown));
+        .route("/assays/{id}/export.md", web::get().to(export_markdown))
+        .route("/assays/{id}/export.docx", web::get().to(export_docx))
+        .route("/assays/{id}/export.html", web::get().to(export_html))
+        .route("/assays/{id}/export.pdf", web::get().to(export_pdf));
 }
 
 #[derive(Template, WebTemplate)]
@@ -39,6 +43,22 @@ pub struct AnswersPage {
     title: String,
     /// The rendered sheet (cached across requests; see [`RenderedSheets`]).
     content: String,
+    /// Which answers are shown: `all`, `open` (not accepted) or `not-found`.
+    show: &'static str,
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    show: Option<String>,
+}
+
+/// The answer filter of `?show=…`; anything unknown shows all.
+fn answer_filter(show: Option<&str>) -> &'static str {
+    match show {
+        Some("open") => "open",
+        Some("not-found") => "not-found",
+        _ => "all",
+    }
 }
 
 /// The part of the answer page that is the same for everyone who sees it: every answer, its
@@ -97,22 +117,12 @@ impl RenderedSheets {
     }
 }
 
-async fn sheet_for(
-    state: &AppState,
-    viewer: &Viewer,
-    id: i32,
-) -> AppResult<(Assay, Study, Investigation, AnswerSheet)> {
-    let person = viewer.person.clone();
-    state
-        .db(move |c| {
-            let (assay, study, inv) = Assay::find_for(c, id, &person)?;
-            let sheet = answers::load(c, &assay)?;
-            Ok((assay, study, inv, sheet))
-        })
-        .await
-}
-
-pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AnswersPage> {
+pub async fn show(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    path: web::Path<i32>,
+    query: web::Query<ShowQuery>,
+) -> AppResult<AnswersPage> {
     let (assay, study, investigation) = viewer.assay(&state, path.into_inner(), Access::View).await?;
     let for_version = assay.clone();
     let version = state.db(move |c| Ok(answers::version(c, &for_version)?)).await?;
@@ -137,7 +147,7 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i3
     };
     let page = viewer.page();
     let content = content.replace(CSRF_PLACEHOLDER.as_str(), &page.csrf);
-    Ok(AnswersPage { page, title: assay.title, content })
+    Ok(AnswersPage { page, title: assay.title, content, show: answer_filter(query.show.as_deref()) })
 }
 
 #[derive(Deserialize)]
@@ -361,7 +371,7 @@ pub async fn regenerate(
     Ok(see_other("/"))
 }
 
-fn attachment(name: String, content_type: &str, body: String) -> HttpResponse {
+fn attachment(name: String, content_type: &str, body: impl actix_web::body::MessageBody + 'static) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::CONTENT_DISPOSITION, crate::filenames::content_disposition(&name)))
@@ -378,13 +388,14 @@ fn export_name(sheet: &AnswerSheet, ext: &str) -> String {
 }
 
 pub async fn export_json(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let (assay, study, inv, sheet) = sheet_for(&state, &viewer, path.into_inner()).await?;
+    let (assay, sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
     let doc = serde_json::json!({
         "format": "toxtemp-assistant-export/1",
         "exported_at": crate::db::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "investigation": inv.title,
-        "study": study.title,
+        "investigation": meta.investigation,
+        "study": meta.study,
         "assay": { "id": assay.id, "title": assay.title, "scope": assay.description, "status": assay.status, "question_set": sheet.question_set },
+        "metadata": meta,
         "progress": { "accepted": sheet.accepted(), "drafted": sheet.drafted(), "total": sheet.total() },
         "sections": sheet.sections,
     });
@@ -397,6 +408,50 @@ pub async fn export_markdown(
     viewer: Viewer,
     path: web::Path<i32>,
 ) -> AppResult<HttpResponse> {
-    let (_, _, _, sheet) = sheet_for(&state, &viewer, path.into_inner()).await?;
-    Ok(attachment(export_name(&sheet, "md"), "text/markdown; charset=utf-8", answers::markdown(&sheet)))
+    let (_, sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
+    Ok(attachment(export_name(&sheet, "md"), "text/markdown; charset=utf-8", answers::markdown(&sheet, &meta)))
+}
+
+/// The assay's answer sheet with its export metadata, for every export (owner, or staff
+/// read access; anyone else 404).
+async fn export_for(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<(Assay, AnswerSheet, Metadata)> {
+    let person = viewer.person.clone();
+    let model = state.ctx.provider.name().to_owned();
+    state
+        .db(move |c| {
+            let (assay, study, inv) = Assay::find_for(c, id, &person)?;
+            let sheet = answers::load(c, &assay)?;
+            let meta = Metadata::load(c, &assay, &study, &inv, sheet.question_set.clone(), &model)?;
+            Ok((assay, sheet, meta))
+        })
+        .await
+}
+
+/// Build an export file off the async threads (the PDF lays out and compresses pages).
+async fn build<F>(sheet: AnswerSheet, meta: Metadata, render: F) -> AppResult<Vec<u8>>
+where
+    F: FnOnce(&AnswerSheet, &Metadata) -> anyhow::Result<Vec<u8>> + Send + 'static,
+{
+    let file = web::block(move || render(&sheet, &meta)).await.map_err(anyhow::Error::from)?;
+    Ok(file?)
+}
+
+pub async fn export_docx(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
+    let (_, sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
+    let name = export_name(&sheet, "docx");
+    let file = build(sheet, meta, export::docx::render).await?;
+    Ok(attachment(name, "application/vnd.openxmlformats-officedocument.wordprocessingml.document", file))
+}
+
+pub async fn export_html(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
+    let (_, sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
+    let file = export::html::render(&sheet, &meta);
+    Ok(attachment(export_name(&sheet, "html"), "text/html; charset=utf-8", file))
+}
+
+pub async fn export_pdf(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
+    let (_, sheet, meta) = export_for(&state, &viewer, path.into_inner()).await?;
+    let name = export_name(&sheet, "pdf");
+    let file = build(sheet, meta, export::pdf::render).await?;
+    Ok(attachment(name, "application/pdf", file))
 }

@@ -397,6 +397,10 @@ async fn staff_see_search_and_page_through_the_accounts() {
     assert_eq!(select_texts(&page2, "#admin-accounts tbody tr").len(), 11);
     let found = app.get_html("/admin/accounts?q=USER4").await;
     assert_eq!(select_texts(&found, "#admin-accounts .account-email").len(), 10);
+    let newest_email_first = app.get_html("/admin/accounts?sort=-email").await;
+    assert_eq!(select_texts(&newest_email_first, "#admin-accounts .account-email")[0], "user59@example.org");
+    let by_login = app.get_html("/admin/accounts?sort=-login").await;
+    assert_eq!(select_attr(&by_login, "#admin-accounts th[data-sort=login]", "aria-sort"), "descending");
     let none = app.get_html("/admin/accounts?q=%25").await;
     assert!(select_texts(&none, "#admin-accounts .account-email").is_empty(), "% matches only itself");
 }

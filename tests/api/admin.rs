@@ -1,3 +1,5 @@
+use diesel::prelude::*;
+
 use crate::helpers::{TestApp, has_attr, select_attr, select_texts};
 
 #[actix_web::test]
@@ -296,4 +298,112 @@ async fn only_staff_reach_the_benchmark_pages() {
         assert_eq!(app.post_form(&path, &[("name", "x"), ("assay", &assay.to_string())]).await.status(), 403, "{path}");
     }
     assert_eq!(toxtemp::db::models::EvaluationRun::of_set(&mut app.conn(), set.id).unwrap().len(), 0);
+}
+
+#[actix_web::test]
+async fn the_assay_list_sorts_by_its_columns_and_its_links_keep_the_search_and_the_order() {
+    let app = TestApp::spawn().await;
+    many_assays(&app, 60);
+    app.login_new("staff@example.org", true).await;
+    let titles = |html: &scraper::Html| select_texts(html, "#admin-assays tbody tr td a");
+
+    let by_title = app.get_html("/admin/assays?sort=title").await;
+    assert_eq!(titles(&by_title)[0], "NeuriTox 100% literal", "case-insensitive, ascending");
+    assert_eq!(select_attr(&by_title, "th[data-sort=title]", "aria-sort"), "ascending");
+    assert_eq!(select_attr(&by_title, "th[data-sort=title] a", "href"), "/admin/assays?sort=-title", "toggles");
+    assert_eq!(select_attr(&by_title, "th[data-sort=owner]", "aria-sort"), "none");
+    assert_eq!(select_attr(&by_title, ".pager a[rel=next]", "href"), "/admin/assays?page=2&sort=title");
+    let descending = app.get_html("/admin/assays?sort=-title").await;
+    assert_eq!(titles(&descending)[0], "Plain assay 9");
+    assert_eq!(select_attr(&descending, "th[data-sort=title]", "aria-sort"), "descending");
+
+    // The default order (newest first) needs no parameter; unknown ones fall back to it.
+    let default = app.get_html("/admin/assays").await;
+    assert_eq!(select_attr(&default, "th[data-sort=created]", "aria-sort"), "descending");
+    assert_eq!(titles(&app.get_html("/admin/assays?sort=;drop").await), titles(&default));
+    let searched = app.get_html("/admin/assays?q=plain&sort=-title").await;
+    assert_eq!(select_attr(&searched, "th[data-sort=owner] a", "href"), "/admin/assays?q=plain&sort=owner");
+    assert_eq!(select_attr(&searched, ".pager a[rel=next]", "href"), "/admin/assays?page=2&q=plain&sort=-title");
+}
+
+#[actix_web::test]
+async fn stored_files_and_downloads_are_searched_and_sorted() {
+    use toxtemp::db::models::{FileAsset, FileDownloadLog};
+    let app = TestApp::spawn().await;
+    let staff = app.login_new("staff@example.org", true).await;
+    let mut conn = app.conn();
+    let mut small = crate::models::file_asset(&staff, "Small protocol.pdf");
+    small.size_bytes = 10;
+    small.sha256 = format!("abc123{}", "0".repeat(58));
+    let big = crate::models::file_asset(&staff, "big_100%.docx");
+    for asset in [&small, &big] {
+        FileAsset::insert(&mut conn, asset).unwrap();
+    }
+    FileDownloadLog::record(&mut conn, &small, Some(staff.id), "first@example.org", "192.0.2.1").unwrap();
+    FileDownloadLog::record(&mut conn, &big, Some(staff.id), "second@example.org", "192.0.2.2").unwrap();
+    let names = |html: &scraper::Html| select_texts(html, "#file-table .file-name");
+
+    assert_eq!(names(&app.get_html("/admin/files?sort=size").await), ["Small protocol.pdf", "big_100%.docx"]);
+    assert_eq!(names(&app.get_html("/admin/files?sort=-size").await), ["big_100%.docx", "Small protocol.pdf"]);
+    assert_eq!(names(&app.get_html("/admin/files?q=PROTOCOL").await), ["Small protocol.pdf"]);
+    assert_eq!(names(&app.get_html("/admin/files?q=abc123").await), ["Small protocol.pdf"], "by the SHA-256's start");
+    assert_eq!(names(&app.get_html("/admin/files?q=100%25").await), ["big_100%.docx"]);
+    let nothing = app.get_html("/admin/files?q=nothing").await;
+    assert_eq!(select_texts(&nothing, "#no-files"), ["No stored file matches “nothing”."]);
+    let listed = app.get_html("/admin/files").await;
+    assert_eq!(select_texts(&listed, ".file-size"), ["4.7 GiB", "10 B"]);
+    assert_eq!(
+        select_attr(&listed, &format!("tr[data-file-id=\"{}\"] .file-name a", small.id), "href"),
+        format!("/admin/files/{}", small.id)
+    );
+
+    let who = |html: &scraper::Html| select_texts(html, "#download-log tbody td:nth-child(2)");
+    assert_eq!(who(&app.get_html("/admin/downloads").await), ["second@example.org", "first@example.org"]);
+    assert_eq!(who(&app.get_html("/admin/downloads?sort=who").await), ["first@example.org", "second@example.org"]);
+    assert_eq!(who(&app.get_html("/admin/downloads?q=192.0.2.2").await), ["second@example.org"]);
+    assert_eq!(who(&app.get_html("/admin/downloads?q=small").await), ["first@example.org"]);
+}
+
+#[actix_web::test]
+async fn a_file_page_shows_its_answers_downloads_and_audit_trail() {
+    use toxtemp::db::models::{FileAsset, FileDownloadLog, Which};
+    let mut app = TestApp::spawn().await;
+    let assay = crate::answers::drafted(&app, "owner@example.org").await;
+    let sop = FileAsset::of_assay(&mut app.conn(), assay, Which::All)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.original_filename == "sop.pdf")
+        .unwrap();
+    assert_eq!(app.get(&format!("/admin/files/{}", sop.id)).await.status(), 403, "not for the owner");
+    app.new_browser();
+    let staff = app.login_new("staff@example.org", true).await;
+    FileDownloadLog::record(&mut app.conn(), &sop, Some(staff.id), &staff.email, "192.0.2.9").unwrap();
+    use toxtemp::db::models::{FileAuditEvent, FileEvent};
+    FileAuditEvent::record(&mut app.conn(), &sop, FileEvent::ObjectLost, "verify-storage").unwrap();
+
+    let page = app.get_html(&format!("/admin/files/{}", sop.id)).await;
+    assert_eq!(select_texts(&page, "#file-title"), ["sop.pdf"]);
+    assert_eq!(select_texts(&page, "#file-sha256")[0], sop.sha256);
+    assert!(select_texts(&page, "#file-assay")[0].ends_with("NeuriTox"), "the assay's path");
+    let linked = toxtemp::db::schema::answer_files::table
+        .filter(toxtemp::db::schema::answer_files::file_id.eq(&sop.id))
+        .count()
+        .get_result::<i64>(&mut app.conn())
+        .unwrap();
+    assert!(linked > 0);
+    assert_eq!(select_texts(&page, "#file-answers li").len() as i64, linked, "every linked answer");
+    assert_eq!(select_texts(&page, "#answer-count"), [linked.to_string()]);
+    assert_eq!(select_texts(&page, "#file-downloads tbody tr td:nth-child(3)"), ["192.0.2.9"]);
+    assert_eq!(select_texts(&page, "#file-events .event-name"), ["object_lost"]);
+
+    // From the assay's table, the file's row leads here; the linked answers open on demand.
+    let table = app.get_html(&format!("/admin/assays/{assay}")).await;
+    let row = format!("tr[data-file-id=\"{}\"]", sop.id);
+    assert_eq!(select_attr(&table, &format!("{row} .file-name a"), "href"), format!("/admin/files/{}", sop.id));
+    assert!(!has_attr(&table, &format!("{row} details.linked-answers"), "open"));
+    assert_eq!(select_texts(&table, &format!("{row} details.linked-answers li")).len() as i64, linked);
+    assert_eq!(select_attr(&table, &format!("{row} .copy-button"), "data-copy"), sop.sha256);
+
+    assert_eq!(app.get(&format!("/admin/files/{}", uuid::Uuid::new_v4())).await.status(), 404);
+    assert_eq!(app.get("/admin/files/not-a-file").await.status(), 404);
 }

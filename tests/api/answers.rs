@@ -201,9 +201,14 @@ async fn staff_download_all_files_as_a_zip_and_each_download_is_logged() {
     let mut names = select_texts(&page, "#file-table .file-name");
     names.sort();
     assert_eq!(names, vec!["paper.docx", "sop.pdf"]);
-    let shas = select_texts(&page, "#file-table .sha256");
+    let shas: Vec<String> = page
+        .select(&scraper::Selector::parse("#file-table .sha256").unwrap())
+        .map(|e| e.value().attr("data-sha256").unwrap().to_owned())
+        .collect();
     for (_, bytes) in files() {
-        assert!(shas.contains(&compute_sha256(&bytes[..]).unwrap()));
+        let sha = compute_sha256(&bytes[..]).unwrap();
+        assert!(shas.contains(&sha));
+        assert!(select_texts(&page, "#file-table .sha256").contains(&sha[..12].to_owned()), "short in the table");
     }
     let zip_url = format!("/admin/assays/{assay}/files.zip");
     assert_eq!(select_attr(&page, "#download-zip", "action"), zip_url);

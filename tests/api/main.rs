@@ -6,12 +6,14 @@ mod smtp;
 
 mod accounts;
 mod admin;
+mod answer_page;
 mod answers;
 mod auth;
 mod benchmark;
 mod cli;
 mod docs;
 mod evidence;
+mod exports;
 mod fileops;
 mod hardening;
 mod ingest;
