@@ -8,6 +8,7 @@ pub mod file_asset;
 pub mod file_audit;
 pub mod investigation;
 pub mod login_failure;
+pub mod password_reset;
 pub mod person;
 pub mod question;
 pub mod study;
@@ -22,6 +23,7 @@ pub use file_asset::{AnswerFile, FileAsset, FileAssetId, FileAssetStatus, FileDo
 pub use file_audit::{FileAuditEvent, FileEvent};
 pub use investigation::{Access, Investigation};
 pub use login_failure::LoginFailure;
+pub use password_reset::PasswordReset;
 pub use person::Person;
 pub use question::{Question, QuestionSet, Section, Subsection};
 pub use study::Study;
