@@ -82,6 +82,10 @@ pub const FILE_ORDER: Order = Order { key: "uploaded", descending: true };
 pub const DOWNLOAD_SORTS: &[&str] = &["when", "file", "who"];
 pub const DOWNLOAD_ORDER: Order = Order { key: "when", descending: true };
 
+/// … of the accounts.
+pub const ACCOUNT_SORTS: &[&str] = &["email", "name", "created", "login"];
+pub const ACCOUNT_ORDER: Order = Order { key: "email", descending: false };
+
 /// `query.order(column)` for the key of `order`, ascending or descending; then `tie` (a
 /// unique column) so that pages never overlap.
 macro_rules! sorted {
@@ -380,6 +384,44 @@ pub fn file_detail(conn: &mut DbConn, id: &FileAssetId) -> QueryResult<FileDetai
     let events = FileAuditEvent::of_file(conn, id)?;
     let file = rows(conn, vec![asset], 7)?.remove(0);
     Ok(FileDetail { file, path, downloads, events })
+}
+
+/// An account on `/admin/accounts`.
+#[derive(Clone, Debug)]
+pub struct AccountRow {
+    pub person: crate::db::models::Person,
+    /// `None` until the person logs in (or logged in last before it was recorded).
+    pub last_login_at: Option<chrono::NaiveDateTime>,
+}
+
+/// Accounts in `order`, optionally only those whose email or name contains `search`
+/// (case-insensitive).
+pub fn account_list(conn: &mut DbConn, search: &str, order: Order, page: i64) -> QueryResult<Paged<AccountRow>> {
+    use crate::db::models::Person;
+    let query = persons::table
+        .select((Person::as_select(), persons::last_login_at))
+        .limit(PER_PAGE + 1)
+        .offset(offset(page))
+        .into_boxed();
+    let mut query = sorted!(query, order, tie: persons::id,
+        "email" => persons::email,
+        "name" => lower(persons::display_name),
+        "created" => persons::created_at,
+        "login" => persons::last_login_at,
+    );
+    let needle = search.trim().to_lowercase();
+    if !needle.is_empty() {
+        let pattern = like_pattern(&needle);
+        query = query.filter(
+            persons::email
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(persons::display_name).like(pattern).escape('\\')),
+        );
+    }
+    let rows: Vec<(Person, Option<chrono::NaiveDateTime>)> = query.load(conn)?;
+    let rows = rows.into_iter().map(|(person, last_login_at)| AccountRow { person, last_login_at }).collect();
+    Ok(Paged::from_probe(rows, page))
 }
 
 /// Records a download-log row for each file the ZIP streams (on the ZIP's blocking thread).

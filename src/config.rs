@@ -217,6 +217,55 @@ impl Default for JobSettings {
     }
 }
 
+/// How the connection to the SMTP server is secured (`SMTP_TLS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which is required (default; port 587).
+    StartTls,
+    /// TLS from the first byte ("SMTPS"; port 465).
+    Tls,
+    /// No encryption: only for a relay on the same host or in tests (port 25).
+    None,
+}
+
+impl SmtpTls {
+    fn parse(raw: &str) -> anyhow::Result<Self> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "starttls" => Ok(Self::StartTls),
+            "tls" => Ok(Self::Tls),
+            "none" => Ok(Self::None),
+            other => bail!("SMTP_TLS must be starttls, tls or none, got {other:?}"),
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::StartTls => 587,
+            Self::Tls => 465,
+            Self::None => 25,
+        }
+    }
+}
+
+/// The SMTP server that sends password-reset and invitation mails. Unset: links are written
+/// to the log for the operator instead.
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    /// `SMTP_HOST`.
+    pub host: String,
+    /// `SMTP_PORT` — default by `SMTP_TLS`: 587, 465 or 25.
+    pub port: u16,
+    /// `SMTP_USERNAME` + `SMTP_PASSWORD` — both or neither.
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    /// `SMTP_FROM` — the sender, e.g. `ToxTempAssistant <noreply@example.org>`.
+    pub from: String,
+    /// `SMTP_TLS`.
+    pub tls: SmtpTls,
+    /// How long the SMTP server may keep one command waiting.
+    pub timeout: Duration,
+}
+
 /// The first admin account, created on first start when no staff account exists yet.
 #[derive(Clone, Debug)]
 pub struct BootstrapAdmin {
@@ -266,6 +315,12 @@ pub struct Config {
     /// `TOXTEMP_METRICS_TOKEN` — the bearer token `/metrics` asks for (≥ 16 characters).
     /// `None` turns `/metrics` off (404).
     pub metrics_token: Option<SecretString>,
+    /// `SMTP_*` — the mail server; `None`: reset links go to the log.
+    pub smtp: Option<SmtpConfig>,
+    /// `TOXTEMP_PUBLIC_URL` — where people reach the app, e.g. `https://toxtemp.example.org`;
+    /// the base of the links in mails (required with `SMTP_HOST`: a link is never built from
+    /// a request's Host header for a mail).
+    pub public_url: Option<String>,
     /// Where the API keys of the staff's language-model configurations are looked up, by the
     /// name of their environment variable, when a run or a connection test needs one.
     pub secrets: SecretLookup,
@@ -353,6 +408,11 @@ impl Config {
             bail!("TOXTEMP_METRICS_TOKEN must be at least 16 characters long");
         }
         let metrics_token = metrics_token.map(SecretString::from);
+        let smtp = smtp_from_env()?;
+        let public_url = var("TOXTEMP_PUBLIC_URL").map(|raw| public_url(&raw)).transpose()?;
+        if smtp.is_some() && public_url.is_none() {
+            bail!("TOXTEMP_PUBLIC_URL is required with SMTP_HOST (the links in mails start with it)");
+        }
         let jobs =
             JobSettings { workers: number("TOXTEMP_WORKERS", JobSettings::default().workers)?, ..Default::default() };
         Ok(Self {
@@ -374,6 +434,8 @@ impl Config {
             deleted_name_retention: DAY * number("TOXTEMP_DELETED_NAME_RETENTION_DAYS", 30)?,
             metrics_token,
             secrets: SecretLookup::from_env(),
+            smtp,
+            public_url,
         })
     }
 
@@ -400,6 +462,8 @@ impl Config {
             metrics_token: None,
             // Tests name their keys (`SecretLookup::fixed`); the process environment is not read.
             secrets: SecretLookup::fixed(Vec::<(String, String)>::new()),
+            smtp: None,
+            public_url: None,
         }
     }
 
@@ -475,6 +539,52 @@ fn storage_from_env(data_dir: &Path) -> anyhow::Result<StorageConfig> {
     }))
 }
 
+/// `SMTP_HOST` turns mail on; the other `SMTP_*` variables need it.
+fn smtp_from_env() -> anyhow::Result<Option<SmtpConfig>> {
+    let Some(host) = var("SMTP_HOST") else {
+        if let Some(name) = ["SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_TLS"]
+            .into_iter()
+            .find(|name| var(name).is_some())
+        {
+            bail!("{name} is set but SMTP_HOST is not");
+        }
+        return Ok(None);
+    };
+    let tls = var("SMTP_TLS").map(|raw| SmtpTls::parse(&raw)).transpose()?.unwrap_or(SmtpTls::StartTls);
+    let (username, password) = match (var("SMTP_USERNAME"), var("SMTP_PASSWORD")) {
+        (Some(user), Some(password)) => (Some(user), Some(SecretString::from(password))),
+        (None, None) => (None, None),
+        _ => bail!("set both SMTP_USERNAME and SMTP_PASSWORD, or neither"),
+    };
+    let from = var("SMTP_FROM").context("SMTP_FROM (the sender address) is required with SMTP_HOST")?;
+    Ok(Some(SmtpConfig {
+        host: host.trim().to_owned(),
+        port: number("SMTP_PORT", tls.default_port())?,
+        username,
+        password,
+        from,
+        tls,
+        timeout: Duration::from_secs(20),
+    }))
+}
+
+/// An absolute `http(s)://` URL without a trailing slash, query or fragment.
+fn public_url(raw: &str) -> anyhow::Result<String> {
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.starts_with('/')
+                && !url.contains(['?', '#', '@'])
+                && !url.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(url.to_owned())
+        }
+        _ => bail!("TOXTEMP_PUBLIC_URL must be an http(s):// URL such as https://toxtemp.example.org, got {raw:?}"),
+    }
+}
+
 fn limits_from_env() -> anyhow::Result<UploadLimits> {
     let d = UploadLimits::default();
     Ok(UploadLimits {
@@ -542,6 +652,19 @@ mod tests {
     }
 
     #[test]
+    fn public_urls_are_absolute_and_lose_their_trailing_slash() {
+        assert_eq!(public_url("https://t.example.org/").unwrap(), "https://t.example.org");
+        assert_eq!(public_url("http://127.0.0.1:8000/toxtemp").unwrap(), "http://127.0.0.1:8000/toxtemp");
+        for bad in
+            ["t.example.org", "https://", "https:///x", "https://a.org/?x=1", "javascript:x", "https://u@evil.org"]
+        {
+            assert!(public_url(bad).is_err(), "{bad}");
+        }
+        assert_eq!(SmtpTls::parse("STARTTLS").unwrap(), SmtpTls::StartTls);
+        assert!(SmtpTls::parse("ssl").is_err());
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_output() {
         let mut config = Config::for_tests(Path::new("/tmp/x"), DatabaseUrl::Sqlite("x.db".into()));
         config.llm.api_key = Some("sk-very-secret".to_owned().into());
@@ -556,8 +679,19 @@ mod tests {
             timeouts: S3Timeouts::default(),
             key_prefix: String::new(),
         });
+        config.smtp = Some(SmtpConfig {
+            host: "smtp.example.org".into(),
+            port: 587,
+            username: Some("mailer".into()),
+            password: Some("smtp-secret-password".to_owned().into()),
+            from: "noreply@example.org".into(),
+            tls: SmtpTls::StartTls,
+            timeout: Duration::from_secs(20),
+        });
         let shown = format!("{config:?}");
-        for secret in ["sk-very-secret", "admin-password-1", "s3-secret-key", "test-session-key"] {
+        for secret in
+            ["sk-very-secret", "admin-password-1", "s3-secret-key", "test-session-key", "smtp-secret-password"]
+        {
             assert!(!shown.contains(secret), "{secret} leaked into {shown}");
         }
         assert!(shown.contains("a@b.org"), "the rest is still shown");

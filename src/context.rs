@@ -12,6 +12,7 @@ use crate::db::{self, Pool};
 use crate::ingest::{ExtractLimits, Extractor};
 use crate::jobs::Queue;
 use crate::llm::{self, LlmProvider};
+use crate::mail::Mailer;
 use crate::storage::{self, Store};
 use crate::telemetry::Metrics;
 
@@ -25,6 +26,8 @@ pub struct AppContext {
     pub queue: Queue,
     /// What this process counts; storage and the language model count themselves.
     pub metrics: Arc<Metrics>,
+    /// Password-reset and invitation mail (or none: links go to the log).
+    pub mailer: Arc<Mailer>,
 }
 
 impl AppContext {
@@ -44,7 +47,17 @@ impl AppContext {
             None => std::env::current_exe().context("finding the running binary for text extraction")?,
         };
         let extractor = Extractor::new(exe, ExtractLimits::default());
-        Ok(Self { config: Arc::new(config), pool, store, extractor, provider, queue: Queue::default(), metrics })
+        let mailer = Arc::new(Mailer::from_config(&config)?);
+        Ok(Self {
+            config: Arc::new(config),
+            pool,
+            store,
+            extractor,
+            provider,
+            queue: Queue::default(),
+            metrics,
+            mailer,
+        })
     }
 
     /// The same context with another object store (tests, benchmarks).

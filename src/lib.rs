@@ -10,7 +10,7 @@
 //!   models of the pages (and of `/metrics`); `readiness` — whether this server can serve;
 //! - `context` — the application context every use case gets;
 //! - `fileops` (the seed's file operations), `jobs` (the generic queue), `llm` (providers),
-//!   `ingest` (text extraction), `storage`, `db`, `auth`, `questions`;
+//!   `ingest` (text extraction), `storage`, `db`, `auth`, `questions`, `mail` (SMTP);
 //! - `config`, `telemetry`.
 
 pub mod admin;
@@ -28,6 +28,7 @@ pub mod fileops;
 pub mod ingest;
 pub mod jobs;
 pub mod llm;
+pub mod mail;
 pub mod questions;
 pub mod quotes;
 pub mod readiness;

@@ -21,6 +21,7 @@ const USER = { email: "tox@example.org", password: "user password 1" };
 const STAFF = { email: "admin@example.org", password: "admin password 1" };
 
 let server, base, browser, work, fakeLlm;
+let serverLog = "";
 
 // An OpenAI-compatible stand-in that answers slowly enough for the overview to be seen
 // following a running assay. It cites the first passage it is given, quoting its first words
@@ -91,6 +92,7 @@ before(async () => {
   const made = spawnSync(bin, ["create-user", "--email", USER.email], { cwd: work, env: { ...env, TOXTEMP_PASSWORD: USER.password } });
   assert.equal(made.status, 0, `create-user with ${bin} failed: ${made.error ?? made.stderr}`);
   server = spawn(bin, ["serve"], { cwd: work, env });
+  server.stderr.on("data", (chunk) => { serverLog += String(chunk).replace(/\x1b\[[0-9;]*m/g, ""); });
   base = await new Promise((resolve, reject) => {
     let seen = "";
     const timer = setTimeout(() => reject(new Error("server did not start:\n" + seen)), 60000);
@@ -391,5 +393,102 @@ test("staff add a language model, test its connection, and its runs show tokens 
   await staff.locator("a[href^='/admin/assays/']").first().click();
   assert.ok((await staff.locator("#runs tbody tr").count()) >= 1, "the assay's runs are listed");
   await shot(staff, "admin-assay-runs", { fullPage: true });
+  await context.close();
+});
+
+test("the answers export as Word, PDF and one self-contained HTML file", async () => {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: VIEWPORT });
+  const page = await context.newPage();
+  await login(page, USER);
+  await page.goto(base + "/");
+  const assayId = await page.locator("#assay-table tr", { hasText: "NeuriTox" }).getAttribute("data-assay-id");
+  await page.goto(`${base}/assays/${assayId}/answers`);
+  const saved = {};
+  for (const [button, ext, magic] of [["#export-docx", "docx", "PK"], ["#export-pdf", "pdf", "%PDF"], ["#export-html", "html", "<!DOCTYPE html>"]]) {
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click(button)]);
+    assert.match(download.suggestedFilename(), new RegExp(`^toxtemp-assay-${assayId}-NeuriTox\\.${ext}$`));
+    saved[ext] = path.join(work, `export.${ext}`);
+    await download.saveAs(saved[ext]);
+    assert.ok(readFileSync(saved[ext]).subarray(0, magic.length).toString().toUpperCase() === magic.toUpperCase(), `${ext} starts with ${magic}`);
+  }
+  // The HTML file needs nothing else: opened from disk, it shows the answers and the kept files' hashes.
+  await page.goto("file://" + saved.html);
+  assert.ok((await page.content()).includes(sha256(readFileSync(path.join(fixtures, "sop.pdf")))));
+  assert.ok((await page.locator("body").textContent()).includes("Cells are seeded at 200 cells per well."));
+  await shot(page, "export-html");
+  await context.close();
+});
+
+// Without SMTP the server logs the password link for the operator: the newest one for `email`.
+async function linkFromLog(email) {
+  for (let i = 0; i < 50; i++) {
+    const lines = serverLog.split("\n").filter((l) => l.includes(email) && l.includes("/password-reset/"));
+    const m = lines.length && /link=(\S+\/password-reset\/[\w-]+)/.exec(lines[lines.length - 1]);
+    if (m) return m[1];
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`no password link for ${email} in the log`);
+}
+
+async function choosePassword(page, link, password) {
+  await page.goto(link);
+  await page.fill("#new_password", password);
+  await page.fill("#new_password_repeat", password);
+  await Promise.all([page.waitForURL(/\/login/), page.click("#new-password-form button[type=submit]")]);
+}
+
+test("staff invite a colleague, who sets a password, changes it, and is stopped when deactivated", async () => {
+  const staffContext = await browser.newContext({ viewport: VIEWPORT });
+  const staff = await staffContext.newPage();
+  await login(staff, STAFF);
+  await staff.goto(base + "/admin/accounts");
+  await staff.click("#new-account summary");
+  await staff.fill("#new-email", "newcomer@example.org");
+  await staff.fill("#new-name", "New Comer");
+  await Promise.all([staff.waitForURL(/\/admin\/accounts/), staff.click("#new-account-form button[type=submit]")]);
+  assert.equal(await staff.locator('#admin-accounts tr[data-email="newcomer@example.org"]').count(), 1);
+  await shot(staff, "admin-accounts", { fullPage: true });
+
+  const NEWCOMER = { email: "newcomer@example.org", password: "first password 1" };
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const page = await context.newPage();
+  await choosePassword(page, await linkFromLog(NEWCOMER.email), NEWCOMER.password);
+  await login(page, NEWCOMER);
+  await page.click("[data-testid=current-user]");
+  assert.equal((await page.locator("#account-email").textContent()).trim(), NEWCOMER.email);
+  await page.fill("#current_password", NEWCOMER.password);
+  await page.fill("#new_password", "second password 2");
+  await page.fill("#new_password_repeat", "second password 2");
+  await page.click("#password-form button[type=submit]");
+  assert.match(await page.locator(".flash.alert-success").textContent(), /password/i);
+  await shot(page, "account", { fullPage: true });
+
+  // Deactivated by staff: the open session stops working at once.
+  const row = staff.locator('#admin-accounts tr[data-email="newcomer@example.org"]');
+  await Promise.all([staff.waitForURL(/\/admin\/accounts/), row.locator("button", { hasText: "Deactivate" }).click()]);
+  assert.match(await row.locator(".account-active").textContent(), /deactivated/);
+  await page.goto(base + "/");
+  assert.match(page.url(), /\/login/);
+  await context.close();
+  await staffContext.close();
+});
+
+test("a forgotten password is reset with the link the operator passes on", async () => {
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const page = await context.newPage();
+  await page.goto(base + "/login");
+  await page.click("#forgot-password");
+  await page.fill("#email", USER.email);
+  await page.click("#reset-request-form button[type=submit]");
+  assert.match(await page.locator("#reset-requested").textContent(), /administrator/i, "no SMTP here: ask the operator");
+  await shot(page, "password-reset-requested");
+  const link = await linkFromLog(USER.email);
+  await page.goto(link);
+  await shot(page, "password-reset-form");
+  USER.password = "reset password 3";
+  await choosePassword(page, link, USER.password);
+  await login(page, USER);
+  await page.goto(link);
+  assert.equal(await page.locator("#reset-invalid").count(), 1, "a link works once");
   await context.close();
 });

@@ -3,6 +3,10 @@
 //! attempts are refused (429) until the window has passed. Counts live in the database, so
 //! every server of a deployment enforces the same limits, and the table is bounded whatever
 //! an attacker sends (see `LoginFailure`).
+//!
+//! Requests for password-reset links are counted the same way under their own keys
+//! (`reset-email:…`, `reset-ip:…`) and lower limits ([`Attempt::reset_request`]): every
+//! request counts, whether or not the account exists, so the limit reveals nothing either.
 
 use std::time::Duration;
 
@@ -13,17 +17,38 @@ use crate::db::{DbConn, now, write_transaction};
 pub const EMAIL_LIMIT: i32 = 10;
 pub const IP_LIMIT: i32 = 50;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Reset links requested for one email address, and from one client address, per `WINDOW`.
+pub const RESET_EMAIL_LIMIT: i32 = 3;
+pub const RESET_IP_LIMIT: i32 = 20;
 
 /// Who is trying: the account and the address the attempt comes from.
 #[derive(Clone, Debug)]
 pub struct Attempt {
     email_key: String,
     ip_key: String,
+    email_limit: i32,
+    ip_limit: i32,
 }
 
 impl Attempt {
+    /// A login (or a check of the current password before changing it).
     pub fn new(email: &str, ip: &str) -> Self {
-        Self { email_key: format!("email:{}", normalize_email(email)), ip_key: format!("ip:{ip}") }
+        Self {
+            email_key: format!("email:{}", normalize_email(email)),
+            ip_key: format!("ip:{ip}"),
+            email_limit: EMAIL_LIMIT,
+            ip_limit: IP_LIMIT,
+        }
+    }
+
+    /// A request for a password-reset link.
+    pub fn reset_request(email: &str, ip: &str) -> Self {
+        Self {
+            email_key: format!("reset-email:{}", normalize_email(email)),
+            ip_key: format!("reset-ip:{ip}"),
+            email_limit: RESET_EMAIL_LIMIT,
+            ip_limit: RESET_IP_LIMIT,
+        }
     }
 
     fn keys(&self) -> [String; 2] {
@@ -48,7 +73,7 @@ pub fn admit(conn: &mut DbConn, attempt: &Attempt) -> diesel::QueryResult<Option
         }
         let mut wait = None;
         for row in LoginFailure::current(c, &attempt.keys(), since)? {
-            let limit = if row.key == attempt.email_key { EMAIL_LIMIT } else { IP_LIMIT };
+            let limit = if row.key == attempt.email_key { attempt.email_limit } else { attempt.ip_limit };
             if row.failures > limit {
                 let left = (row.window_start - since).to_std().unwrap_or_default();
                 wait = Some(wait.map_or(left, |w: Duration| w.max(left)));
@@ -85,4 +110,10 @@ pub fn succeeded(conn: &mut DbConn, attempt: &Attempt) -> diesel::QueryResult<()
         LoginFailure::clear(c, &attempt.email_key)?;
         LoginFailure::take_back(c, &attempt.ip_key)
     })
+}
+
+/// A new password was set through a reset link: the failed logins counted against the
+/// account are forgiven (the person may have locked it out while trying to remember).
+pub fn forgive(conn: &mut DbConn, email: &str) -> diesel::QueryResult<()> {
+    LoginFailure::clear(conn, &Attempt::new(email, "").email_key).map(|_| ())
 }

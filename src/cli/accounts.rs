@@ -15,23 +15,21 @@ fn find(ctx: &AppContext, email: &str) -> anyhow::Result<Person> {
     Person::find_by_email(&mut *ctx.pool.get()?, email)?.with_context(|| format!("no account for {email}"))
 }
 
-/// A new password; every session of the person ends.
+/// A new password (the same rules as everywhere); every session and every open reset link of
+/// the person ends.
 pub fn set_password(ctx: &AppContext, email: &str, password: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        password.chars().count() >= auth::MIN_PASSWORD_LEN,
-        "the password must have at least {} characters",
-        auth::MIN_PASSWORD_LEN
-    );
+    let password = auth::NewPassword::parse(password)?;
     let person = find(ctx, email)?;
-    let hash = auth::hash_password(password)?;
-    Person::set_password(&mut *ctx.pool.get()?, person.id, &hash)?;
+    let hash = password.hash()?;
+    auth::replace_password(&mut *ctx.pool.get()?, person.id, &hash)?;
     Ok(())
 }
 
-/// Deactivate (no login, every session ends) or reactivate an account.
+/// Deactivate (no login, every session and reset link ends) or reactivate an account — the
+/// same change the staff page makes, without its guards: the operator may do anything.
 pub fn set_active(ctx: &AppContext, email: &str, active: bool) -> anyhow::Result<()> {
     let person = find(ctx, email)?;
-    Person::set_active(&mut *ctx.pool.get()?, person.id, active)?;
+    auth::accounts::set_active(&mut *ctx.pool.get()?, person.id, active)?;
     Ok(())
 }
 

@@ -13,6 +13,17 @@ diesel::table! {
         is_active -> Bool,
         created_at -> Timestamp,
         session_generation -> Integer,
+        last_login_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    password_resets (id) {
+        id -> Integer,
+        person_id -> Integer,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }
 
@@ -381,6 +392,7 @@ diesel::joinable!(sections -> question_sets (question_set_id));
 diesel::joinable!(subsections -> sections (section_id));
 diesel::joinable!(questions -> subsections (subsection_id));
 diesel::joinable!(investigations -> persons (owner_id));
+diesel::joinable!(password_resets -> persons (person_id));
 diesel::joinable!(studies -> investigations (investigation_id));
 diesel::joinable!(assays -> studies (study_id));
 diesel::joinable!(assays -> question_sets (question_set_id));
@@ -438,4 +450,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     cleanup_runs,
     llm_configurations,
     drafting_runs,
+    password_resets,
 );

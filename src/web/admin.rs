@@ -67,9 +67,9 @@ pub async fn index(state: web::Data<AppState>, Staff(viewer): Staff) -> AppResul
 #[derive(Deserialize)]
 pub struct ListQuery {
     #[serde(default)]
-    q: String,
-    page: Option<i64>,
-    sort: Option<String>,
+    pub q: String,
+    pub page: Option<i64>,
+    pub sort: Option<String>,
 }
 
 /// What a list page was asked for (search, order) and the links that keep it: to the
@@ -82,7 +82,7 @@ pub struct ListView {
 }
 
 impl ListView {
-    fn new(path: &'static str, query: &ListQuery, keys: &[&'static str], default: Order) -> Self {
+    pub fn new(path: &'static str, query: &ListQuery, keys: &[&'static str], default: Order) -> Self {
         let order = Order::parse(query.sort.as_deref(), keys, default);
         Self { path, q: query.q.trim().to_owned(), order, default }
     }
@@ -138,7 +138,12 @@ impl ListView {
         )
     }
 
-    fn pager<T>(&self, list: &Paged<T>) -> Pager {
+    /// The order asked for (or the list's default).
+    pub fn order(&self) -> Order {
+        self.order
+    }
+
+    pub fn pager<T>(&self, list: &Paged<T>) -> Pager {
         Pager {
             page: list.page,
             previous: (list.page > 1).then(|| self.url(Some(list.page - 1), self.order)),

@@ -44,7 +44,7 @@ pub async fn guard(
         _ => false,
     };
     if !ok {
-        tracing::warn!(path = %req.path(), "CSRF token missing or wrong");
+        tracing::warn!(path = %super::loggable_path(req.path()), "CSRF token missing or wrong");
         return Ok(req.into_response(AppError::CsrfRejected.error_response()).map_into_right_body());
     }
     next.call(req).await.map(ServiceResponse::map_into_left_body)

@@ -70,7 +70,7 @@ pub async fn submit(
     form: web::Form<LoginForm>,
 ) -> AppResult<HttpResponse> {
     let LoginForm { email, password, next } = form.into_inner();
-    if email.len() > auth::MAX_EMAIL_BYTES || password.len() > MAX_PASSWORD_BYTES {
+    if email.len() > auth::MAX_EMAIL_BYTES || password.len() > auth::MAX_PASSWORD_BYTES {
         return refuse(&session, StatusCode::BAD_REQUEST, String::new(), &next, "Unknown email or wrong password.");
     }
     let attempt = Attempt::new(&email, &super::client_ip(&req, state.config()));
@@ -94,7 +94,13 @@ pub async fn submit(
         // Counted already, by `admit`.
         return refuse(&session, StatusCode::UNAUTHORIZED, email, &next, "Unknown email or wrong password.");
     };
-    state.db(move |c| Ok(throttle::succeeded(c, &attempt)?)).await?;
+    let id = person.id;
+    state
+        .db(move |c| {
+            throttle::succeeded(c, &attempt)?;
+            Ok(Person::record_login(c, id)?)
+        })
+        .await?;
     // A new session id and a new CSRF token: nothing from before login carries over.
     session.renew();
     session.insert(LOGIN_KEY, Login::of(&person)).map_err(anyhow::Error::from)?;
@@ -102,9 +108,6 @@ pub async fn submit(
     tracing::info!(person = person.id, "logged in");
     Ok(see_other(&safe_next(Some(&next))))
 }
-
-/// Longest password we hash (argon2 takes any length; a megabyte of it is not a password).
-const MAX_PASSWORD_BYTES: usize = 1024;
 
 fn refuse(
     session: &Session,

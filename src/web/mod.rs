@@ -4,7 +4,9 @@
 //! render a template (or map a typed error). Database work runs on the blocking pool through
 //! `AppState::db`.
 
+pub mod account;
 pub mod admin;
+pub mod admin_accounts;
 pub mod answers;
 pub mod assays;
 pub mod benchmarks;
@@ -17,6 +19,7 @@ pub mod models;
 pub mod ops;
 pub mod overview;
 pub mod page;
+pub mod password_reset;
 pub mod start;
 pub mod static_files;
 pub mod studies;
@@ -143,8 +146,9 @@ pub fn app(
         .wrap(headers)
         // Path only: query strings may carry the CSRF token of multipart forms.
         .wrap(
-            actix_web::middleware::Logger::new("%{method}xi %U %s %Dms")
+            actix_web::middleware::Logger::new("%{method}xi %{path}xi %s %Dms")
                 .custom_request_replace("method", |req| req.method().to_string())
+                .custom_request_replace("path", |req| loggable_path(req.path()).into_owned())
                 .log_target("toxtemp::http"),
         )
         .wrap(from_fn(ops::count_requests))
@@ -158,6 +162,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::submit))
         .route("/logout", web::post().to(login::logout))
+        .configure(account::routes)
+        .configure(password_reset::routes)
         .configure(investigations::routes)
         .configure(studies::routes)
         .configure(assays::routes)
@@ -165,7 +171,17 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(answers::routes)
         .configure(admin::routes)
         .configure(models::routes)
+        .configure(admin_accounts::routes)
         .configure(benchmarks::routes);
+}
+
+/// A request path as it may appear in logs: the token of a password-reset link is a secret
+/// (whoever has it sets the password), so it is cut off.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/password-reset/") {
+        Some(rest) if !rest.is_empty() => "/password-reset/…".into(),
+        _ => path.into(),
+    }
 }
 
 /// Pages for a logged-in person are not kept by browsers or proxies.
@@ -255,4 +271,16 @@ pub fn conflict(page: impl askama::Template) -> Result<HttpResponse, AppError> {
 fn rendered(status: actix_web::http::StatusCode, page: impl askama::Template) -> Result<HttpResponse, AppError> {
     let body = page.render().map_err(anyhow::Error::from)?;
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn reset_tokens_never_reach_the_access_log() {
+        assert_eq!(loggable_path("/password-reset/secret-token"), "/password-reset/…");
+        assert_eq!(loggable_path("/password-reset"), "/password-reset");
+        assert_eq!(loggable_path("/assays/3"), "/assays/3");
+    }
 }

@@ -2,7 +2,9 @@
 //! test, or a fresh schema on PostgreSQL when TEST_DATABASE_URL is set (see `.ci/run`).
 
 mod helpers;
+mod smtp;
 
+mod accounts;
 mod admin;
 mod answer_page;
 mod answers;

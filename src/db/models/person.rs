@@ -62,7 +62,8 @@ impl Person {
     }
 
     pub fn insert(conn: &mut DbConn, new: &NewPerson<'_>) -> QueryResult<Person> {
-        diesel::insert_into(persons::table).values(new).get_result(conn)
+        let id = diesel::insert_into(persons::table).values(new).returning(persons::id).get_result(conn)?;
+        Person::find(conn, id)
     }
 
     pub fn count_staff(conn: &mut DbConn) -> QueryResult<i64> {
@@ -81,6 +82,16 @@ impl Person {
         diesel::update(persons::table.find(id))
             .set((persons::is_active.eq(active), persons::session_generation.eq(persons::session_generation + 1)))
             .execute(conn)
+    }
+
+    /// Grant or remove the staff flag (it takes effect on the person's next request).
+    pub fn set_staff(conn: &mut DbConn, id: i32, staff: bool) -> QueryResult<usize> {
+        diesel::update(persons::table.find(id)).set(persons::is_staff.eq(staff)).execute(conn)
+    }
+
+    /// When the person last logged in (shown to staff).
+    pub fn record_login(conn: &mut DbConn, id: i32) -> QueryResult<usize> {
+        diesel::update(persons::table.find(id)).set(persons::last_login_at.eq(Some(now()))).execute(conn)
     }
 
     /// End every session of the person (their sessions carry the old generation).
