@@ -51,27 +51,37 @@ pub struct BenchArgs {
     pub http_only: bool,
 }
 
-pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
+/// What every phase measures against: the raw S3 client (counting its requests) and a
+/// scratch directory for files and throw-away databases.
+pub struct Bench {
+    pub store: Arc<S3Store>,
+    pub dir: tempfile::TempDir,
+    requests: Arc<AtomicUsize>,
+}
+
+pub async fn prepare(config: &Config) -> anyhow::Result<Bench> {
     let StorageConfig::S3(s3) = &config.storage else {
         bail!("the benchmark compares against a raw S3 client: set AWS_STORAGE_BUCKET_NAME and friends");
     };
     let requests = Arc::new(AtomicUsize::new(0));
     let store = Arc::new(S3Store::with_request_counter(s3, requests.clone())?);
     store.ensure_ready().await?;
-    let dir = tempfile::tempdir()?;
+    println!("storage: S3 bucket {:?} at {}", s3.bucket, s3.endpoint.as_deref().unwrap_or("AWS"));
+    Ok(Bench { store, dir: tempfile::tempdir()?, requests })
+}
+
+/// The storage phases: uploads big and small, the ZIP, the orphan cleanup (the phases
+/// through HTTP are `bench_http`).
+pub async fn storage_phases(config: &Config, bench: &Bench, args: &BenchArgs) -> anyhow::Result<()> {
+    let (store, dir, requests) = (&bench.store, &bench.dir, &bench.requests);
     let ctx = throwaway_context(config, dir.path())?.with_store(store.clone());
     let pool = ctx.pool.clone();
-    println!("storage: S3 bucket {:?} at {}", s3.bucket, s3.endpoint.as_deref().unwrap_or("AWS"));
-    if args.http_only {
-        return super::bench_http::run(config, store, &dir.path().join("http"), &args).await;
-    }
     println!("{:<34} {:>10} {:>10} {:>7} {:>12}", "phase", "ours MB/s", "raw MB/s", "ratio", "peak RSS MiB");
-
     for mib in [args.big_mib / 4, args.big_mib] {
         let file = dir.path().join(format!("big-{mib}.bin"));
         write_random_file(&file, mib * MIB)?;
-        let raw = timed(|| raw_put_file(&store, &file)).await?;
-        let (ours, rss) = measure_rss(|| upload_path(&pool, &store, &file)).await?;
+        let raw = timed(|| raw_put_file(store, &file)).await?;
+        let (ours, rss) = measure_rss(|| upload_path(&pool, store, &file)).await?;
         report(&format!("upload 1 x {mib} MiB"), (mib * MIB) as f64, ours, raw, rss);
         std::fs::remove_file(&file)?;
     }
@@ -80,7 +90,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     write_random_file(&small, MIB)?;
     let raw = timed(|| async {
         for _ in 0..args.files {
-            raw_put_file(&store, &small).await?;
+            raw_put_file(store, &small).await?;
         }
         Ok(())
     })
@@ -88,16 +98,15 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let mut ids = Vec::new();
     let (ours, rss) = measure_rss(|| async {
         for _ in 0..args.files {
-            ids.push(upload_path_asset(&pool, &store, &small).await?.id);
+            ids.push(upload_path_asset(&pool, store, &small).await?.id);
         }
         Ok(())
     })
     .await?;
     report(&format!("upload {} x 1 MiB", args.files), (args.files * MIB) as f64, ours, raw, rss);
 
-    zip_phase(&pool, &store, &ids).await?;
-    cleanup_phase(&pool, &store, args.orphans, &requests).await?;
-    super::bench_http::run(config, store, &dir.path().join("http"), &args).await
+    zip_phase(&pool, store, &ids).await?;
+    cleanup_phase(&pool, store, args.orphans, requests).await
 }
 
 /// The configured app on a throw-away SQLite database in `dir`.
@@ -116,7 +125,7 @@ async fn zip_phase(pool: &Pool, store: &Arc<S3Store>, ids: &[FileAssetId]) -> an
     let bytes: i64 = assets.iter().map(|a| a.size_bytes).sum();
     let raw = timed(|| async {
         for a in &assets {
-            let out = store.client().get_object().bucket(store.bucket()).key(&a.object_key).send().await?;
+            let out = store.client().get_object().bucket(store.bucket()).key(store.full(&a.object_key)).send().await?;
             let mut body = out.body;
             while let Some(chunk) = body.try_next().await? {
                 std::hint::black_box(chunk);
@@ -186,7 +195,7 @@ async fn cleanup_phase(pool: &Pool, store: &Arc<S3Store>, count: usize, requests
             .client()
             .put_object()
             .bucket(store.bucket())
-            .key(&a.object_key)
+            .key(store.full(&a.object_key))
             .body(SdkByteStream::from_static(b"orphan 0123456789"))
             .send()
     }))
@@ -226,7 +235,7 @@ async fn cleanup_phase(pool: &Pool, store: &Arc<S3Store>, count: usize, requests
 pub(super) async fn raw_put_file(store: &S3Store, path: &Path) -> anyhow::Result<()> {
     let body = SdkByteStream::from_path(path).await?;
     let key = new_object_key(&uuid::Uuid::new_v4());
-    store.client().put_object().bucket(store.bucket()).key(&key).body(body).send().await?;
+    store.client().put_object().bucket(store.bucket()).key(store.full(&key)).body(body).send().await?;
     store.delete(&key).await?;
     Ok(())
 }

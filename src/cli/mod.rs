@@ -204,7 +204,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::BenchLlm { latency_ms } => {
             block_on(bench::llm(&config, std::time::Duration::from_millis(latency_ms)))??;
         }
-        Command::Bench(args) => block_on(bench::run(&config, args))??,
+        Command::Bench(args) => block_on(async {
+            let bench = bench::prepare(&config).await?;
+            if !args.http_only {
+                bench::storage_phases(&config, &bench, &args).await?;
+            }
+            bench_http::run(&config, bench.store.clone(), &bench.dir.path().join("http"), &args).await
+        })??,
         Command::ImportQuestions { path, label, name } => {
             let json = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             let ctx = AppContext::build(config)?;
