@@ -355,9 +355,11 @@ impl SecretLookup {
         }))
     }
 
-    /// The secret in the variable `name`, if the name is a valid variable name and it is set.
+    /// The secret in the variable `name`, if it is a language-model key variable (see
+    /// [`is_llm_key_variable`]) and it is set. Nothing else in the environment can be read
+    /// this way: a configuration's key is sent to the base URL staff typed in.
     pub fn get(&self, name: &str) -> Option<SecretString> {
-        if !is_env_var_name(name) {
+        if !is_llm_key_variable(name) {
             return None;
         }
         (self.0)(name)
@@ -368,6 +370,17 @@ impl std::fmt::Debug for SecretLookup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SecretLookup")
     }
+}
+
+/// The start of every variable a language-model configuration may take its key from.
+pub const LLM_KEY_PREFIX: &str = "TOXTEMP_LLM_KEY_";
+
+/// May a configuration name this variable for its key? Only `TOXTEMP_LLM_KEY_…` ones: staff
+/// choose where a configuration's requests go, so a configuration naming `SESSION_KEY`,
+/// `AWS_SECRET_ACCESS_KEY` or `DATABASE_URL` would hand that secret to any server they like.
+/// The operator decides which keys exist by setting variables with this prefix.
+pub fn is_llm_key_variable(name: &str) -> bool {
+    is_env_var_name(name) && name.len() > LLM_KEY_PREFIX.len() && name.starts_with(LLM_KEY_PREFIX)
 }
 
 /// Does `name` look like an environment variable name (`OPENAI_API_KEY`): a letter or `_`,
@@ -620,6 +633,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_language_model_key_variables_can_be_looked_up() {
+        // PATH is set in every process: still not readable as a key.
+        assert!(SecretLookup::from_env().get("PATH").is_none());
+        let fixed = SecretLookup::fixed([("SESSION_KEY", "secret"), ("TOXTEMP_LLM_KEY_OPENAI", "sk-1")]);
+        assert!(fixed.get("SESSION_KEY").is_none());
+        assert_eq!(fixed.get("TOXTEMP_LLM_KEY_OPENAI").unwrap().expose_secret(), "sk-1");
+        assert!(!is_llm_key_variable("TOXTEMP_LLM_KEY_"));
+        assert!(!is_llm_key_variable("toxtemp_llm_key_x"));
+        assert!(is_llm_key_variable("TOXTEMP_LLM_KEY_AZURE_2"));
+    }
+
+    #[test]
     fn database_urls_select_the_backend() {
         assert!(DatabaseUrl::parse("postgres://u@h/db").unwrap().is_postgres());
         assert!(DatabaseUrl::parse("postgresql://u@h/db").unwrap().is_postgres());
@@ -638,10 +663,10 @@ mod tests {
 
     #[test]
     fn secret_lookups_take_variable_names_only() {
-        let lookup = SecretLookup::fixed([("OPENAI_KEY", "sk-1"), ("EMPTY", " ")]);
-        assert_eq!(lookup.get("OPENAI_KEY").map(|s| s.expose_secret().to_owned()), Some("sk-1".into()));
-        assert!(lookup.get("EMPTY").is_none(), "an empty value is no key");
-        assert!(lookup.get("OTHER").is_none());
+        let lookup = SecretLookup::fixed([("TOXTEMP_LLM_KEY_OPENAI", "sk-1"), ("TOXTEMP_LLM_KEY_EMPTY", " ")]);
+        assert_eq!(lookup.get("TOXTEMP_LLM_KEY_OPENAI").map(|s| s.expose_secret().to_owned()), Some("sk-1".into()));
+        assert!(lookup.get("TOXTEMP_LLM_KEY_EMPTY").is_none(), "an empty value is no key");
+        assert!(lookup.get("TOXTEMP_LLM_KEY_OTHER").is_none());
         for bad in ["", "1KEY", "sk-abc123", "MY KEY", "KEY=1", &"K".repeat(101)] {
             assert!(!is_env_var_name(bad), "{bad}");
         }

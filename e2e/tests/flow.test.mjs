@@ -86,7 +86,7 @@ before(async () => {
     RUST_LOG: "info",
     LLM_BASE_URL: `http://127.0.0.1:${fakeLlm.address().port}/v1`,
     LLM_API_KEY: "e2e",
-    E2E_MODEL_KEY: "e2e-model-key",
+    TOXTEMP_LLM_KEY_E2E: "e2e-model-key",
   };
   for (const k of ["DATABASE_URL", "AWS_STORAGE_BUCKET_NAME"]) delete env[k];
   const made = spawnSync(bin, ["create-user", "--email", USER.email], { cwd: work, env: { ...env, TOXTEMP_PASSWORD: USER.password } });
@@ -379,7 +379,7 @@ test("staff add a language model, test its connection, and its runs show tokens 
   await staff.fill("#name", "Fake endpoint (priced)");
   await staff.fill("#base_url", `http://127.0.0.1:${fakeLlm.address().port}/v1`);
   await staff.fill("#model", "fake-model");
-  await staff.fill("#api_key_env", "E2E_MODEL_KEY");
+  await staff.fill("#api_key_env", "TOXTEMP_LLM_KEY_E2E");
   await staff.fill("#context_window", "128000");
   await staff.fill("#price_prompt_per_mtok", "2.5");
   await staff.fill("#price_completion_per_mtok", "10");

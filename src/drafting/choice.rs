@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, LlmConfig, SecretString, is_env_var_name};
+use crate::config::{Config, LLM_KEY_PREFIX, LlmConfig, SecretString, is_llm_key_variable};
 use crate::context::AppContext;
 use crate::db::DbConn;
 use crate::db::models::{ConfigurationFields, LlmConfiguration, NewDraftingRun};
@@ -412,10 +412,12 @@ impl ConfigurationForm {
             return Err("Name the model (at most 200 characters), e.g. gpt-4o-mini.".into());
         }
         let api_key_env = self.api_key_env.trim();
-        if !api_key_env.is_empty() && !is_env_var_name(api_key_env) {
-            return Err("The API key variable must be the NAME of an environment variable (letters, digits and _, \
-                 e.g. OPENAI_API_KEY), never the key itself."
-                .into());
+        if !api_key_env.is_empty() && !is_llm_key_variable(api_key_env) {
+            return Err(format!(
+                "The API key variable must be the NAME of an environment variable that starts with {LLM_KEY_PREFIX} \
+                 (letters, digits and _, e.g. {LLM_KEY_PREFIX}OPENAI), set by the operator — never the key itself, \
+                 and no other variable of the server."
+            ));
         }
         let context_window: i32 = self
             .context_window
@@ -507,7 +509,7 @@ mod tests {
             name: "Large".into(),
             base_url: "https://api.example.org/v1/".into(),
             model: "gpt-4o".into(),
-            api_key_env: "OPENAI_API_KEY".into(),
+            api_key_env: "TOXTEMP_LLM_KEY_OPENAI".into(),
             context_window: "128000".into(),
             price_prompt_per_mtok: "2.5".into(),
             price_completion_per_mtok: "".into(),

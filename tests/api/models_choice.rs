@@ -17,10 +17,10 @@ use crate::helpers::{TestApp, attr, location, select_attr, select_texts};
 
 const KEY: &str = "sk-test-model-choice-123";
 
-/// An app whose key lookup knows `TEST_LLM_KEY` (the right key) and `WRONG_LLM_KEY`.
+/// An app whose key lookup knows `TOXTEMP_LLM_KEY_TEST` (the right key) and `TOXTEMP_LLM_KEY_WRONG`.
 async fn app() -> TestApp {
     TestApp::builder()
-        .config(|c| c.secrets = SecretLookup::fixed([("TEST_LLM_KEY", KEY), ("WRONG_LLM_KEY", "sk-wrong")]))
+        .config(|c| c.secrets = SecretLookup::fixed([("TOXTEMP_LLM_KEY_TEST", KEY), ("TOXTEMP_LLM_KEY_WRONG", "sk-wrong")]))
         .spawn()
         .await
 }
@@ -137,7 +137,7 @@ async fn staff_keep_configurations_and_test_their_connection_plainly() {
     let app = app().await;
     app.login_new("staff@example.org", true).await;
     let base = format!("{}/v1", server.uri());
-    let id = create_configuration(&app, "Big", &base, "TEST_LLM_KEY", "128000").await;
+    let id = create_configuration(&app, "Big", &base, "TOXTEMP_LLM_KEY_TEST", "128000").await;
 
     // The default entry comes first and cannot be edited; the new one is listed with its key
     // variable (set) and is offered.
@@ -167,7 +167,7 @@ async fn staff_keep_configurations_and_test_their_connection_plainly() {
         ("name", "Big"),
         ("base_url", base.as_str()),
         ("model", "big-model"),
-        ("api_key_env", "WRONG_LLM_KEY"),
+        ("api_key_env", "TOXTEMP_LLM_KEY_WRONG"),
         ("context_window", "128000"),
     ];
     assert_eq!(app.post_form(&format!("/admin/models/{id}"), &edit).await.status(), 303);
@@ -176,22 +176,22 @@ async fn staff_keep_configurations_and_test_their_connection_plainly() {
     let html = Html::parse_document(&raw);
     assert_eq!(select_attr(&html, "#test-result", "data-ok"), "false");
     let problem = text(&html, "#test-problem");
-    assert!(problem.contains("HTTP 401") && problem.contains("WRONG_LLM_KEY"), "{problem}");
+    assert!(problem.contains("HTTP 401") && problem.contains("TOXTEMP_LLM_KEY_WRONG"), "{problem}");
     for secret in ["sk-wrong", KEY, "Incorrect API key", "sk-wr"] {
         assert!(!raw.contains(secret), "{secret} shown");
     }
 
     // A variable that is not set.
-    let unset = with(&edit, &[("api_key_env", "NOT_SET_ANYWHERE")]);
+    let unset = with(&edit, &[("api_key_env", "TOXTEMP_LLM_KEY_NOT_SET")]);
     assert_eq!(app.post_form(&format!("/admin/models/{id}"), &unset).await.status(), 303);
-    assert_eq!(LlmConfiguration::find(&mut app.conn(), id).unwrap().api_key_env, "NOT_SET_ANYWHERE");
+    assert_eq!(LlmConfiguration::find(&mut app.conn(), id).unwrap().api_key_env, "TOXTEMP_LLM_KEY_NOT_SET");
     let html = Html::parse_document(&body(app.post_form(&format!("/admin/models/{id}/test"), &[]).await).await);
-    assert!(text(&html, "#test-problem").contains("NOT_SET_ANYWHERE is not set on the server"));
+    assert!(text(&html, "#test-problem").contains("TOXTEMP_LLM_KEY_NOT_SET is not set on the server"));
     let page = app.get_html("/admin/models").await;
     assert_eq!(text(&page, &format!("tr[data-choice='{id}'] .key-state")), "not set");
 
     // An unreachable server.
-    let nowhere = create_configuration(&app, "Nowhere", "http://127.0.0.1:9/v1", "TEST_LLM_KEY", "8000").await;
+    let nowhere = create_configuration(&app, "Nowhere", "http://127.0.0.1:9/v1", "TOXTEMP_LLM_KEY_TEST", "8000").await;
     let html = Html::parse_document(&body(app.post_form(&format!("/admin/models/{nowhere}/test"), &[]).await).await);
     assert!(text(&html, "#test-problem").contains("could not be reached"), "{}", text(&html, "#test-problem"));
 
@@ -201,6 +201,15 @@ async fn staff_keep_configurations_and_test_their_connection_plainly() {
     assert_eq!(resp.status(), 422);
     assert!(text(&Html::parse_document(&body(resp).await), "#form-error").contains("NAME"));
     assert!(!LlmConfiguration::all(&mut app.conn()).unwrap().iter().any(|c| c.name == "Leaky"));
+
+    // So is any variable of the server's own: its key would go to whatever base URL is typed.
+    for own in ["SESSION_KEY", "AWS_SECRET_ACCESS_KEY", "DATABASE_URL", "LLM_API_KEY", "TOXTEMP_LLM_KEY_"] {
+        let fields = with(&edit, &[("api_key_env", own), ("name", "Thief")]);
+        let resp = app.post_form("/admin/models", &fields).await;
+        assert_eq!(resp.status(), 422, "{own}");
+        assert!(text(&Html::parse_document(&body(resp).await), "#form-error").contains("TOXTEMP_LLM_KEY_"));
+    }
+    assert!(!LlmConfiguration::all(&mut app.conn()).unwrap().iter().any(|c| c.name == "Thief"));
 }
 
 #[actix_web::test]
@@ -208,7 +217,7 @@ async fn a_chosen_configuration_drafts_with_its_model_and_key_and_its_cost_is_sh
     let server = endpoint("big-model").await;
     let mut app = app().await;
     app.login_new("staff@example.org", true).await;
-    let id = create_configuration(&app, "Big", &format!("{}/v1", server.uri()), "TEST_LLM_KEY", "128000").await;
+    let id = create_configuration(&app, "Big", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_TEST", "128000").await;
     app.new_browser();
     app.login_new("user@example.org", false).await;
 
@@ -283,7 +292,7 @@ async fn unknown_and_disabled_configurations_are_refused_and_nothing_is_created(
     let server = endpoint("big-model").await;
     let mut app = app().await;
     app.login_new("staff@example.org", true).await;
-    let id = create_configuration(&app, "Big", &format!("{}/v1", server.uri()), "TEST_LLM_KEY", "128000").await;
+    let id = create_configuration(&app, "Big", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_TEST", "128000").await;
     let resp = app.post_form(&format!("/admin/models/{id}/enabled"), &[("enabled", "off")]).await;
     assert_eq!(resp.status(), 303);
     assert!(!LlmConfiguration::find(&mut app.conn(), id).unwrap().enabled);
@@ -309,7 +318,7 @@ async fn a_too_small_context_window_is_flagged_at_submission() {
     let mut app = app().await;
     app.login_new("staff@example.org", true).await;
     // 1000 tokens: 500 for documents, i.e. about 2000 characters.
-    let id = create_configuration(&app, "Tiny", &format!("{}/v1", server.uri()), "TEST_LLM_KEY", "1000").await;
+    let id = create_configuration(&app, "Tiny", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_TEST", "1000").await;
     app.new_browser();
     app.login_new("user@example.org", false).await;
     let long: String =
@@ -335,7 +344,7 @@ async fn kept_documents_are_checked_against_the_window_before_the_first_question
     let server = endpoint("big-model").await;
     let mut app = app().await;
     app.login_new("staff@example.org", true).await;
-    let id = create_configuration(&app, "Tiny", &format!("{}/v1", server.uri()), "TEST_LLM_KEY", "1000").await;
+    let id = create_configuration(&app, "Tiny", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_TEST", "1000").await;
     app.new_browser();
     app.login_new("user@example.org", false).await;
     let long: String =
@@ -352,7 +361,7 @@ async fn a_run_whose_key_variable_is_not_set_fails_with_a_clear_message() {
     let server = endpoint("big-model").await;
     let mut app = app().await;
     app.login_new("staff@example.org", true).await;
-    let id = create_configuration(&app, "Keyless", &format!("{}/v1", server.uri()), "UNSET_LLM_KEY", "128000").await;
+    let id = create_configuration(&app, "Keyless", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_UNSET", "128000").await;
     app.new_browser();
     app.login_new("user@example.org", false).await;
     assert_eq!(start_with(&app, Some(&id.to_string()), &sop(), false).await.status(), 303);
@@ -360,7 +369,7 @@ async fn a_run_whose_key_variable_is_not_set_fails_with_a_clear_message() {
     let assay = Assay::find(&mut app.conn(), assay_ids(&app)[0]).unwrap();
     assert_eq!(assay.status(), AssayStatus::Error);
     assert!(
-        assay.alerts().iter().any(|a| a.contains("UNSET_LLM_KEY") && a.contains("not set")),
+        assay.alerts().iter().any(|a| a.contains("TOXTEMP_LLM_KEY_UNSET") && a.contains("not set")),
         "{:?}",
         assay.alerts()
     );
@@ -368,7 +377,7 @@ async fn a_run_whose_key_variable_is_not_set_fails_with_a_clear_message() {
     assert_eq!(runs[0].status, "error");
     assert!(server.received_requests().await.unwrap().is_empty());
     let page = app.get_html(&format!("/assays/{}", assay.id)).await;
-    assert!(text(&page, "#runs .run-message").contains("UNSET_LLM_KEY"));
+    assert!(text(&page, "#runs .run-message").contains("TOXTEMP_LLM_KEY_UNSET"));
 }
 
 #[actix_web::test]
@@ -376,7 +385,7 @@ async fn the_regenerate_form_drafts_with_the_chosen_configuration() {
     let server = endpoint("big-model").await;
     let mut app = app().await;
     app.login_new("staff@example.org", true).await;
-    let id = create_configuration(&app, "Big", &format!("{}/v1", server.uri()), "TEST_LLM_KEY", "128000").await;
+    let id = create_configuration(&app, "Big", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_TEST", "128000").await;
     app.new_browser();
     app.login_new("user@example.org", false).await;
     assert_eq!(start_with(&app, None, &sop(), false).await.status(), 303);
