@@ -22,6 +22,9 @@ use crate::config::{Config, ExposeSecret, SmtpTls};
 
 /// SMTP conversations at once.
 pub const SENDS_AT_ONCE: usize = 4;
+/// Mails waiting or being sent at most: when the SMTP server stalls, more are dropped (and
+/// logged) instead of piling up in memory, each holding a link.
+pub const MAILS_WAITING: usize = 100;
 
 /// One plain-text mail to one person.
 pub struct Mail {
@@ -34,6 +37,7 @@ pub struct Mail {
 pub struct Mailer {
     smtp: Option<Smtp>,
     sends: Arc<tokio::sync::Semaphore>,
+    waiting: Arc<tokio::sync::Semaphore>,
 }
 
 struct Smtp {
@@ -65,7 +69,11 @@ impl Mailer {
                 Some(Smtp { transport: builder.build(), from })
             }
         };
-        Ok(Self { smtp, sends: Arc::new(tokio::sync::Semaphore::new(SENDS_AT_ONCE)) })
+        Ok(Self {
+            smtp,
+            sends: Arc::new(tokio::sync::Semaphore::new(SENDS_AT_ONCE)),
+            waiting: Arc::new(tokio::sync::Semaphore::new(MAILS_WAITING)),
+        })
     }
 
     /// Is there an SMTP server to send through?
@@ -90,8 +98,14 @@ impl Mailer {
 
     /// Send in a task of its own; `what` names the mail in the log (never its content).
     pub fn send_in_background(self: &Arc<Self>, mail: Mail, what: &'static str, person: i32) {
+        let Ok(place) = self.waiting.clone().try_acquire_owned() else {
+            let reference = crate::telemetry::new_reference();
+            tracing::error!(%reference, person, "{what} mail not sent: {MAILS_WAITING} mails are already waiting for the SMTP server");
+            return;
+        };
         let mailer = self.clone();
         tokio::spawn(async move {
+            let _place = place;
             match mailer.send(mail).await {
                 Ok(()) => tracing::info!(person, "{what} mail sent"),
                 Err(err) => {

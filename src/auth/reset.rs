@@ -20,11 +20,13 @@
 use std::time::Duration;
 
 use base64::Engine;
+use diesel::prelude::*;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::context::AppContext;
 use crate::db::models::{PasswordReset, Person};
+use crate::db::schema::persons;
 use crate::db::{DbConn, write_transaction};
 use crate::mail::Mail;
 
@@ -105,7 +107,8 @@ pub async fn request(ctx: &AppContext, email: String, origin: Option<RequestOrig
 }
 
 /// Invite the person to choose their first password (an account created by staff), or send
-/// a fresh link on a staff member's request.
+/// a fresh link on a staff member's request: an invitation (valid [`INVITATION_LIFETIME`])
+/// while they have never logged in, a password reset (valid [`RESET_LINK_LIFETIME`]) after.
 pub async fn invite(
     ctx: &AppContext,
     person: &Person,
@@ -113,8 +116,19 @@ pub async fn invite(
     origin: Option<RequestOrigin>,
 ) -> anyhow::Result<Delivery> {
     let id = person.id;
-    let token = ctx.db(move |c| Ok::<_, anyhow::Error>(issue(c, id, INVITATION_LIFETIME)?)).await?;
-    deliver(ctx, person, &token, Purpose::Invitation, origin.as_ref(), Some(inviter));
+    let (token, purpose) = ctx
+        .db(move |c| {
+            let logged_in: Option<chrono::NaiveDateTime> =
+                persons::table.find(id).select(persons::last_login_at).first(c)?;
+            let (purpose, lifetime) = match logged_in {
+                None => (Purpose::Invitation, INVITATION_LIFETIME),
+                Some(_) => (Purpose::Reset, RESET_LINK_LIFETIME),
+            };
+            Ok::<_, anyhow::Error>((issue(c, id, lifetime)?, purpose))
+        })
+        .await?;
+    let inviter = matches!(purpose, Purpose::Invitation).then_some(inviter);
+    deliver(ctx, person, &token, purpose, origin.as_ref(), inviter);
     Ok(delivery(ctx))
 }
 

@@ -3,7 +3,6 @@
 //! cannot be used to guess it — and a success ends every other session of the person while
 //! this browser stays logged in (its login is renewed with the new session generation).
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
@@ -11,7 +10,7 @@ use serde::Deserialize;
 
 use crate::auth::{self, NewPassword, throttle, throttle::Attempt};
 
-use super::error::{AppError, AppResult};
+use super::error::AppResult;
 use super::page::{self, Page};
 use super::viewer::{LOGIN_KEY, Login, Viewer};
 use super::{AppState, see_other};
@@ -55,11 +54,7 @@ pub async fn change_password(
     let attempt = Attempt::new(&viewer.person.email, &super::client_ip(&req, state.config()));
     let check = attempt.clone();
     if let Some(wait) = state.db(move |c| Ok(throttle::admit(c, &check)?)).await? {
-        let minutes = wait.as_secs().div_ceil(60).max(1);
-        return Err(AppError::Rejected(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many failed attempts. Please try again in {minutes} minute(s)."),
-        ));
+        return Err(super::too_many("failed attempts", wait));
     }
     let person = viewer.person.clone();
     let hash = {

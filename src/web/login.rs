@@ -11,7 +11,7 @@ use crate::db::models::Person;
 
 use actix_web::http::StatusCode;
 
-use super::error::{AppError, AppResult};
+use super::error::AppResult;
 use super::page::Page;
 use super::viewer::{LOGIN_KEY, Login};
 use super::{AppState, see_other};
@@ -77,11 +77,7 @@ pub async fn submit(
     let check = attempt.clone();
     if let Some(wait) = state.db(move |c| Ok(throttle::admit(c, &check)?)).await? {
         tracing::warn!("login refused: too many failed attempts");
-        let minutes = wait.as_secs().div_ceil(60).max(1);
-        return Err(AppError::Rejected(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many failed attempts. Please try again in {minutes} minute(s)."),
-        ));
+        return Err(super::too_many("failed attempts", wait));
     }
     let candidate = email.clone();
     let found = state.db(move |c| Ok(Person::find_by_email(c, &candidate)?)).await?;

@@ -268,9 +268,23 @@ pub fn conflict(page: impl askama::Template) -> Result<HttpResponse, AppError> {
     rendered(actix_web::http::StatusCode::CONFLICT, page)
 }
 
-fn rendered(status: actix_web::http::StatusCode, page: impl askama::Template) -> Result<HttpResponse, AppError> {
+/// A page rendered with this status.
+pub(crate) fn rendered(
+    status: actix_web::http::StatusCode,
+    page: impl askama::Template,
+) -> Result<HttpResponse, AppError> {
     let body = page.render().map_err(anyhow::Error::from)?;
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
+}
+
+/// 429 with when to try again (login, password change and password-link requests are
+/// throttled alike).
+pub(crate) fn too_many(what: &str, wait: std::time::Duration) -> AppError {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    AppError::Rejected(
+        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        format!("Too many {what}. Please try again in {minutes} minute(s)."),
+    )
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use diesel::OptionalExtension;
+use diesel::result::DatabaseErrorKind;
+use diesel::result::Error::DatabaseError;
 
 use crate::db::models::LlmConfiguration;
 use crate::drafting::choice::{self, ConfigurationForm, ConnectionTest, ModelEntry};
@@ -38,6 +40,8 @@ pub struct ModelsPage {
     keys_set: Vec<String>,
     /// The result of "test connection", on the page that answers it: (entry name, result).
     tested: Option<(String, ConnectionTest)>,
+    /// The viewer may add and change configurations.
+    superuser: bool,
 }
 
 impl ModelsPage {
@@ -46,9 +50,19 @@ impl ModelsPage {
     }
 }
 
-fn html(status: StatusCode, page: impl Template) -> AppResult<HttpResponse> {
-    let body = page.render().map_err(anyhow::Error::from)?;
-    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
+use super::rendered as html;
+
+/// Only a superuser adds, changes or (re-)offers a configuration: its base URL is where the
+/// server sends documents and a key, and may be any address the server can reach. Other
+/// staff see the list and test the connections.
+fn superuser_only(viewer: &super::viewer::Viewer) -> AppResult<()> {
+    match viewer.person.is_superuser {
+        true => Ok(()),
+        false => Err(AppError::Rejected(
+            StatusCode::FORBIDDEN,
+            "Only a superuser adds or changes language-model configurations.".into(),
+        )),
+    }
 }
 
 async fn models_page(
@@ -64,7 +78,8 @@ async fn models_page(
         .filter(|e| !e.api_key_env.is_empty() && secrets.get(&e.api_key_env).is_some())
         .map(|e| e.api_key_env.clone())
         .collect();
-    html(StatusCode::OK, ModelsPage { page, entries, keys_set, tested })
+    let superuser = page.user.as_ref().is_some_and(|u| u.is_superuser);
+    html(StatusCode::OK, ModelsPage { page, entries, keys_set, tested, superuser })
 }
 
 pub async fn list(state: web::Data<AppState>, Staff(viewer): Staff) -> AppResult<HttpResponse> {
@@ -87,6 +102,7 @@ fn form_page(page: Page, id: Option<i32>, form: ConfigurationForm, error: Option
 }
 
 pub async fn new_form(Staff(viewer): Staff) -> AppResult<HttpResponse> {
+    superuser_only(&viewer)?;
     let form = ConfigurationForm { context_window: "128000".into(), ..ConfigurationForm::default() };
     form_page(viewer.page(), None, form, None)
 }
@@ -96,6 +112,7 @@ pub async fn edit_form(
     Staff(viewer): Staff,
     path: web::Path<i32>,
 ) -> AppResult<HttpResponse> {
+    superuser_only(&viewer)?;
     let id = path.into_inner();
     let config = state.db(move |c| Ok(LlmConfiguration::find(c, id)?)).await?;
     form_page(viewer.page(), Some(id), ConfigurationForm::of(&config), None)
@@ -107,21 +124,28 @@ async fn save(state: &AppState, id: Option<i32>, form: &ConfigurationForm) -> Ap
         Ok(fields) => fields,
         Err(message) => return Ok(Err(message)),
     };
+    let taken = format!("Another configuration is already called “{}”.", fields.name);
     state
         .db(move |c| {
-            crate::db::write_transaction(c, |c| {
+            let saved = crate::db::write_transaction(c, |c| {
                 if LlmConfiguration::name_taken(c, &fields.name, id)? {
-                    return Ok(Err(format!("Another configuration is already called “{}”.", fields.name)));
+                    return Ok(None);
                 }
                 match id {
                     Some(id) => {
                         LlmConfiguration::find(c, id)?;
                         LlmConfiguration::update(c, id, &fields)?;
-                        Ok(Ok(id))
+                        Ok(Some(id))
                     }
-                    None => Ok(Ok(LlmConfiguration::create(c, &fields)?.id)),
+                    None => Ok(Some(LlmConfiguration::create(c, &fields)?.id)),
                 }
-            })
+            });
+            // Two forms saving the same name at once: the unique index refuses the second.
+            match saved {
+                Ok(Some(id)) => Ok(Ok(id)),
+                Ok(None) | Err(DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(Err(taken)),
+                Err(err) => Err(err.into()),
+            }
         })
         .await
 }
@@ -131,6 +155,7 @@ pub async fn create(
     Staff(viewer): Staff,
     form: web::Form<ConfigurationForm>,
 ) -> AppResult<HttpResponse> {
+    superuser_only(&viewer)?;
     let form = form.into_inner();
     match save(&state, None, &form).await? {
         Ok(_) => {
@@ -147,6 +172,7 @@ pub async fn update(
     path: web::Path<i32>,
     form: web::Form<ConfigurationForm>,
 ) -> AppResult<HttpResponse> {
+    superuser_only(&viewer)?;
     let (id, form) = (path.into_inner(), form.into_inner());
     match save(&state, Some(id), &form).await? {
         Ok(_) => {
@@ -171,6 +197,7 @@ pub async fn set_enabled(
     path: web::Path<i32>,
     form: web::Form<EnabledForm>,
 ) -> AppResult<HttpResponse> {
+    superuser_only(&viewer)?;
     let (id, enabled) = (path.into_inner(), form.enabled == "on");
     let name = state
         .db(move |c| {

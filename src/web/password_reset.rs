@@ -78,11 +78,7 @@ pub async fn request_link(
     let attempt = Attempt::reset_request(&email, &super::client_ip(&req, state.config()));
     if let Some(wait) = state.db(move |c| Ok(throttle::admit(c, &attempt)?)).await? {
         tracing::warn!("password-reset request refused: too many requests");
-        let minutes = wait.as_secs().div_ceil(60).max(1);
-        return Err(AppError::Rejected(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many requests for a password link. Please try again in {minutes} minute(s)."),
-        ));
+        return Err(super::too_many("requests for a password link", wait));
     }
     let delivery = reset::request(&state.ctx, email, request_origin(&req, &state)).await?;
     private(StatusCode::OK, RequestPage { page: Page::new(&session, None), sent: Some(delivery) })

@@ -430,6 +430,22 @@ async fn staff_create_an_account_whose_owner_chooses_the_password_through_the_in
     app.new_browser();
     assert_eq!(set_new_password(&app, &path, "chosen by me").await.status(), 303);
     assert_eq!(app.login("new.person@example.org", "chosen by me").await.status(), 303);
+
+    // Once they have logged in, a link staff send is a password reset, valid for an hour.
+    let person = Person::find_by_email(&mut app.conn(), "new.person@example.org").unwrap().unwrap();
+    app.new_browser();
+    app.login_new("other.staff@example.org", true).await;
+    let resp = app.post_form(&format!("/admin/accounts/{}/send-link", person.id), &[]).await;
+    assert_eq!(resp.status(), 303);
+    let mail = smtp.wait_for(2).await.remove(1);
+    assert!(mail.body().contains("asked to reset the password"), "{}", mail.body());
+    assert!(!mail.body().contains("set up a ToxTempAssistant account"));
+    let expires = toxtemp::db::schema::password_resets::table
+        .filter(toxtemp::db::schema::password_resets::person_id.eq(person.id))
+        .select(toxtemp::db::schema::password_resets::expires_at)
+        .first::<chrono::NaiveDateTime>(&mut app.conn())
+        .unwrap();
+    assert!(expires <= toxtemp::db::now() + chrono::Duration::minutes(61), "an hour, not the invitation's 72");
 }
 
 #[actix_web::test]

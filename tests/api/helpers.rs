@@ -363,6 +363,15 @@ impl TestApp {
         self.post_form("/login", &[("email", email), ("password", password), ("next", "/")]).await
     }
 
+    /// Log in a fresh superuser (staff who may also change staff powers and model
+    /// configurations) and return it.
+    pub async fn login_superuser(&self, email: &str) -> Person {
+        let spec = PersonSpec { email, display_name: "", is_staff: true, is_superuser: true };
+        let person = toxtemp::auth::create_account(&mut self.conn(), &spec, PASSWORD).expect("create superuser");
+        assert_eq!(self.login(email, PASSWORD).await.status(), 303, "login of {email}");
+        person
+    }
+
     /// Log in a fresh account and return it.
     pub async fn login_new(&self, email: &str, staff: bool) -> Person {
         let person = self.create_person(email, staff);

@@ -20,7 +20,9 @@ const KEY: &str = "sk-test-model-choice-123";
 /// An app whose key lookup knows `TOXTEMP_LLM_KEY_TEST` (the right key) and `TOXTEMP_LLM_KEY_WRONG`.
 async fn app() -> TestApp {
     TestApp::builder()
-        .config(|c| c.secrets = SecretLookup::fixed([("TOXTEMP_LLM_KEY_TEST", KEY), ("TOXTEMP_LLM_KEY_WRONG", "sk-wrong")]))
+        .config(|c| {
+            c.secrets = SecretLookup::fixed([("TOXTEMP_LLM_KEY_TEST", KEY), ("TOXTEMP_LLM_KEY_WRONG", "sk-wrong")])
+        })
         .spawn()
         .await
 }
@@ -135,7 +137,7 @@ async fn non_staff_get_403_on_the_models_pages() {
 async fn staff_keep_configurations_and_test_their_connection_plainly() {
     let server = endpoint("big-model").await;
     let app = app().await;
-    app.login_new("staff@example.org", true).await;
+    app.login_superuser("staff@example.org").await;
     let base = format!("{}/v1", server.uri());
     let id = create_configuration(&app, "Big", &base, "TOXTEMP_LLM_KEY_TEST", "128000").await;
 
@@ -216,7 +218,7 @@ async fn staff_keep_configurations_and_test_their_connection_plainly() {
 async fn a_chosen_configuration_drafts_with_its_model_and_key_and_its_cost_is_shown() {
     let server = endpoint("big-model").await;
     let mut app = app().await;
-    app.login_new("staff@example.org", true).await;
+    app.login_superuser("staff@example.org").await;
     let id = create_configuration(&app, "Big", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_TEST", "128000").await;
     app.new_browser();
     app.login_new("user@example.org", false).await;
@@ -291,7 +293,7 @@ async fn the_default_entry_still_drafts_and_has_no_price() {
 async fn unknown_and_disabled_configurations_are_refused_and_nothing_is_created() {
     let server = endpoint("big-model").await;
     let mut app = app().await;
-    app.login_new("staff@example.org", true).await;
+    app.login_superuser("staff@example.org").await;
     let id = create_configuration(&app, "Big", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_TEST", "128000").await;
     let resp = app.post_form(&format!("/admin/models/{id}/enabled"), &[("enabled", "off")]).await;
     assert_eq!(resp.status(), 303);
@@ -316,7 +318,7 @@ async fn unknown_and_disabled_configurations_are_refused_and_nothing_is_created(
 async fn a_too_small_context_window_is_flagged_at_submission() {
     let server = endpoint("big-model").await;
     let mut app = app().await;
-    app.login_new("staff@example.org", true).await;
+    app.login_superuser("staff@example.org").await;
     // 1000 tokens: 500 for documents, i.e. about 2000 characters.
     let id = create_configuration(&app, "Tiny", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_TEST", "1000").await;
     app.new_browser();
@@ -343,7 +345,7 @@ async fn a_too_small_context_window_is_flagged_at_submission() {
 async fn kept_documents_are_checked_against_the_window_before_the_first_question() {
     let server = endpoint("big-model").await;
     let mut app = app().await;
-    app.login_new("staff@example.org", true).await;
+    app.login_superuser("staff@example.org").await;
     let id = create_configuration(&app, "Tiny", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_TEST", "1000").await;
     app.new_browser();
     app.login_new("user@example.org", false).await;
@@ -360,8 +362,9 @@ async fn kept_documents_are_checked_against_the_window_before_the_first_question
 async fn a_run_whose_key_variable_is_not_set_fails_with_a_clear_message() {
     let server = endpoint("big-model").await;
     let mut app = app().await;
-    app.login_new("staff@example.org", true).await;
-    let id = create_configuration(&app, "Keyless", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_UNSET", "128000").await;
+    app.login_superuser("staff@example.org").await;
+    let id =
+        create_configuration(&app, "Keyless", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_UNSET", "128000").await;
     app.new_browser();
     app.login_new("user@example.org", false).await;
     assert_eq!(start_with(&app, Some(&id.to_string()), &sop(), false).await.status(), 303);
@@ -384,7 +387,7 @@ async fn a_run_whose_key_variable_is_not_set_fails_with_a_clear_message() {
 async fn the_regenerate_form_drafts_with_the_chosen_configuration() {
     let server = endpoint("big-model").await;
     let mut app = app().await;
-    app.login_new("staff@example.org", true).await;
+    app.login_superuser("staff@example.org").await;
     let id = create_configuration(&app, "Big", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_TEST", "128000").await;
     app.new_browser();
     app.login_new("user@example.org", false).await;
@@ -426,4 +429,27 @@ async fn the_regenerate_form_drafts_with_the_chosen_configuration() {
     // The next regenerate form starts with the model of the last run.
     let page = app.get_html(&format!("/assays/{assay_id}/answers")).await;
     assert_eq!(select_attr(&page, "#regenerate-form select option[selected]", "value"), id.to_string());
+}
+
+#[actix_web::test]
+async fn staff_who_are_not_superusers_see_and_test_configurations_but_change_none() {
+    let mut app = app().await;
+    let server = endpoint("big-model").await;
+    app.login_superuser("root@example.org").await;
+    let id = create_configuration(&app, "Big", &format!("{}/v1", server.uri()), "TOXTEMP_LLM_KEY_TEST", "128000").await;
+    app.new_browser();
+    app.login_new("staff@example.org", true).await;
+    let list = app.get_html("/admin/models").await;
+    assert!(select_texts(&list, "#new-model").is_empty());
+    assert_eq!(select_texts(&list, "#superuser-note").len(), 1);
+    assert_eq!(app.get("/admin/models/new").await.status(), 403);
+    assert_eq!(app.get(&format!("/admin/models/{id}/edit")).await.status(), 403);
+    let fields = [("name", "Mine"), ("base_url", "http://10.0.0.1/v1"), ("model", "m"), ("context_window", "8000")];
+    assert_eq!(app.post_form("/admin/models", &fields).await.status(), 403);
+    assert_eq!(app.post_form(&format!("/admin/models/{id}"), &fields).await.status(), 403);
+    assert_eq!(app.post_form(&format!("/admin/models/{id}/enabled"), &[("enabled", "off")]).await.status(), 403);
+    assert!(LlmConfiguration::find(&mut app.conn(), id).unwrap().enabled, "unchanged");
+    assert_eq!(LlmConfiguration::all(&mut app.conn()).unwrap().len(), 1);
+    // Testing a configuration a superuser made is fine.
+    assert_eq!(app.post_form(&format!("/admin/models/{id}/test"), &[]).await.status(), 200);
 }

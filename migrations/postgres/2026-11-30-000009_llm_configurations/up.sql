@@ -15,6 +15,9 @@ CREATE TABLE llm_configurations (
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL
 );
+-- Names differ in more than case ("GPT" and "gpt" would confuse the select on the forms).
+CREATE UNIQUE INDEX llm_configurations_name_lower ON llm_configurations (lower(name));
+
 
 CREATE TABLE drafting_runs (
     id SERIAL PRIMARY KEY,

@@ -8,7 +8,8 @@ CREATE TABLE password_resets (
     created_at TIMESTAMP NOT NULL,
     expires_at TIMESTAMP NOT NULL
 );
-CREATE INDEX password_resets_person ON password_resets (person_id);
+-- One open link per person: the newest replaces the others, even when two are asked for at once.
+CREATE UNIQUE INDEX password_resets_person ON password_resets (person_id);
 
 -- Shown on /admin/accounts; NULL until the person's next login.
 ALTER TABLE persons ADD COLUMN last_login_at TIMESTAMP;
