@@ -107,17 +107,14 @@ pub fn markdown(sheet: &AnswerSheet, meta: &Metadata) -> String {
                 Some(a) if !a.trim().is_empty() => md.push_str(&format!("{}\n\n", a.trim())),
                 _ => md.push_str("_Not answered yet._\n\n"),
             }
+            // Like every export: an unverified citation is named, never quoted as evidence.
             for e in &q.evidence {
-                md.push_str(&format!("- [{}] {}", e.number, e.document));
-                if !e.location.is_empty() {
-                    md.push_str(&format!(", {}", e.location));
-                }
-                if !e.quote.is_empty() {
-                    md.push_str(&format!(": “{}”", e.quote));
-                }
-                md.push_str(if e.verified { " (verified)" } else { " (could not be verified)" });
-                if let Some(sha) = &e.sha256 {
-                    md.push_str(&format!(" · SHA-256 {sha}"));
+                md.push_str(&format!("- {}", super::export::citation_line(e)));
+                if e.verified {
+                    md.push_str(" (verified)");
+                    if let Some(sha) = &e.sha256 {
+                        md.push_str(&format!(" · SHA-256 {sha}"));
+                    }
                 }
                 md.push('\n');
             }

@@ -232,4 +232,6 @@ async fn the_json_and_markdown_exports_carry_the_same_metadata() {
         assert!(md.contains(&needle), "{needle}");
     }
     assert_eq!(md.matches("\n## ").count(), 11, "the metadata adds no section");
+    assert!(md.contains("- [9] could not be verified\n"), "named");
+    assert!(!md.contains(UNVERIFIED_QUOTE), "an unverified quote is never shown as evidence, in Markdown either");
 }
