@@ -171,7 +171,7 @@ fn every_foreign_key_column_is_indexed() {
                FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'"#,
             r#"SELECT m.name AS table_name, ii.name AS column_name
                FROM sqlite_master m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii
-               WHERE m.type = 'table' AND ii.seqno = 0"#,
+               WHERE m.type = 'table' AND ii.seqno = 0 AND ii.name IS NOT NULL"#,
         ),
         DbConn::Postgres(_) => (
             "SELECT kcu.table_name::text AS table_name, kcu.column_name::text AS column_name
