@@ -5,8 +5,8 @@ use actix_web::web;
 use askama::Template;
 use askama_web::WebTemplate;
 
-use crate::db::models::{Assay, Investigation};
 use crate::db::models::assay::AssaySummary;
+use crate::db::models::{Assay, Investigation};
 
 use super::AppState;
 use super::error::AppResult;

@@ -77,7 +77,11 @@ impl Investigation {
     /// reported as not found, so that ids of other people's work are not confirmed to exist.
     pub fn find_for(conn: &mut DbConn, id: i32, viewer: &Person) -> QueryResult<Investigation> {
         let inv: Investigation = investigations::table.find(id).select(Self::as_select()).first(conn)?;
-        if inv.standing_of(conn, viewer)? == Standing::Stranger { Err(diesel::result::Error::NotFound) } else { Ok(inv) }
+        if inv.standing_of(conn, viewer)? == Standing::Stranger {
+            Err(diesel::result::Error::NotFound)
+        } else {
+            Ok(inv)
+        }
     }
 
     /// The viewer's own investigations, newest first.

@@ -9,7 +9,9 @@ use std::str::FromStr;
 
 use diesel::prelude::*;
 
-use crate::db::schema::{investigations, persons, workspace_events, workspace_investigations, workspace_members, workspaces};
+use crate::db::schema::{
+    investigations, persons, workspace_events, workspace_investigations, workspace_members, workspaces,
+};
 use crate::db::{DbConn, now};
 
 use super::{Investigation, Person};
@@ -311,7 +313,10 @@ impl Workspace {
             .order((investigations::title, investigations::id))
             .select((Investigation::as_select(), Person::as_select(), workspace_investigations::shared_at))
             .load(conn)?;
-        Ok(rows.into_iter().map(|(investigation, owner, shared_at)| Shared { investigation, owner, shared_at }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(investigation, owner, shared_at)| Shared { investigation, owner, shared_at })
+            .collect())
     }
 
     /// Whether the investigation is shared into the workspace.
@@ -360,8 +365,7 @@ pub fn is_shared_with(conn: &mut DbConn, investigation_id: i32, person_id: i32) 
     diesel::select(diesel::dsl::exists(
         workspace_investigations::table
             .inner_join(
-                workspace_members::table
-                    .on(workspace_members::workspace_id.eq(workspace_investigations::workspace_id)),
+                workspace_members::table.on(workspace_members::workspace_id.eq(workspace_investigations::workspace_id)),
             )
             .filter(workspace_investigations::investigation_id.eq(investigation_id))
             .filter(workspace_members::person_id.eq(person_id)),
