@@ -271,7 +271,7 @@ impl Workspace {
             .select((Person::as_select(), workspace_members::role))
             .load(conn)?;
         let mut members: Vec<Member> = rows.into_iter().map(|(person, role)| Member { person, role }).collect();
-        members.sort_by(|a, b| b.role.cmp(&a.role));
+        members.sort_by_key(|m| std::cmp::Reverse(m.role));
         Ok(members)
     }
 
