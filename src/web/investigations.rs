@@ -58,7 +58,8 @@ pub struct InvestigationPage {
     kept_files: usize,
     /// The viewer owns it: edits, deletes and shares it.
     owner: bool,
-    /// The workspaces it is shared into.
+    /// The workspaces it is shared into (shown to its owner only: members need not learn
+    /// which other groups see it).
     shared_in: Vec<Workspace>,
     /// The workspaces its owner manages where it is not shared yet.
     share_into: Vec<Workspace>,
@@ -76,12 +77,13 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i3
                 let assays = Assay::of_study(conn, study.id)?;
                 studies.push((study, assays));
             }
-            let shared_in = Workspace::sharing(conn, id)?;
-            let share_into = if owner {
+            let (shared_in, share_into) = if owner {
+                let shared_in = Workspace::sharing(conn, id)?;
                 let managed = Workspace::managed_by(conn, person_id)?;
-                managed.into_iter().filter(|w| !shared_in.contains(w)).collect()
+                let share_into = managed.into_iter().filter(|w| !shared_in.contains(w)).collect();
+                (shared_in, share_into)
             } else {
-                Vec::new()
+                (Vec::new(), Vec::new())
             };
             let kept = crate::deletion::kept_files(conn, crate::deletion::Item::Investigation(id))?;
             Ok((studies, kept, shared_in, share_into))

@@ -501,6 +501,15 @@ async fn shared_assays_are_on_the_overview_and_the_starting_form_of_members_only
     let inv_page = s.app.get_html(&format!("/investigations/{}", s.inv)).await;
     assert_eq!(select_texts(&inv_page, "#shared-in a"), ["Neurotox lab"]);
 
+    let inv_path = format!("/investigations/{}", s.inv);
+    let inv_page = s.as_(MEMBER).get_html(&inv_path).await;
+    assert!(select_texts(&inv_page, "#sharing").is_empty(), "members do not see where else it is shared");
+    assert!(select_texts(&inv_page, "#delete-investigation").is_empty());
+    // The owner shares only into workspaces they manage: not into one they are not in.
+    let theirs = create_workspace(&s.app, "Member's own").await;
+    let (share_path, theirs) = (format!("/investigations/{}/share", s.inv), theirs.to_string());
+    let resp = s.as_(OWNER).post_form(&share_path, &[("workspace_id", &theirs)]).await;
+    assert_eq!(resp.status(), 422);
     for role in [STRANGER, STAFF] {
         let overview = s.as_(role).get_html("/").await;
         assert!(select_texts(&overview, &row).is_empty(), "{}", ROLES[role]);
