@@ -7,8 +7,10 @@
 
 use crate::context::AppContext;
 use crate::db::models::assay::Within;
+use crate::db::models::workspace::{EventKind, NewEvent};
 use crate::db::models::{
-    Assay, BenchmarkItem, FileAsset, FileAuditEvent, FileEvent, Investigation, Person, Study, Which,
+    Assay, BenchmarkItem, FileAsset, FileAuditEvent, FileEvent, Investigation, Person, Study, Which, Workspace,
+    WorkspaceEvent,
 };
 use crate::db::{DbConn, write_transaction};
 use crate::drafting;
@@ -95,7 +97,25 @@ fn delete_rows(conn: &mut DbConn, item: Item) -> diesel::QueryResult<Vec<FileAss
             Item::Assay(id) => Assay::delete(c, id),
             Item::Study(id) => Study::delete(c, id),
             Item::Investigation(id) => Investigation::delete(c, id),
-            Item::Person(id) => Person::delete(c, id),
+            Item::Person(id) => {
+                // A workspace has exactly one owner: theirs go with them (the shares end, the
+                // other members keep their own work, the history stays).
+                let person = Person::find(c, id)?;
+                for ws in Workspace::owned_by(c, id)? {
+                    let detail = "its owner's account was deleted".to_owned();
+                    let event = NewEvent {
+                        workspace: &ws,
+                        kind: EventKind::Deleted,
+                        actor: &person,
+                        subject: None,
+                        investigation: None,
+                        detail,
+                    };
+                    WorkspaceEvent::record(c, event)?;
+                    Workspace::delete(c, ws.id)?;
+                }
+                Person::delete(c, id)
+            }
         }?;
         Ok(files)
     })

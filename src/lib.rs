@@ -6,7 +6,7 @@
 //! - `cli`, `startup` — commands and start-up (bottom of the call chain: `main`);
 //! - `web` — HTTP handlers, thin: they call the use cases;
 //! - `drafting`, `deletion`, `benchmark` — the use cases (what happens to an upload, what a
-//!   deletion takes with it, evaluating the assistant on kept data); `answers`, `admin` — read
+//!   deletion takes with it, evaluating the assistant on kept data), `workspaces` (sharing); `answers`, `admin` — read
 //!   models of the pages (and of `/metrics`); `readiness` — whether this server can serve;
 //! - `context` — the application context every use case gets;
 //! - `fileops` (the seed's file operations), `jobs` (the generic queue), `llm` (providers),
@@ -36,3 +36,4 @@ pub mod startup;
 pub mod storage;
 pub mod telemetry;
 pub mod web;
+pub mod workspaces;

@@ -65,17 +65,17 @@ document.addEventListener("submit", (event) => {
   });
 })();
 
-// Overview: follow running assays without a reload.
+// Overview: follow running assays (one's own and those shared with one) without a reload.
 (function () {
-  const table = document.getElementById("assay-table");
-  if (!table) return;
-  const active = () => table.querySelector("[data-status=scheduled], [data-status=busy]");
+  const tables = Array.from(document.querySelectorAll("#assay-table, #shared-table"));
+  if (!tables.length) return;
+  const active = () => tables.some((t) => t.querySelector("[data-status=scheduled], [data-status=busy]"));
   const refresh = () => {
     fetch("/api/assays/status", { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then((r) => (r.ok ? r.json() : []))
       .then((rows) => {
         for (const row of rows) {
-          const tr = table.querySelector(`tr[data-assay-id="${row.id}"]`);
+          const tr = tables.map((t) => t.querySelector(`tr[data-assay-id="${row.id}"]`)).find((found) => found);
           if (!tr) continue;
           const badge = tr.querySelector(".badge");
           badge.className = "badge status-" + row.status;

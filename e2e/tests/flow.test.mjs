@@ -20,7 +20,7 @@ const fixtures = path.join(here, "../fixtures");
 const USER = { email: "tox@example.org", password: "user password 1" };
 const STAFF = { email: "admin@example.org", password: "admin password 1" };
 
-let server, base, browser, work, fakeLlm;
+let server, base, browser, work, fakeLlm, serverEnv;
 let serverLog = "";
 
 // An OpenAI-compatible stand-in that answers slowly enough for the overview to be seen
@@ -89,6 +89,7 @@ before(async () => {
     TOXTEMP_LLM_KEY_E2E: "e2e-model-key",
   };
   for (const k of ["DATABASE_URL", "AWS_STORAGE_BUCKET_NAME"]) delete env[k];
+  serverEnv = env;
   const made = spawnSync(bin, ["create-user", "--email", USER.email], { cwd: work, env: { ...env, TOXTEMP_PASSWORD: USER.password } });
   assert.equal(made.status, 0, `create-user with ${bin} failed: ${made.error ?? made.stderr}`);
   server = spawn(bin, ["serve"], { cwd: work, env });
@@ -491,4 +492,71 @@ test("a forgotten password is reset with the link the operator passes on", async
   await page.goto(link);
   assert.equal(await page.locator("#reset-invalid").count(), 1, "a link works once");
   await context.close();
+});
+
+test("a workspace shares an investigation: a colleague uploads and accepts, and loses access once removed", async () => {
+  const B = { email: "colleague@example.org", password: "colleague password 1" };
+  const made = spawnSync(bin, ["create-user", "--email", B.email], { cwd: work, env: { ...serverEnv, TOXTEMP_PASSWORD: B.password } });
+  assert.equal(made.status, 0, `create-user failed: ${made.stderr}`);
+  const a = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
+  const b = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
+  for (const page of [a, b]) page.on("dialog", (dialog) => dialog.accept());
+  await login(a, USER);
+  await login(b, B);
+
+  // A: an investigation with a study and an assay, a workspace with B in it, the investigation shared.
+  await a.goto(base + "/investigations/new");
+  await a.fill("#title", "Shared neurotoxicity");
+  await Promise.all([a.waitForURL(/\/investigations\/\d+$/), a.click("main form.col-lg-8 button[type=submit]")]);
+  const investigation = a.url();
+  await a.goto(investigation + "/studies/new");
+  await a.fill("#title", "LUHMES shared");
+  await Promise.all([a.waitForURL(/\/studies\/\d+$/), a.click("main form.col-lg-8 button[type=submit]")]);
+  await a.goto(a.url() + "/assays/new");
+  await a.fill("#title", "SharedTox");
+  await Promise.all([a.waitForURL(/\/assays\/\d+$/), a.click("main form.col-lg-8 button[type=submit]")]);
+  const assayId = /\/assays\/(\d+)$/.exec(a.url())[1];
+  await a.goto(base + "/workspaces");
+  await a.fill("#workspace-name", "Neurotox lab");
+  await Promise.all([a.waitForURL(/\/workspaces\/\d+$/), a.click("#new-workspace button[type=submit]")]);
+  const workspace = a.url();
+  await a.fill("#member-email", B.email);
+  await Promise.all([a.waitForURL(workspace), a.click("#add-member button[type=submit]")]);
+  assert.deepEqual((await a.locator("#members .role").allTextContents()).map((t) => t.trim()), ["owner", "member"]);
+  await a.goto(investigation);
+  await a.selectOption("#share-workspace", { label: "Neurotox lab" });
+  await Promise.all([a.waitForURL(investigation), a.click("#share-form button[type=submit]")]);
+  assert.deepEqual(await a.locator("#shared-in a").allTextContents(), ["Neurotox lab"]);
+  await a.goto(workspace);
+  assert.deepEqual(await a.locator("#shared-investigations a").allTextContents(), ["Shared neurotoxicity"]);
+  await shot(a, "workspace", { fullPage: true });
+
+  // B: the assay is shared with them; they upload documents into it with their consent.
+  await b.goto(base + "/");
+  const row = b.locator(`#shared-table tr[data-assay-id="${assayId}"]`);
+  assert.equal(await row.count(), 1, "Shared with me lists A's assay");
+  await b.goto(`${base}/add/?assay=${assayId}`);
+  await b.setInputFiles("#files", [path.join(fixtures, "sop.pdf"), path.join(fixtures, "paper.docx")]);
+  await Promise.all([b.waitForURL(base + "/"), b.click("#start-submit")]);
+  await row.locator(".badge[data-status=done]").waitFor({ timeout: 120000 });
+  await shot(b, "overview-shared-with-me", { fullPage: true });
+  await b.goto(`${base}/assays/${assayId}`);
+  assert.equal(await b.locator("#kept-files .uploader", { hasText: B.email }).count(), 2, "B's files show B as uploader");
+  assert.equal(await b.locator("#delete-assay").count(), 0, "only the owner deletes");
+  await b.goto(`${base}/assays/${assayId}/answers`);
+  const first = b.locator(".question").first();
+  await Promise.all([b.waitForURL(/\/answers/), first.locator(".accept-button").click()]);
+  assert.equal(await b.locator(".question").first().locator(".accept-button").getAttribute("data-accepted"), "true");
+
+  // A sees it accepted, then removes B, who gets 404 on the assay from then on.
+  await a.goto(`${base}/assays/${assayId}/answers`);
+  assert.equal(await a.locator(".question").first().locator(".accept-button").getAttribute("data-accepted"), "true");
+  assert.equal((await a.locator("#accepted-count").textContent()).trim(), "1");
+  await a.goto(workspace);
+  await Promise.all([a.waitForURL(workspace), a.locator("#members tr", { hasText: B.email }).locator(".remove-member").click()]);
+  assert.equal(await a.locator("#members tr", { hasText: B.email }).count(), 0);
+  const gone = await b.goto(`${base}/assays/${assayId}`);
+  assert.equal(gone.status(), 404);
+  await b.goto(base + "/");
+  assert.equal(await b.locator("#shared-table").count(), 0, "nothing is shared with B any more");
 });

@@ -388,6 +388,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    workspaces (id) {
+        id -> Integer,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    workspace_members (id) {
+        id -> Integer,
+        workspace_id -> Integer,
+        person_id -> Integer,
+        role -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    workspace_investigations (id) {
+        id -> Integer,
+        workspace_id -> Integer,
+        investigation_id -> Integer,
+        shared_by -> Nullable<Integer>,
+        shared_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    workspace_events (id) {
+        id -> Integer,
+        workspace_id -> Nullable<Integer>,
+        workspace_name -> Text,
+        kind -> Text,
+        actor_id -> Nullable<Integer>,
+        actor -> Text,
+        subject_id -> Nullable<Integer>,
+        subject -> Text,
+        investigation_id -> Nullable<Integer>,
+        investigation -> Text,
+        detail -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sections -> question_sets (question_set_id));
 diesel::joinable!(subsections -> sections (section_id));
 diesel::joinable!(questions -> subsections (subsection_id));
@@ -420,6 +465,12 @@ diesel::joinable!(evaluation_answers -> questions (question_id));
 diesel::joinable!(drafting_runs -> assays (assay_id));
 diesel::joinable!(drafting_runs -> llm_configurations (configuration_id));
 
+diesel::joinable!(workspace_members -> workspaces (workspace_id));
+diesel::joinable!(workspace_members -> persons (person_id));
+diesel::joinable!(workspace_investigations -> workspaces (workspace_id));
+diesel::joinable!(workspace_investigations -> investigations (investigation_id));
+diesel::joinable!(workspace_events -> workspaces (workspace_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     persons,
     question_sets,
@@ -451,4 +502,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     llm_configurations,
     drafting_runs,
     password_resets,
+    workspaces,
+    workspace_members,
+    workspace_investigations,
+    workspace_events,
 );

@@ -34,23 +34,28 @@ pub(super) fn check(
     question_set_id: Option<i32>,
 ) -> Result<Option<i32>, DraftError> {
     let mut assay_set = None;
-    // Only the owner uploads into an investigation: staff see everyone's work, but change none.
-    let owned =
-        |inv: &Investigation| if inv.allows(viewer, Access::Change) { Ok(()) } else { Err(DraftError::Forbidden) };
+    // The owner and the members it is shared with upload into an existing assay; only the
+    // owner adds studies and assays. Staff see everyone's work, but change none.
+    let allowed = |c: &mut DbConn, inv: &Investigation, access: Access| {
+        if inv.allows(c, viewer, access)? { Ok(()) } else { Err(DraftError::Forbidden) }
+    };
     match target {
         Target::Existing(id) => {
             let (assay, _, inv) = Assay::find_for(c, *id, viewer)?;
-            owned(&inv)?;
+            allowed(c, &inv, Access::Contribute)?;
             assay_set = assay.question_set_id;
         }
         Target::New { investigation, study: NewOrId::Id(study_id), .. } => {
             let (_, inv) = Study::find_for(c, *study_id, viewer)?;
-            owned(&inv)?;
+            allowed(c, &inv, Access::Own)?;
             if matches!(investigation, NewOrId::Id(inv_id) if *inv_id != inv.id) {
                 return Err(DraftError::Invalid("The chosen study is not in the chosen investigation.".into()));
             }
         }
-        Target::New { investigation: NewOrId::Id(id), .. } => owned(&Investigation::find_for(c, *id, viewer)?)?,
+        Target::New { investigation: NewOrId::Id(id), .. } => {
+            let inv = Investigation::find_for(c, *id, viewer)?;
+            allowed(c, &inv, Access::Own)?
+        }
         Target::New { .. } => {}
     }
     if let Some(id) = question_set_id {

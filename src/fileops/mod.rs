@@ -17,5 +17,5 @@ pub use cleanup::{
 pub use link::link_files_to_answer;
 pub use upload::{UploadError, UploadMeta, compute_sha256, discard, upload_file};
 pub use verify::{Finding, FindingKind, StorageCheck, Verification, VerifyOptions, verify_storage};
-pub use withdraw::{Withdrawn, withdraw_consent};
+pub use withdraw::{KeptFile, Withdrawal, Withdrawn, kept_files, may_withdraw_file, withdraw, withdraw_consent};
 pub use zip::{AssayZip, OnStreamed, ZipEntry, ZipLink, csv_row, plan_assay_zip, stream_assay_zip, write_assay_zip};

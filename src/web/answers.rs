@@ -264,7 +264,7 @@ pub async fn edit(
     query: web::Query<EvidenceQuery>,
 ) -> AppResult<HttpResponse> {
     let (assay_id, question_id) = path.into_inner();
-    let (assay, _, _) = viewer.assay(&state, assay_id, Access::Change).await?;
+    let (assay, _, _) = viewer.assay(&state, assay_id, Access::Contribute).await?;
     let set = assay.question_set_id;
     let (question, answer, history) = state
         .db(move |c| {
@@ -306,7 +306,7 @@ pub async fn accept(
     form: web::Form<AcceptForm>,
 ) -> AppResult<HttpResponse> {
     let (assay_id, question_id) = path.into_inner();
-    viewer.assay(&state, assay_id, Access::Change).await?;
+    viewer.assay(&state, assay_id, Access::Contribute).await?;
     let accepted = matches!(form.accepted.as_str(), "on" | "true" | "1");
     let editor = viewer.person.id;
     state
@@ -351,7 +351,7 @@ pub async fn save(
     state
         .db(move |c| {
             let (assay, _, inv) = Assay::find_for(c, assay_id, &person)?;
-            if !inv.allows(&person, Access::Change) {
+            if !inv.allows(c, &person, Access::Contribute)? {
                 return Err(AppError::Forbidden);
             }
             let Some(set_id) = assay.question_set_id else { return Err(AppError::NotFound) };
@@ -382,7 +382,7 @@ pub async fn regenerate(
     payload: Multipart,
 ) -> AppResult<HttpResponse> {
     let assay_id = path.into_inner();
-    viewer.assay(&state, assay_id, Access::Change).await?; // authorise before reading the upload
+    viewer.assay(&state, assay_id, Access::Contribute).await?; // authorise before reading the upload
     let early = super::upload::StoreAsTheyArrive::for_form(&state, &viewer);
     let form = spool(payload, "files", &state.config().upload_limits, &state.config().spool_dir(), early).await?;
     let question_ids: Vec<i32> = form.all("question_ids").iter().filter_map(|q| q.parse().ok()).collect();

@@ -6,9 +6,10 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use crate::db::models::assay::{AssayFields, Edit};
-use crate::db::models::{Access, Answer, Assay, FileAsset, Investigation, QuestionSet, Study, Which};
+use crate::db::models::{Access, Answer, Assay, FileAsset, FileAssetId, Investigation, QuestionSet, Study, Which};
+use crate::fileops::KeptFile;
 
-use super::error::AppResult;
+use super::error::{AppError, AppResult};
 use super::forms::{FormTarget, TitleForm};
 use super::page::{Page, flash};
 use super::viewer::Viewer;
@@ -21,7 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/assays/{id}/edit", web::get().to(edit_form))
         .route("/assays/{id}/edit", web::post().to(update))
         .route("/assays/{id}/delete", web::post().to(delete))
-        .route("/assays/{id}/withdraw-consent", web::post().to(withdraw_consent));
+        .route("/assays/{id}/withdraw-consent", web::post().to(withdraw_consent))
+        .route("/assays/{id}/files/{file}/withdraw-consent", web::post().to(withdraw_file_consent));
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -111,7 +113,7 @@ impl ParsedAssay {
 }
 
 pub async fn new_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayFormPage> {
-    let (study, _) = viewer.study(&state, path.into_inner(), Access::Change).await?;
+    let (study, _) = viewer.study(&state, path.into_inner(), Access::Own).await?;
     Ok(AssayFormPage::new(new_target(&study), &viewer, AssayForm::default(), question_sets(&state).await?, None))
 }
 
@@ -121,7 +123,7 @@ pub async fn create(
     path: web::Path<i32>,
     form: web::Form<AssayForm>,
 ) -> AppResult<HttpResponse> {
-    let (study, _) = viewer.study(&state, path.into_inner(), Access::Change).await?;
+    let (study, _) = viewer.study(&state, path.into_inner(), Access::Own).await?;
     let sets = question_sets(&state).await?;
     let form = form.into_inner();
     let parsed = match parse(&form, &sets) {
@@ -146,7 +148,11 @@ pub struct AssayPage {
     question_set: Option<QuestionSet>,
     drafted: usize,
     accepted: usize,
-    stored_files: Vec<FileAsset>,
+    stored_files: Vec<KeptFile>,
+    /// The viewer owns the investigation (edits, deletes, withdraws the whole assay's consent).
+    owner: bool,
+    /// The viewer may upload documents and edit answers.
+    contributor: bool,
     /// The drafting runs with their tokens and estimated costs.
     runs: crate::drafting::runs::RunsSummary,
 }
@@ -154,11 +160,13 @@ pub struct AssayPage {
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayPage> {
     let (assay, study, investigation) = viewer.assay(&state, path.into_inner(), Access::View).await?;
     let (assay_id, set_id) = (assay.id, assay.question_set_id);
-    let (question_set, answers, stored_files, runs) = state
+    let (inv, person) = (investigation.clone(), viewer.person.clone());
+    let (question_set, answers, stored_files, runs, standing) = state
         .db(move |conn| {
             let set = set_id.map(|id| QuestionSet::find(conn, id)).transpose()?;
             let runs = crate::drafting::runs::summary(conn, assay_id)?;
-            Ok((set, Answer::of_assay(conn, assay_id)?, FileAsset::of_assay(conn, assay_id, Which::Available)?, runs))
+            let files = crate::fileops::kept_files(conn, assay_id, inv.owner_id, person.id)?;
+            Ok((set, Answer::of_assay(conn, assay_id)?, files, runs, inv.standing_of(conn, &person)?))
         })
         .await?;
     let drafted = answers.iter().filter(|a| !a.text.is_empty()).count();
@@ -172,6 +180,8 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i3
         drafted,
         accepted,
         stored_files,
+        owner: standing.allows(Access::Own),
+        contributor: standing.allows(Access::Contribute),
         runs,
     })
 }
@@ -182,7 +192,7 @@ pub async fn withdraw_consent(
     viewer: Viewer,
     path: web::Path<i32>,
 ) -> AppResult<HttpResponse> {
-    let (assay, _, _) = viewer.assay(&state, path.into_inner(), Access::Change).await?;
+    let (assay, _, _) = viewer.assay(&state, path.into_inner(), Access::Own).await?;
     let actor = viewer.actor();
     let ctx = &state.ctx;
     let crate::fileops::Withdrawn { deleted, failed } =
@@ -199,8 +209,39 @@ pub async fn withdraw_consent(
     Ok(see_other(&format!("/assays/{}", assay.id)))
 }
 
+/// The uploader of a kept file (or the investigation's owner) takes back the consent to keep
+/// that one file; other members may not (403).
+pub async fn withdraw_file_consent(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    path: web::Path<(i32, String)>,
+) -> AppResult<HttpResponse> {
+    let (assay_id, file) = path.into_inner();
+    let file_id: FileAssetId = file.parse().map_err(|_| AppError::NotFound)?;
+    let (assay, _, inv) = viewer.assay(&state, assay_id, Access::Contribute).await?;
+    let wanted = file_id.clone();
+    let asset = state
+        .db(move |c| {
+            let kept = FileAsset::of_assay(c, assay_id, Which::Available)?;
+            kept.into_iter().find(|a| a.id == wanted).ok_or(AppError::NotFound)
+        })
+        .await?;
+    if !crate::fileops::may_withdraw_file(&asset, inv.owner_id, viewer.person.id) {
+        return Err(AppError::Forbidden);
+    }
+    let ctx = &state.ctx;
+    let which = crate::fileops::Withdrawal::File(file_id);
+    let outcome = crate::fileops::withdraw(&ctx.pool, ctx.store.as_ref(), assay.id, which, &viewer.actor()).await?;
+    if outcome.failed > 0 {
+        flash(&viewer.session, "warning", "The document could not be deleted right now — please try again.");
+    } else {
+        flash(&viewer.session, "success", format!("Consent withdrawn: “{}” deleted.", asset.shown_name()));
+    }
+    Ok(see_other(&format!("/assays/{}", assay.id)))
+}
+
 pub async fn edit_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<AssayFormPage> {
-    let (assay, _, _) = viewer.assay(&state, path.into_inner(), Access::Change).await?;
+    let (assay, _, _) = viewer.assay(&state, path.into_inner(), Access::Own).await?;
     let locked_check = assay.clone();
     let locked = state.db(move |c| Ok(Assay::question_set_locked(c, &locked_check)?)).await?;
     let form = AssayForm {
@@ -218,7 +259,7 @@ pub async fn update(
     path: web::Path<i32>,
     form: web::Form<AssayForm>,
 ) -> AppResult<HttpResponse> {
-    let (assay, _, _) = viewer.assay(&state, path.into_inner(), Access::Change).await?;
+    let (assay, _, _) = viewer.assay(&state, path.into_inner(), Access::Own).await?;
     let id = assay.id;
     let sets = question_sets(&state).await?;
     let form = form.into_inner();
@@ -242,7 +283,7 @@ pub async fn update(
 }
 
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let (assay, study, _) = viewer.assay(&state, path.into_inner(), Access::Change).await?;
+    let (assay, study, _) = viewer.assay(&state, path.into_inner(), Access::Own).await?;
     let what = format!("Assay “{}”", assay.title);
     super::delete_item(&state, &viewer, crate::deletion::Item::Assay(assay.id), what).await?;
     Ok(see_other(&format!("/studies/{}", study.id)))

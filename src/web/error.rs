@@ -99,6 +99,18 @@ impl From<DraftError> for AppError {
     }
 }
 
+impl From<crate::workspaces::WorkspaceError> for AppError {
+    fn from(err: crate::workspaces::WorkspaceError) -> Self {
+        use crate::workspaces::WorkspaceError;
+        match err {
+            WorkspaceError::NotFound => Self::NotFound,
+            WorkspaceError::Forbidden => Self::Forbidden,
+            WorkspaceError::Invalid(message) => Self::Rejected(StatusCode::UNPROCESSABLE_ENTITY, message),
+            WorkspaceError::Db(inner) => inner.into(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {

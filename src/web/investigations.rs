@@ -1,10 +1,11 @@
-//! Investigations: create, show, edit, delete. Only the owner (and staff) see one.
+//! Investigations: create, show, edit, delete. Its owner, the members of workspaces it is
+//! shared into, and staff see one; only its owner changes it (sharing: `super::workspaces`).
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 
-use crate::db::models::{Access, Assay, Investigation, Study};
+use crate::db::models::{Access, Assay, Investigation, Study, Workspace};
 
 use super::error::AppResult;
 use super::forms::{EntityFormPage, FormTarget, TitleForm};
@@ -55,26 +56,44 @@ pub struct InvestigationPage {
     studies: Vec<(Study, Vec<Assay>)>,
     /// Kept documents that a deletion would delete too.
     kept_files: usize,
+    /// The viewer owns it: edits, deletes and shares it.
+    owner: bool,
+    /// The workspaces it is shared into (shown to its owner only: members need not learn
+    /// which other groups see it).
+    shared_in: Vec<Workspace>,
+    /// The workspaces its owner manages where it is not shared yet.
+    share_into: Vec<Workspace>,
 }
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<InvestigationPage> {
     let investigation = viewer.investigation(&state, path.into_inner(), Access::View).await?;
     let id = investigation.id;
-    let (studies, kept_files) = state
+    let owner = investigation.owner_id == viewer.person.id;
+    let person_id = viewer.person.id;
+    let (studies, kept_files, shared_in, share_into) = state
         .db(move |conn| {
             let mut studies = Vec::new();
             for study in Study::of_investigation(conn, id)? {
                 let assays = Assay::of_study(conn, study.id)?;
                 studies.push((study, assays));
             }
-            Ok((studies, crate::deletion::kept_files(conn, crate::deletion::Item::Investigation(id))?))
+            let (shared_in, share_into) = if owner {
+                let shared_in = Workspace::sharing(conn, id)?;
+                let managed = Workspace::managed_by(conn, person_id)?;
+                let share_into = managed.into_iter().filter(|w| !shared_in.contains(w)).collect();
+                (shared_in, share_into)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let kept = crate::deletion::kept_files(conn, crate::deletion::Item::Investigation(id))?;
+            Ok((studies, kept, shared_in, share_into))
         })
         .await?;
-    Ok(InvestigationPage { page: viewer.page(), investigation, studies, kept_files })
+    Ok(InvestigationPage { page: viewer.page(), investigation, studies, kept_files, owner, shared_in, share_into })
 }
 
 pub async fn edit_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<EntityFormPage> {
-    let inv = viewer.investigation(&state, path.into_inner(), Access::Change).await?;
+    let inv = viewer.investigation(&state, path.into_inner(), Access::Own).await?;
     let form = TitleForm { title: inv.title, description: inv.description };
     Ok(edit_target(inv.id).entity_page(&viewer, form, None, HELP))
 }
@@ -85,7 +104,7 @@ pub async fn update(
     path: web::Path<i32>,
     form: web::Form<TitleForm>,
 ) -> AppResult<HttpResponse> {
-    let id = viewer.investigation(&state, path.into_inner(), Access::Change).await?.id;
+    let id = viewer.investigation(&state, path.into_inner(), Access::Own).await?.id;
     let fields = match edit_target(id).parse(&viewer, form.into_inner(), HELP) {
         Ok(fields) => fields,
         Err(page) => return super::unprocessable(*page),
@@ -96,7 +115,7 @@ pub async fn update(
 }
 
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let inv = viewer.investigation(&state, path.into_inner(), Access::Change).await?;
+    let inv = viewer.investigation(&state, path.into_inner(), Access::Own).await?;
     let what = format!("Investigation “{}” and everything in it", inv.title);
     super::delete_item(&state, &viewer, crate::deletion::Item::Investigation(inv.id), what).await?;
     Ok(see_other("/"))

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod admin;
 pub mod admin_accounts;
+pub mod admin_workspaces;
 pub mod answers;
 pub mod assays;
 pub mod benchmarks;
@@ -25,6 +26,7 @@ pub mod static_files;
 pub mod studies;
 pub mod upload;
 pub mod viewer;
+pub mod workspaces;
 
 use std::sync::Arc;
 
@@ -172,7 +174,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(admin::routes)
         .configure(models::routes)
         .configure(admin_accounts::routes)
-        .configure(benchmarks::routes);
+        .configure(admin_workspaces::routes)
+        .configure(benchmarks::routes)
+        .configure(workspaces::routes);
 }
 
 /// A request path as it may appear in logs: the token of a password-reset link is a secret

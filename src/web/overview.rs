@@ -1,11 +1,12 @@
-//! The overview: the person's assays with status and progress, and their investigations.
+//! The overview: the person's assays with status and progress, the assays shared with them,
+//! and their investigations.
 
 use actix_web::web;
 use askama::Template;
 use askama_web::WebTemplate;
 
-use crate::db::models::Investigation;
 use crate::db::models::assay::AssaySummary;
+use crate::db::models::{Assay, Investigation};
 
 use super::AppState;
 use super::error::AppResult;
@@ -17,18 +18,21 @@ use super::viewer::Viewer;
 pub struct OverviewPage {
     page: Page,
     assays: Vec<AssaySummary>,
+    /// Assays of investigations others shared with the viewer through a workspace.
+    shared: Vec<AssaySummary>,
     investigations: Vec<Investigation>,
 }
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer) -> AppResult<OverviewPage> {
     let person = viewer.person.clone();
-    let (assays, investigations) = state
+    let (assays, shared, investigations) = state
         .db(move |conn| {
-            let assays = crate::db::models::Assay::overview_for(conn, &person)?;
-            Ok((assays, Investigation::owned_by(conn, &person)?))
+            let assays = Assay::overview_for(conn, &person)?;
+            let shared = Assay::shared_overview_for(conn, &person)?;
+            Ok((assays, shared, Investigation::owned_by(conn, &person)?))
         })
         .await?;
-    Ok(OverviewPage { page: viewer.page(), assays, investigations })
+    Ok(OverviewPage { page: viewer.page(), assays, shared, investigations })
 }
 
 #[derive(serde::Serialize)]
@@ -46,7 +50,13 @@ pub struct AssayStatusRow {
 /// `GET /api/assays/status`: what the overview polls while assays are running.
 pub async fn status(state: web::Data<AppState>, viewer: Viewer) -> AppResult<actix_web::HttpResponse> {
     let person = viewer.person.clone();
-    let rows = state.db(move |conn| Ok(crate::db::models::Assay::overview_for(conn, &person)?)).await?;
+    let rows = state
+        .db(move |conn| {
+            let mut rows = Assay::overview_for(conn, &person)?;
+            rows.extend(Assay::shared_overview_for(conn, &person)?);
+            Ok(rows)
+        })
+        .await?;
     let rows: Vec<AssayStatusRow> = rows
         .into_iter()
         .map(|s| {

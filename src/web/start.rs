@@ -143,8 +143,10 @@ async fn render(
     let (question_sets, assays, investigations, studies, models) = state
         .db(move |c| {
             let studies = Study::owned_by(c, &person)?;
+            let shared = Study::shared_with(c, &person)?;
             let mut assays = Vec::new();
-            for (study, inv_title) in &studies {
+            // Shared assays are listed too: their members upload into them (not new ones).
+            for (study, inv_title) in studies.iter().chain(&shared) {
                 for assay in Assay::of_study(c, study.id)? {
                     assays.push((assay, format!("{inv_title} › {}", study.title)));
                 }

@@ -37,7 +37,7 @@ fn edit_target(id: i32) -> FormTarget {
 }
 
 pub async fn new_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<EntityFormPage> {
-    let inv = viewer.investigation(&state, path.into_inner(), Access::Change).await?;
+    let inv = viewer.investigation(&state, path.into_inner(), Access::Own).await?;
     Ok(new_target(&inv).entity_page(&viewer, TitleForm::default(), None, HELP))
 }
 
@@ -47,7 +47,7 @@ pub async fn create(
     path: web::Path<i32>,
     form: web::Form<TitleForm>,
 ) -> AppResult<HttpResponse> {
-    let inv = viewer.investigation(&state, path.into_inner(), Access::Change).await?;
+    let inv = viewer.investigation(&state, path.into_inner(), Access::Own).await?;
     let fields = match new_target(&inv).parse(&viewer, form.into_inner(), HELP) {
         Ok(fields) => fields,
         Err(page) => return super::unprocessable(*page),
@@ -66,6 +66,8 @@ pub struct StudyPage {
     assays: Vec<Assay>,
     /// Kept documents that a deletion would delete too.
     kept_files: usize,
+    /// The viewer owns its investigation (edits, deletes, adds assays).
+    owner: bool,
 }
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<StudyPage> {
@@ -73,11 +75,12 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i3
     let study_id = study.id;
     let (assays, kept_files) =
         state.db(move |conn| Ok((Assay::of_study(conn, study_id)?, kept_files(conn, Item::Study(study_id))?))).await?;
-    Ok(StudyPage { page: viewer.page(), study, investigation, assays, kept_files })
+    let owner = investigation.owner_id == viewer.person.id;
+    Ok(StudyPage { page: viewer.page(), study, investigation, assays, kept_files, owner })
 }
 
 pub async fn edit_form(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<EntityFormPage> {
-    let (study, _) = viewer.study(&state, path.into_inner(), Access::Change).await?;
+    let (study, _) = viewer.study(&state, path.into_inner(), Access::Own).await?;
     let form = TitleForm { title: study.title, description: study.description };
     Ok(edit_target(study.id).entity_page(&viewer, form, None, HELP))
 }
@@ -88,7 +91,7 @@ pub async fn update(
     path: web::Path<i32>,
     form: web::Form<TitleForm>,
 ) -> AppResult<HttpResponse> {
-    let id = viewer.study(&state, path.into_inner(), Access::Change).await?.0.id;
+    let id = viewer.study(&state, path.into_inner(), Access::Own).await?.0.id;
     let fields = match edit_target(id).parse(&viewer, form.into_inner(), HELP) {
         Ok(fields) => fields,
         Err(page) => return super::unprocessable(*page),
@@ -99,7 +102,7 @@ pub async fn update(
 }
 
 pub async fn delete(state: web::Data<AppState>, viewer: Viewer, path: web::Path<i32>) -> AppResult<HttpResponse> {
-    let (study, inv) = viewer.study(&state, path.into_inner(), Access::Change).await?;
+    let (study, inv) = viewer.study(&state, path.into_inner(), Access::Own).await?;
     let what = format!("Study “{}” and its assays", study.title);
     super::delete_item(&state, &viewer, crate::deletion::Item::Study(study.id), what).await?;
     Ok(see_other(&format!("/investigations/{}", inv.id)))

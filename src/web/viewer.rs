@@ -8,6 +8,7 @@ use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 
+use crate::db::DbConn;
 use crate::db::models::{Access, Assay, Investigation, Person, Study};
 
 use super::AppState;
@@ -58,34 +59,49 @@ impl Viewer {
         format!("person {} ({})", self.person.id, self.person.email)
     }
 
-    /// The investigation, if this person may do `access` with it: someone else's answers 404
-    /// (its id is not confirmed to exist); staff may view it, but changing it answers 403.
+    /// The investigation, if this person may do `access` with it: one they do not see (not
+    /// theirs, not shared with them) answers 404, its id is not confirmed to exist; one they
+    /// see but may not do this with (staff changing anything, a member doing what only the
+    /// owner does) answers 403.
     pub async fn investigation(&self, state: &AppState, id: i32, access: Access) -> AppResult<Investigation> {
         let person = self.person.clone();
-        let inv = state.db(move |c| Ok(Investigation::find_for(c, id, &person)?)).await?;
-        self.check(&inv, access)?;
-        Ok(inv)
+        state
+            .db(move |c| {
+                let inv = Investigation::find_for(c, id, &person)?;
+                check(c, &person, &inv, access)?;
+                Ok(inv)
+            })
+            .await
     }
 
     /// The study and its investigation, if this person may do `access` with them.
     pub async fn study(&self, state: &AppState, id: i32, access: Access) -> AppResult<(Study, Investigation)> {
         let person = self.person.clone();
-        let found = state.db(move |c| Ok(Study::find_for(c, id, &person)?)).await?;
-        self.check(&found.1, access)?;
-        Ok(found)
+        state
+            .db(move |c| {
+                let found = Study::find_for(c, id, &person)?;
+                check(c, &person, &found.1, access)?;
+                Ok(found)
+            })
+            .await
     }
 
     /// The assay, its study and investigation, if this person may do `access` with them.
     pub async fn assay(&self, state: &AppState, id: i32, access: Access) -> AppResult<(Assay, Study, Investigation)> {
         let person = self.person.clone();
-        let found = state.db(move |c| Ok(Assay::find_for(c, id, &person)?)).await?;
-        self.check(&found.2, access)?;
-        Ok(found)
+        state
+            .db(move |c| {
+                let found = Assay::find_for(c, id, &person)?;
+                check(c, &person, &found.2, access)?;
+                Ok(found)
+            })
+            .await
     }
+}
 
-    fn check(&self, inv: &Investigation, access: Access) -> AppResult<()> {
-        if inv.allows(&self.person, access) { Ok(()) } else { Err(AppError::Forbidden) }
-    }
+/// Someone who sees the investigation but may not do `access` with it gets 403.
+fn check(c: &mut DbConn, person: &Person, inv: &Investigation, access: Access) -> AppResult<()> {
+    if inv.allows(c, person, access)? { Ok(()) } else { Err(AppError::Forbidden) }
 }
 
 impl FromRequest for Viewer {

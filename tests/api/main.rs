@@ -28,3 +28,4 @@ mod s3;
 mod start;
 mod storage;
 mod verify;
+mod workspaces;

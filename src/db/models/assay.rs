@@ -301,22 +301,39 @@ impl Assay {
             .order(assays::id.desc())
             .select((Self::as_select(), studies::title, investigations::title))
             .load(conn)?;
-        let ids: Vec<i32> = rows.iter().map(|(a, _, _)| a.id).collect();
-        let drafted = answer_counts(conn, &ids, false)?;
-        let accepted = answer_counts(conn, &ids, true)?;
-        let totals = question_totals(conn)?;
-        Ok(rows
-            .into_iter()
-            .map(|(assay, study_title, investigation_title)| AssaySummary {
-                accepted: accepted.get(&assay.id).copied().unwrap_or(0),
-                drafted: drafted.get(&assay.id).copied().unwrap_or(0),
-                total: assay.question_set_id.and_then(|q| totals.get(&q).copied()).unwrap_or(0),
-                assay,
-                study_title,
-                investigation_title,
-            })
-            .collect())
+        summarise(conn, rows)
     }
+
+    /// The assays of others' investigations shared with the viewer through a workspace.
+    pub fn shared_overview_for(conn: &mut DbConn, viewer: &Person) -> QueryResult<Vec<AssaySummary>> {
+        let shared = super::workspace::shared_investigation_ids(conn, viewer.id)?;
+        let rows: Vec<(Assay, String, String)> = assays::table
+            .inner_join(studies::table.inner_join(investigations::table))
+            .filter(investigations::id.eq_any(shared))
+            .order(assays::id.desc())
+            .select((Self::as_select(), studies::title, investigations::title))
+            .load(conn)?;
+        summarise(conn, rows)
+    }
+}
+
+/// Assays with their answer progress.
+fn summarise(conn: &mut DbConn, rows: Vec<(Assay, String, String)>) -> QueryResult<Vec<AssaySummary>> {
+    let ids: Vec<i32> = rows.iter().map(|(a, _, _)| a.id).collect();
+    let drafted = answer_counts(conn, &ids, false)?;
+    let accepted = answer_counts(conn, &ids, true)?;
+    let totals = question_totals(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(assay, study_title, investigation_title)| AssaySummary {
+            accepted: accepted.get(&assay.id).copied().unwrap_or(0),
+            drafted: drafted.get(&assay.id).copied().unwrap_or(0),
+            total: assay.question_set_id.and_then(|q| totals.get(&q).copied()).unwrap_or(0),
+            assay,
+            study_title,
+            investigation_title,
+        })
+        .collect())
 }
 
 /// Answers per assay: all non-empty drafts, or only accepted ones.

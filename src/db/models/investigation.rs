@@ -20,27 +20,67 @@ pub struct Investigation {
 /// What someone wants to do with an investigation and everything in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// Read: its owner, and staff (who see everyone's work).
+    /// Read, export: its owner, members of a workspace it is shared into, and staff (who see
+    /// everyone's work).
     View,
-    /// Edit, delete, upload, draft, withdraw: its owner only — staff included, nobody changes
-    /// someone else's work (the one exception is an explicit, audited admin action).
-    Change,
+    /// Upload documents, draft, regenerate, edit and accept answers: its owner and the members
+    /// of a workspace it is shared into — staff included only as such members; nobody else
+    /// changes someone else's work (the one exception is an explicit, audited admin action).
+    Contribute,
+    /// Edit or delete the investigation, its studies and assays; share or unshare it; withdraw
+    /// the consent of a whole assay: its owner only.
+    Own,
+}
+
+/// How a person stands to an investigation; the first that applies wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Owner,
+    /// A member (of any role) of a workspace the investigation is shared into.
+    Member,
+    /// Staff, who see everything and change nothing of others' work.
+    Staff,
+    Stranger,
+}
+
+impl Standing {
+    pub fn allows(self, access: Access) -> bool {
+        match self {
+            Standing::Owner => true,
+            Standing::Member => access != Access::Own,
+            Standing::Staff => access == Access::View,
+            Standing::Stranger => false,
+        }
+    }
 }
 
 impl Investigation {
-    /// May `person` do this with the investigation (found with [`Self::find_for`])?
-    pub fn allows(&self, person: &Person, access: Access) -> bool {
-        self.owner_id == person.id || (access == Access::View && person.sees_everything())
+    /// How `person` stands to this investigation (one query for a workspace membership).
+    pub fn standing_of(&self, conn: &mut DbConn, person: &Person) -> QueryResult<Standing> {
+        Ok(if self.owner_id == person.id {
+            Standing::Owner
+        } else if super::workspace::is_shared_with(conn, self.id, person.id)? {
+            Standing::Member
+        } else if person.sees_everything() {
+            Standing::Staff
+        } else {
+            Standing::Stranger
+        })
     }
 
-    /// The investigation if `viewer` may see it. Someone else's is reported as not found,
-    /// so that ids of other people's work are not confirmed to exist.
+    /// May `person` do this with the investigation (found with [`Self::find_for`])?
+    pub fn allows(&self, conn: &mut DbConn, person: &Person, access: Access) -> QueryResult<bool> {
+        Ok(self.standing_of(conn, person)?.allows(access))
+    }
+
+    /// The investigation if `viewer` may see it. One nobody shared with the viewer is
+    /// reported as not found, so that ids of other people's work are not confirmed to exist.
     pub fn find_for(conn: &mut DbConn, id: i32, viewer: &Person) -> QueryResult<Investigation> {
         let inv: Investigation = investigations::table.find(id).select(Self::as_select()).first(conn)?;
-        if inv.owner_id == viewer.id || viewer.sees_everything() {
-            Ok(inv)
-        } else {
+        if inv.standing_of(conn, viewer)? == Standing::Stranger {
             Err(diesel::result::Error::NotFound)
+        } else {
+            Ok(inv)
         }
     }
 

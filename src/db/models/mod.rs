@@ -14,6 +14,7 @@ pub mod password_reset;
 pub mod person;
 pub mod question;
 pub mod study;
+pub mod workspace;
 
 pub use answer::{Answer, AnswerEdit};
 pub use assay::{Assay, AssayStatus};
@@ -24,13 +25,14 @@ pub use drafting_run::{DraftingRun, DraftingRunStatus, NewDraftingRun, estimated
 pub use evidence::{AnswerCitation, FilePassage, NewCitation};
 pub use file_asset::{AnswerFile, FileAsset, FileAssetId, FileAssetStatus, FileDownloadLog, LinkLabel, Which};
 pub use file_audit::{FileAuditEvent, FileEvent};
-pub use investigation::{Access, Investigation};
+pub use investigation::{Access, Investigation, Standing};
 pub use llm_configuration::{ConfigurationFields, LlmConfiguration};
 pub use login_failure::LoginFailure;
 pub use password_reset::PasswordReset;
 pub use person::Person;
 pub use question::{Question, QuestionSet, Section, Subsection};
 pub use study::Study;
+pub use workspace::{Role, Workspace, WorkspaceEvent};
 
 /// Store a Rust type in a `Text` column on both backends, through its `as_str()` and its
 /// `FromStr` implementation.

@@ -43,6 +43,18 @@ impl Study {
             .load(conn)
     }
 
+    /// Every study of others' investigations shared with the viewer, with its investigation's
+    /// title (for the StartingForm's list of assays).
+    pub fn shared_with(conn: &mut DbConn, viewer: &Person) -> QueryResult<Vec<(Study, String)>> {
+        let shared = super::workspace::shared_investigation_ids(conn, viewer.id)?;
+        studies::table
+            .inner_join(investigations::table)
+            .filter(investigations::id.eq_any(shared))
+            .order((investigations::id, studies::id))
+            .select((Self::as_select(), investigations::title))
+            .load(conn)
+    }
+
     pub fn create(conn: &mut DbConn, investigation_id: i32, title: &str, description: &str) -> QueryResult<Study> {
         diesel::insert_into(studies::table)
             .values((

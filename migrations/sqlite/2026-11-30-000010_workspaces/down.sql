@@ -1,0 +1,4 @@
+DROP TABLE workspace_events;
+DROP TABLE workspace_investigations;
+DROP TABLE workspace_members;
+DROP TABLE workspaces;
