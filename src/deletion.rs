@@ -21,7 +21,8 @@ pub enum Item {
     Assay(i32),
     Study(i32),
     Investigation(i32),
-    /// An account with all it owns, and the files it uploaded that belong to no assay.
+    /// An account with all it owns, and every file it uploaded (into others' shared assays
+    /// too: the consent to keep them was this person's).
     Person(i32),
 }
 
@@ -85,9 +86,13 @@ fn delete_rows(conn: &mut DbConn, item: Item) -> diesel::QueryResult<Vec<FileAss
             files.extend(FileAsset::of_assay(c, *assay, Which::All)?);
         }
         if let Item::Person(id) = item {
-            files.extend(FileAsset::unattached_of_uploader(c, id)?);
+            files.extend(FileAsset::kept_of_uploader(c, id)?);
         }
-        let ids: Vec<_> = files.iter().map(|f| f.id.clone()).collect();
+        let mut ids: Vec<_> = files.iter().map(|f| f.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        files.sort_by(|a, b| a.id.cmp(&b.id));
+        files.dedup_by(|a, b| a.id == b.id);
         let claimed = FileAsset::claim_for_deletion(c, &ids)?;
         files.retain(|f| claimed.contains(&f.id));
         drafting::forget_assays(c, &assays)?;
@@ -123,12 +128,12 @@ fn delete_rows(conn: &mut DbConn, item: Item) -> diesel::QueryResult<Vec<FileAss
 
 /// How many kept documents deleting `item` would delete (for the confirmation).
 pub fn kept_files(conn: &mut DbConn, item: Item) -> diesel::QueryResult<usize> {
-    let mut n = 0;
+    let mut ids = std::collections::HashSet::new();
     for assay in item.assays(conn)? {
-        n += FileAsset::of_assay(conn, assay, Which::Available)?.len();
+        ids.extend(FileAsset::of_assay(conn, assay, Which::Available)?.into_iter().map(|f| f.id));
     }
     if let Item::Person(id) = item {
-        n += FileAsset::unattached_of_uploader(conn, id)?.len();
+        ids.extend(FileAsset::kept_of_uploader(conn, id)?.into_iter().map(|f| f.id));
     }
-    Ok(n)
+    Ok(ids.len())
 }

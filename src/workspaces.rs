@@ -50,7 +50,13 @@ pub struct WorkspaceView {
 }
 
 /// The workspace and the actor's role in it; strangers get `NotFound`.
+/// Every change to a workspace starts here, inside its transaction: the workspace row is
+/// locked first, so changes to one workspace happen one after the other (on PostgreSQL too,
+/// where a transfer racing a removal could otherwise leave it without an owner).
 fn membership(c: &mut DbConn, workspace_id: i32, actor: &Person) -> Result<(Workspace, Role)> {
+    if Workspace::lock(c, workspace_id)? == 0 {
+        return Err(WorkspaceError::NotFound);
+    }
     let ws = Workspace::find(c, workspace_id).map_err(not_found)?;
     match Workspace::role_of(c, workspace_id, actor.id)? {
         Some(role) => Ok((ws, role)),
@@ -232,8 +238,11 @@ pub fn transfer(c: &mut DbConn, actor: &Person, workspace_id: i32, person_id: i3
             return Err(WorkspaceError::Invalid("You own this workspace already.".into()));
         }
         // Step down first: the one-owner index would refuse two owners even for a moment.
-        Workspace::set_role(c, ws.id, actor.id, Role::Admin)?;
-        Workspace::set_role(c, ws.id, heir.person.id, Role::Owner)?;
+        let stepped_down = Workspace::set_role(c, ws.id, actor.id, Role::Admin)?;
+        let took_over = Workspace::set_role(c, ws.id, heir.person.id, Role::Owner)?;
+        if (stepped_down, took_over) != (1, 1) {
+            return Err(WorkspaceError::Invalid("The members changed meanwhile: please try again.".into()));
+        }
         let transferred =
             NewEvent { subject: Some(&heir.person), ..event(&ws, EventKind::OwnershipTransferred, actor) };
         WorkspaceEvent::record(c, transferred)?;

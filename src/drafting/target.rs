@@ -153,7 +153,12 @@ fn existing(
     question_set_id: Option<i32>,
 ) -> Result<(i32, Created), DraftError> {
     let Target::Existing(id) = target else { return Err(DraftError::Invalid("No assay was chosen.".into())) };
-    let (assay, _, _) = Assay::find_for(c, *id, viewer)?;
+    let (assay, _, inv) = Assay::find_for(c, *id, viewer)?;
+    // Checked again here, in the transaction at the end of a long upload: a membership may
+    // have ended (or never allowed more than reading) meanwhile.
+    if !inv.allows(c, viewer, crate::db::models::Access::Contribute)? {
+        return Err(DraftError::Forbidden);
+    }
     if assay.question_set_id.is_none() && question_set_id.is_some() {
         let fields = AssayFields { title: &assay.title, description: &assay.description, question_set_id };
         Assay::update(c, assay.id, &fields)?;

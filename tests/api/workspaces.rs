@@ -104,6 +104,8 @@ impl Shared {
         .map(|path| (Request::Get(path), seen))
         .collect();
         checks.extend([
+            (Request::Get(format!("/assays/{assay}/answers/{q}/evidence")), seen),
+            (Request::Get(format!("/admin/assays/{assay}")), [403, 403, 403, 403, 200]),
             (Request::Get(format!("/assays/{assay}/answers/{q}/edit")), [200, 200, 200, 404, 403]),
             (Request::Upload(assay), contributed),
             (Request::Regenerate(assay, q), contributed),
@@ -126,6 +128,12 @@ impl Shared {
             (Request::post(format!("/investigations/{inv}/edit"), &[("title", "Taken over")]), refused),
             (Request::post(format!("/investigations/{inv}/studies/new"), &[("title", "Extra")]), refused),
             (Request::Get(format!("/assays/{assay}/edit")), refused),
+            (Request::post(format!("/assays/{assay}/edit"), &[("title", "Taken over")]), refused),
+            (Request::Get(format!("/investigations/{inv}/studies/new")), refused),
+            (Request::Get(format!("/studies/{study}/edit")), refused),
+            (Request::post(format!("/studies/{study}/edit"), &[("title", "Taken over")]), refused),
+            (Request::Get(format!("/studies/{study}/assays/new")), refused),
+            (Request::post(format!("/studies/{study}/assays/new"), &[("title", "Extra")]), refused),
             (Request::post(format!("/investigations/{inv}/unshare"), &[("workspace_id", &ws)]), refused),
             (Request::post(format!("/assays/{assay}/withdraw-consent"), &[]), refused),
             (Request::post(format!("/assays/{assay}/delete"), &[]), refused),
@@ -272,7 +280,8 @@ async fn every_role_gets_what_it_may_on_every_assay_scoped_route_until_access_is
     let mut gone: Vec<(Request, [u16; 5])> = s
         .read_and_contribute()
         .into_iter()
-        .filter(|(r, _)| !matches!(r, Request::Post(p, _) if p.contains("files.zip")))
+        // The staff pages say 403 to everyone else, members or not.
+        .filter(|(r, _)| !matches!(r, Request::Post(p, _) | Request::Get(p) if p.starts_with("/admin/")))
         .collect();
     gone.extend(s.owner_only());
     gone.push((s.withdraw_file(&s.kept_of(ADMIN)[0]), [0; 5]));
@@ -520,4 +529,19 @@ async fn shared_assays_are_on_the_overview_and_the_starting_form_of_members_only
     assert!(select_texts(&overview, &row).is_empty(), "gone once removed");
     let start = s.app.get_html("/add/").await;
     assert!(select_texts(&start, &option).is_empty());
+}
+
+#[actix_web::test]
+async fn deleting_a_members_account_deletes_what_they_uploaded_into_shared_assays() {
+    let mut s = Shared::new().await;
+    assert_eq!(s.status(MEMBER, &Request::Upload(s.assay)).await, 303);
+    assert_eq!(s.kept_of(MEMBER).len(), 1, "kept with the member's consent");
+    let owners = s.kept_of(OWNER).len();
+    let member = s.ids[MEMBER];
+    let item = toxtemp::deletion::Item::Person(member);
+    assert_eq!(toxtemp::deletion::kept_files(&mut s.app.conn(), item).unwrap(), 1, "the confirmation counts it");
+    let done = toxtemp::deletion::delete(&s.app.ctx, item, "test").await.unwrap();
+    assert_eq!(done.files, 1);
+    assert!(s.kept_of(MEMBER).is_empty());
+    assert_eq!(s.kept_of(OWNER).len(), owners, "the owner's documents stay");
 }

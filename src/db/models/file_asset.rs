@@ -230,11 +230,11 @@ impl FileAsset {
         Ok(locked == 1)
     }
 
-    /// Files a person uploaded that belong to no assay (any more) and are not deleted.
-    pub fn unattached_of_uploader(conn: &mut DbConn, person_id: i32) -> QueryResult<Vec<FileAsset>> {
+    /// Files a person uploaded that are not deleted: in their own assays, in assays shared
+    /// with them (consent is the uploader's), and in none any more.
+    pub fn kept_of_uploader(conn: &mut DbConn, person_id: i32) -> QueryResult<Vec<FileAsset>> {
         file_assets::table
             .filter(file_assets::uploaded_by.eq(person_id))
-            .filter(file_assets::assay_id.is_null())
             .filter(file_assets::status.ne(Deleted))
             .select(Self::as_select())
             .load(conn)

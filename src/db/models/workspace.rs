@@ -295,6 +295,12 @@ impl Workspace {
         .execute(conn)
     }
 
+    /// Lock the workspace's row for the rest of the transaction (a no-op write; 0 when it
+    /// does not exist).
+    pub fn lock(conn: &mut DbConn, workspace_id: i32) -> QueryResult<usize> {
+        diesel::update(workspaces::table.find(workspace_id)).set(workspaces::id.eq(workspaces::id)).execute(conn)
+    }
+
     pub fn set_role(conn: &mut DbConn, workspace_id: i32, person_id: i32, role: Role) -> QueryResult<usize> {
         diesel::update(
             workspace_members::table
