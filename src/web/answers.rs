@@ -350,10 +350,7 @@ pub async fn save(
     let person = viewer.person.clone();
     state
         .db(move |c| {
-            let (assay, _, inv) = Assay::find_for(c, assay_id, &person)?;
-            if !inv.allows(c, &person, Access::Contribute)? {
-                return Err(AppError::Forbidden);
-            }
+            let (assay, _, _) = super::viewer::assay_for(c, &person, assay_id, Access::Contribute)?;
             let Some(set_id) = assay.question_set_id else { return Err(AppError::NotFound) };
             if !crate::db::models::QuestionSet::questions(c, set_id)?.iter().any(|q| q.id == question_id) {
                 return Err(AppError::NotFound);

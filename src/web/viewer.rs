@@ -9,7 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::db::DbConn;
-use crate::db::models::{Access, Assay, Investigation, Person, Study};
+use crate::db::models::{Access, Assay, Investigation, Person, Standing, Study};
 
 use super::AppState;
 use super::error::{AppError, AppResult};
@@ -67,8 +67,8 @@ impl Viewer {
         let person = self.person.clone();
         state
             .db(move |c| {
-                let inv = Investigation::find_for(c, id, &person)?;
-                check(c, &person, &inv, access)?;
+                let inv = Investigation::find(c, id)?;
+                decide(c, &person, &inv, access)?;
                 Ok(inv)
             })
             .await
@@ -79,9 +79,10 @@ impl Viewer {
         let person = self.person.clone();
         state
             .db(move |c| {
-                let found = Study::find_for(c, id, &person)?;
-                check(c, &person, &found.1, access)?;
-                Ok(found)
+                let study = Study::find(c, id)?;
+                let inv = Investigation::find(c, study.investigation_id)?;
+                decide(c, &person, &inv, access)?;
+                Ok((study, inv))
             })
             .await
     }
@@ -89,19 +90,32 @@ impl Viewer {
     /// The assay, its study and investigation, if this person may do `access` with them.
     pub async fn assay(&self, state: &AppState, id: i32, access: Access) -> AppResult<(Assay, Study, Investigation)> {
         let person = self.person.clone();
-        state
-            .db(move |c| {
-                let found = Assay::find_for(c, id, &person)?;
-                check(c, &person, &found.2, access)?;
-                Ok(found)
-            })
-            .await
+        state.db(move |c| assay_for(c, &person, id, access)).await
     }
 }
 
-/// Someone who sees the investigation but may not do `access` with it gets 403.
-fn check(c: &mut DbConn, person: &Person, inv: &Investigation, access: Access) -> AppResult<()> {
-    if inv.allows(c, person, access)? { Ok(()) } else { Err(AppError::Forbidden) }
+/// [`Viewer::assay`] inside a database task that goes on to change something.
+pub(super) fn assay_for(
+    c: &mut DbConn,
+    person: &Person,
+    id: i32,
+    access: Access,
+) -> AppResult<(Assay, Study, Investigation)> {
+    let assay = Assay::find(c, id)?;
+    let study = Study::find(c, assay.study_id)?;
+    let inv = Investigation::find(c, study.investigation_id)?;
+    decide(c, person, &inv, access)?;
+    Ok((assay, study, inv))
+}
+
+/// One access decision per request (one membership query at most): someone who does not see
+/// the investigation gets 404, someone who sees it but may not do `access` with it 403.
+fn decide(c: &mut DbConn, person: &Person, inv: &Investigation, access: Access) -> AppResult<()> {
+    match inv.standing_of(c, person)? {
+        Standing::Stranger => Err(AppError::NotFound),
+        standing if standing.allows(access) => Ok(()),
+        _ => Err(AppError::Forbidden),
+    }
 }
 
 impl FromRequest for Viewer {

@@ -157,7 +157,7 @@ impl Status {
         let text = q.answer.as_deref().unwrap_or_default().trim();
         if q.accepted {
             Status::Accepted
-        } else if text.is_empty() || text == crate::llm::NOT_FOUND {
+        } else if text.is_empty() || q.not_found() {
             Status::NotFound
         } else {
             Status::Drafted

@@ -136,7 +136,7 @@ impl Assay {
 
     /// The assay, its study and investigation, if `viewer` may see them (else NotFound).
     pub fn find_for(conn: &mut DbConn, id: i32, viewer: &Person) -> QueryResult<(Assay, Study, Investigation)> {
-        let assay: Assay = assays::table.find(id).select(Self::as_select()).first(conn)?;
+        let assay = Self::find(conn, id)?;
         let (study, inv) = Study::find_for(conn, assay.study_id, viewer)?;
         Ok((assay, study, inv))
     }

@@ -20,9 +20,14 @@ pub struct Study {
 impl Study {
     /// The study and its investigation if `viewer` may see them (else NotFound).
     pub fn find_for(conn: &mut DbConn, id: i32, viewer: &Person) -> QueryResult<(Study, Investigation)> {
-        let study: Study = studies::table.find(id).select(Self::as_select()).first(conn)?;
+        let study = Self::find(conn, id)?;
         let inv = Investigation::find_for(conn, study.investigation_id, viewer)?;
         Ok((study, inv))
+    }
+
+    /// The study, whoever asks (callers decide access on its investigation).
+    pub fn find(conn: &mut DbConn, id: i32) -> QueryResult<Study> {
+        studies::table.find(id).select(Self::as_select()).first(conn)
     }
 
     pub fn of_investigation(conn: &mut DbConn, investigation_id: i32) -> QueryResult<Vec<Study>> {
