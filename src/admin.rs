@@ -114,6 +114,12 @@ fn escape_like(needle: &str) -> String {
     needle.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect()
 }
 
+/// What a list's search box asks for, lower-cased (the queries compare with `lower()`);
+/// `None` for an empty box.
+fn needle(search: &str) -> Option<String> {
+    Some(search.trim().to_lowercase()).filter(|n| !n.is_empty())
+}
+
 /// Contains `needle`.
 fn like_pattern(needle: &str) -> String {
     format!("%{}%", escape_like(needle))
@@ -143,8 +149,7 @@ pub fn assay_list(conn: &mut DbConn, search: &str, order: Order, page: i64) -> Q
         "status" => assays::status,
         "updated" => assays::updated_at,
     );
-    let needle = search.trim().to_lowercase();
-    if !needle.is_empty() {
+    if let Some(needle) = needle(search) {
         let pattern = like_pattern(&needle);
         query = query.filter(
             lower(assays::title).like(pattern.clone()).escape('\\').or(persons::email.like(pattern).escape('\\')),
@@ -312,8 +317,7 @@ pub fn all_files(conn: &mut DbConn, search: &str, order: Order, page: i64) -> Qu
         "type" => file_assets::content_type,
         "status" => file_assets::status,
     );
-    let needle = search.trim().to_lowercase();
-    if !needle.is_empty() {
+    if let Some(needle) = needle(search) {
         let anywhere = like_pattern(&needle);
         let prefix = format!("{}%", escape_like(&needle));
         query = query.filter(
@@ -340,8 +344,7 @@ pub fn downloads(conn: &mut DbConn, search: &str, order: Order, page: i64) -> Qu
         "file" => lower(file_download_logs::original_filename),
         "who" => file_download_logs::person_email,
     );
-    let needle = search.trim().to_lowercase();
-    if !needle.is_empty() {
+    if let Some(needle) = needle(search) {
         let pattern = like_pattern(&needle);
         query = query.filter(
             lower(file_download_logs::original_filename)
@@ -409,8 +412,7 @@ pub fn account_list(conn: &mut DbConn, search: &str, order: Order, page: i64) ->
         "created" => persons::created_at,
         "login" => persons::last_login_at,
     );
-    let needle = search.trim().to_lowercase();
-    if !needle.is_empty() {
+    if let Some(needle) = needle(search) {
         let pattern = like_pattern(&needle);
         query = query.filter(
             persons::email

@@ -19,6 +19,7 @@ use crate::db::schema::{answer_edits, answer_files, file_assets, persons};
 
 pub use diff::word_diff_html;
 pub use evidence::{EvidenceView, Highlight};
+pub(crate) use render::escape;
 pub use render::{markdown, render_answer};
 
 #[derive(Clone, Debug, Serialize)]

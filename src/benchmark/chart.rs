@@ -11,9 +11,7 @@ const BAR_WIDTH: f64 = 360.0;
 const BAR_HEIGHT: f64 = 12.0;
 const GROUP_GAP: f64 = 10.0;
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
+use crate::answers::escape;
 
 /// `rows`: (section, one value per run); `runs`: the runs' labels (the legend).
 pub fn section_bars(title: &str, runs: &[String], rows: &[(String, Vec<Option<f64>>)]) -> String {

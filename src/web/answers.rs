@@ -216,10 +216,7 @@ pub async fn evidence(
     let (question, evidence) = state
         .db(move |c| {
             let question = crate::db::models::Question::find(c, question_id)?;
-            let answer = Answer::of_assay(c, assay_id)?
-                .into_iter()
-                .find(|a| a.question_id == question_id)
-                .ok_or(AppError::NotFound)?;
+            let answer = Answer::of_question(c, assay_id, question_id)?.ok_or(AppError::NotFound)?;
             Ok((question.text, answers::evidence_of(c, answer.id)?))
         })
         .await?;
@@ -275,7 +272,7 @@ pub async fn edit(
             if !in_set {
                 return Err(AppError::NotFound);
             }
-            let answer = Answer::of_assay(c, assay_id)?.into_iter().find(|a| a.question_id == question_id);
+            let answer = Answer::of_question(c, assay_id, question_id)?;
             let history = match &answer {
                 Some(a) => answers::history_of(c, &[a.id])?.remove(&a.id).unwrap_or_default(),
                 None => Vec::new(),
@@ -312,10 +309,7 @@ pub async fn accept(
     state
         .db(move |c| {
             crate::db::write_transaction(c, |c| {
-                let answer = Answer::of_assay(c, assay_id)?
-                    .into_iter()
-                    .find(|a| a.question_id == question_id)
-                    .ok_or(AppError::NotFound)?;
+                let answer = Answer::of_question(c, assay_id, question_id)?.ok_or(AppError::NotFound)?;
                 Answer::edit(c, &answer, editor, &answer.text, accepted)?;
                 Ok::<_, AppError>(())
             })
@@ -356,7 +350,7 @@ pub async fn save(
                 return Err(AppError::NotFound);
             }
             crate::db::write_transaction(c, |c| {
-                let existing = Answer::of_assay(c, assay_id)?.into_iter().find(|a| a.question_id == question_id);
+                let existing = Answer::of_question(c, assay_id, question_id)?;
                 let answer = match existing {
                     Some(a) => a,
                     None => Answer::save_draft(c, assay_id, question_id, "", &[])?,
@@ -458,7 +452,7 @@ async fn export_for(state: &AppState, viewer: &Viewer, id: i32) -> AppResult<(As
     let model = state.ctx.provider.name().to_owned();
     state
         .db(move |c| {
-            let (assay, study, inv) = Assay::find_for(c, id, &person)?;
+            let (assay, study, inv) = super::viewer::assay_for(c, &person, id, Access::View)?;
             let sheet = answers::load(c, &assay)?;
             let meta = Metadata::load(c, &assay, &study, &inv, sheet.question_set.clone(), &model)?;
             Ok((assay, sheet, meta))

@@ -9,7 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::db::DbConn;
-use crate::db::models::{Access, Assay, Investigation, Person, Standing, Study};
+use crate::db::models::{Access, Assay, Denied, Investigation, Person, Study};
 
 use super::AppState;
 use super::error::{AppError, AppResult};
@@ -111,11 +111,10 @@ pub(super) fn assay_for(
 /// One access decision per request (one membership query at most): someone who does not see
 /// the investigation gets 404, someone who sees it but may not do `access` with it 403.
 fn decide(c: &mut DbConn, person: &Person, inv: &Investigation, access: Access) -> AppResult<()> {
-    match inv.standing_of(c, person)? {
-        Standing::Stranger => Err(AppError::NotFound),
-        standing if standing.allows(access) => Ok(()),
-        _ => Err(AppError::Forbidden),
-    }
+    inv.decide(c, person, access)?.map_err(|denied| match denied {
+        Denied::Unseen => AppError::NotFound,
+        Denied::NotAllowed => AppError::Forbidden,
+    })
 }
 
 impl FromRequest for Viewer {

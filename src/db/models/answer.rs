@@ -35,6 +35,16 @@ impl Answer {
         serde_json::from_str(&self.source_documents).unwrap_or_default()
     }
 
+    /// The assay's answer to one question, if there is one.
+    pub fn of_question(conn: &mut DbConn, assay_id: i32, question_id: i32) -> QueryResult<Option<Answer>> {
+        answers::table
+            .filter(answers::assay_id.eq(assay_id))
+            .filter(answers::question_id.eq(question_id))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+    }
+
     pub fn of_assay(conn: &mut DbConn, assay_id: i32) -> QueryResult<Vec<Answer>> {
         answers::table
             .filter(answers::assay_id.eq(assay_id))

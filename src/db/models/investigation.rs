@@ -54,6 +54,15 @@ impl Standing {
     }
 }
 
+/// Why an access decision said no.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// Not theirs, not shared with them: its existence is not confirmed (404).
+    Unseen,
+    /// They see it but may not do this (403).
+    NotAllowed,
+}
+
 impl Investigation {
     /// How `person` stands to this investigation (one query for a workspace membership).
     pub fn standing_of(&self, conn: &mut DbConn, person: &Person) -> QueryResult<Standing> {
@@ -68,9 +77,14 @@ impl Investigation {
         })
     }
 
-    /// May `person` do this with the investigation (found with [`Self::find_for`])?
-    pub fn allows(&self, conn: &mut DbConn, person: &Person, access: Access) -> QueryResult<bool> {
-        Ok(self.standing_of(conn, person)?.allows(access))
+    /// The one access decision, made with one [`Self::standing_of`]: `Ok` when `person` may do
+    /// `access` with the investigation, else whether they see it at all.
+    pub fn decide(&self, conn: &mut DbConn, person: &Person, access: Access) -> QueryResult<Result<(), Denied>> {
+        Ok(match self.standing_of(conn, person)? {
+            Standing::Stranger => Err(Denied::Unseen),
+            standing if standing.allows(access) => Ok(()),
+            _ => Err(Denied::NotAllowed),
+        })
     }
 
     /// The investigation if `viewer` may see it. One nobody shared with the viewer is

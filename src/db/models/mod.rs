@@ -25,7 +25,7 @@ pub use drafting_run::{DraftingRun, DraftingRunStatus, NewDraftingRun, estimated
 pub use evidence::{AnswerCitation, FilePassage, NewCitation};
 pub use file_asset::{AnswerFile, FileAsset, FileAssetId, FileAssetStatus, FileDownloadLog, LinkLabel, Which};
 pub use file_audit::{FileAuditEvent, FileEvent};
-pub use investigation::{Access, Investigation, Standing};
+pub use investigation::{Access, Denied, Investigation, Standing};
 pub use llm_configuration::{ConfigurationFields, LlmConfiguration};
 pub use login_failure::LoginFailure;
 pub use password_reset::PasswordReset;
